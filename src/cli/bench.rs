@@ -1,0 +1,78 @@
+//! `flicktune bench speed`: encoder throughput in tokens per second.
+//!
+//! A benchmark, not a test: numbers depend on the machine and its load. Every model in
+//! one run is measured on the same texts, side by side, so their ratios are comparable.
+
+use std::time::Instant;
+
+use anyhow::{Result, ensure};
+use clap::{Args, Subcommand};
+
+use flicktune::assets::{AssetDir, read_reviews};
+use flicktune::models::ModelName;
+
+use super::EncoderArgs;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Tokens/s of each encoder over the first test reviews (the split's texts only, no labels).
+    Speed(SpeedArgs),
+}
+
+#[derive(Args)]
+pub struct SpeedArgs {
+    /// Encoders to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "l3,l6")]
+    models: Vec<ModelName>,
+    /// How many reviews (the first of the test split).
+    #[arg(long, default_value_t = 200)]
+    texts: usize,
+    /// CPU threads for the CPU backend.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    #[command(flatten)]
+    encoder: EncoderArgs,
+}
+
+/// onnxruntime, one thread, `first` pooling, on this kind of 2-core machine
+/// (`../shared/notes/data-and-models.md`).
+fn reference_tokens_per_s(model: ModelName) -> f64 {
+    match model {
+        ModelName::L3 => 12_500.0,
+        ModelName::L6 => 5_000.0,
+    }
+}
+
+pub fn run(command: BenchCommand, assets: &AssetDir) -> Result<()> {
+    let BenchCommand::Speed(args) = command;
+    rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global()?;
+    let reviews = read_reviews(&assets.imdb_split("test"))?;
+    let texts: Vec<&str> = reviews.iter().take(args.texts).map(|r| r.text.as_str()).collect();
+    ensure!(!texts.is_empty(), "no texts to measure");
+    println!(
+        "{} reviews, pooling {}, batch {}, backend {}, {} thread(s); includes tokenisation\n",
+        texts.len(),
+        args.encoder.pooling.name(),
+        args.encoder.batch,
+        args.encoder.backend.name(),
+        args.threads
+    );
+    println!("| model | tokens | seconds | tokens/s | onnxruntime ref. tokens/s | ratio |");
+    println!("|---|---|---|---|---|---|");
+    for model in args.models {
+        let embedder = EncoderArgs { model, ..args.encoder.clone() }.embedder(assets)?;
+        embedder.embed(&texts[..texts.len().min(embedder.batch_size)])?; // warm-up
+        let start = Instant::now();
+        let embeddings = embedder.embed(&texts)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let tokens: usize = embeddings.iter().map(|e| e.tokens).sum();
+        let rate = tokens as f64 / seconds;
+        let reference = reference_tokens_per_s(model);
+        println!(
+            "| {} | {tokens} | {seconds:.2} | {rate:.0} | {reference:.0} | {:.2} |",
+            model.hf_name(),
+            rate / reference
+        );
+    }
+    Ok(())
+}

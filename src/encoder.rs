@@ -1,0 +1,204 @@
+//! The BERT encoder: token ids in, one hidden vector per token out.
+//!
+//! A whole BERT in one file, with its config beside it: embeddings, a stack of
+//! post-LayerNorm transformer layers (multi-head self-attention with a padding mask,
+//! then an exact-GELU feed-forward), read from a Hugging Face `config.json` and loaded
+//! from HF-named safetensors. The code is backend-agnostic: the same module runs on
+//! Burn's CPU backend and on wgpu/WebGPU, picked by the `Device` it is built on.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear,
+    LinearConfig,
+};
+use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+use burn::tensor::{Bool, Device, Int, Tensor};
+
+/// The fields of a Hugging Face BERT `config.json` that shape the network.
+/// Unknown fields are ignored, so a stock `config.json` deserialises as is.
+#[derive(Config, Debug)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    #[config(default = 1e-12)]
+    pub layer_norm_eps: f64,
+    /// Dropout is only active while training with autodiff; inference ignores it.
+    #[config(default = 0.1)]
+    pub hidden_dropout_prob: f64,
+    #[config(default = 0.1)]
+    pub attention_probs_dropout_prob: f64,
+    #[config(default = 0)]
+    pub pad_token_id: usize,
+}
+
+/// A batch of padded token sequences, as the encoder takes it.
+#[derive(Debug, Clone)]
+pub struct EncoderInput {
+    /// `[batch, seq]` token ids, padded with the pad id.
+    pub input_ids: Tensor<2, Int>,
+    /// `[batch, seq]`, `true` where the position is padding.
+    pub padding_mask: Tensor<2, Bool>,
+}
+
+#[derive(Module, Debug)]
+pub struct BertEmbeddings {
+    word_embeddings: Embedding,
+    position_embeddings: Embedding,
+    token_type_embeddings: Embedding,
+    layer_norm: LayerNorm,
+    dropout: Dropout,
+}
+
+/// One transformer layer. Names follow HF's tensors (see [`hf_key_remapping`]).
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    attention: MultiHeadAttention,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+    activation: Gelu,
+    dropout: Dropout,
+}
+
+#[derive(Module, Debug)]
+pub struct BertModel {
+    embeddings: BertEmbeddings,
+    layers: Vec<BertLayer>,
+}
+
+impl BertConfig {
+    /// Parses a Hugging Face `config.json`.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// A freshly initialised (random) model; load weights with [`BertModel::load_safetensors`].
+    pub fn init(&self, device: &Device) -> BertModel {
+        let embedding = |n: usize| EmbeddingConfig::new(n, self.hidden_size).init(device);
+        let norm = || {
+            LayerNormConfig::new(self.hidden_size)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device)
+        };
+        let embeddings = BertEmbeddings {
+            word_embeddings: embedding(self.vocab_size),
+            position_embeddings: embedding(self.max_position_embeddings),
+            token_type_embeddings: embedding(self.type_vocab_size),
+            layer_norm: norm(),
+            dropout: DropoutConfig::new(self.hidden_dropout_prob).init(),
+        };
+        let layers = (0..self.num_hidden_layers)
+            .map(|_| BertLayer {
+                attention: MultiHeadAttentionConfig::new(
+                    self.hidden_size,
+                    self.num_attention_heads,
+                )
+                .with_dropout(self.attention_probs_dropout_prob)
+                .init(device),
+                attention_norm: norm(),
+                intermediate: LinearConfig::new(self.hidden_size, self.intermediate_size)
+                    .init(device),
+                output: LinearConfig::new(self.intermediate_size, self.hidden_size).init(device),
+                output_norm: norm(),
+                activation: Gelu::new(),
+                dropout: DropoutConfig::new(self.hidden_dropout_prob).init(),
+            })
+            .collect();
+        BertModel { embeddings, layers }
+    }
+}
+
+impl BertEmbeddings {
+    fn forward(&self, input_ids: Tensor<2, Int>) -> Tensor<3> {
+        let [batch, seq] = input_ids.dims();
+        let device = input_ids.device();
+        let positions = Tensor::<1, Int>::arange(0..seq as i64, &device)
+            .reshape([1, seq])
+            .expand([batch, seq]);
+        // Single-segment input: token type 0 everywhere.
+        let token_types = Tensor::<2, Int>::zeros([batch, seq], &device);
+        let x = self.word_embeddings.forward(input_ids)
+            + self.position_embeddings.forward(positions)
+            + self.token_type_embeddings.forward(token_types);
+        self.dropout.forward(self.layer_norm.forward(x))
+    }
+}
+
+impl BertLayer {
+    fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
+        let attended = self
+            .attention
+            .forward(MhaInput::self_attn(x.clone()).mask_pad(padding_mask))
+            .context;
+        let x = self.attention_norm.forward(x + self.dropout.forward(attended));
+        let hidden = self.activation.forward(self.intermediate.forward(x.clone()));
+        let out = self.dropout.forward(self.output.forward(hidden));
+        self.output_norm.forward(x + out)
+    }
+}
+
+impl BertModel {
+    /// The last hidden state, `[batch, seq, hidden]`.
+    pub fn forward(&self, input: EncoderInput) -> Tensor<3> {
+        let mut x = self.embeddings.forward(input.input_ids);
+        for layer in &self.layers {
+            x = layer.forward(x, input.padding_mask.clone());
+        }
+        x
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Loads HF-named BERT weights (`embeddings.*`, `encoder.layer.N.*`) from safetensors
+    /// bytes. Every parameter of the model must be present; `position_ids` and
+    /// `pooler.*` are not parameters here and are ignored.
+    pub fn load_safetensors(mut self, bytes: Vec<u8>) -> Result<Self, LoadError> {
+        let mut store = SafetensorsStore::from_bytes(Some(bytes))
+            .with_from_adapter(PyTorchToBurnAdapter)
+            .remap(hf_key_remapping())
+            .allow_partial(true);
+        let result = self
+            .load_from(&mut store)
+            .map_err(|e| LoadError(e.to_string()))?;
+        if !result.errors.is_empty() || !result.missing.is_empty() {
+            let missing: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
+            return Err(LoadError(format!(
+                "missing tensors [{}]; errors: {:?}",
+                missing.join(", "),
+                result.errors
+            )));
+        }
+        Ok(self)
+    }
+}
+
+/// The weights file does not fit the model described by `config.json`.
+#[derive(Debug, thiserror::Error)]
+#[error("the encoder weights do not match the model config: {0}")]
+pub struct LoadError(String);
+
+/// Maps Hugging Face BERT tensor names onto this file's module paths. Applied in order.
+pub fn hf_key_remapping() -> burn::store::KeyRemapper {
+    burn::store::KeyRemapper::from_patterns(vec![
+        (r"^(bert\.)?encoder\.layer\.(\d+)\.", "layers.$2."),
+        (r"^bert\.embeddings\.", "embeddings."),
+        (r"^embeddings\.LayerNorm\.", "embeddings.layer_norm."),
+        (r"\.attention\.self\.(query|key|value)\.", ".attention.$1."),
+        (r"\.attention\.output\.dense\.", ".attention.output."),
+        (r"\.attention\.output\.LayerNorm\.", ".attention_norm."),
+        (r"\.intermediate\.dense\.", ".intermediate."),
+        (r"\.output\.dense\.", ".output."),
+        (r"\.output\.LayerNorm\.", ".output_norm."),
+    ])
+    .expect("the remapping patterns are valid regexes")
+}

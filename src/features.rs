@@ -1,0 +1,207 @@
+//! Sentence features: texts in, one L2-normalised vector per text out.
+//!
+//! A review is often longer than the encoder's window, so a [`Pooling`] strategy decides
+//! which token windows of it the encoder sees. Each window is encoded, mean-pooled over
+//! its real (non-padding) tokens, and the windows of one text are averaged; the result
+//! is L2-normalised. Windows from many texts are batched together, shortest first, so
+//! little compute goes to padding.
+
+use std::ops::Range;
+use std::str::FromStr;
+
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+use crate::encoder::{BertModel, EncoderInput};
+use crate::tokens::{TextTokenizer, TokenizeError};
+
+/// Window length in tokens, `[CLS]` and `[SEP]` included.
+pub const WINDOW: usize = 256;
+
+/// Which part of a long text the encoder reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooling {
+    /// The first `WINDOW` tokens.
+    #[default]
+    First,
+    /// The first 128 and the last 126 content tokens, as one window.
+    HeadTail,
+    /// The whole text in consecutive `WINDOW`-token windows, their embeddings averaged.
+    Chunks,
+}
+
+impl Pooling {
+    pub const ALL: [Pooling; 3] = [Pooling::First, Pooling::HeadTail, Pooling::Chunks];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::First => "first",
+            Pooling::HeadTail => "head-tail",
+            Pooling::Chunks => "chunks",
+        }
+    }
+
+    /// The content-token spans (without `[CLS]`/`[SEP]`) that become encoder windows.
+    /// Every text yields at least one window, so an empty text still gets an embedding.
+    pub fn windows(self, n_content: usize) -> Vec<Vec<Range<usize>>> {
+        let room = WINDOW - 2;
+        match self {
+            Pooling::First => vec![vec![0..n_content.min(room)]],
+            Pooling::HeadTail if n_content > room => {
+                let head = 128;
+                let tail = room - head;
+                vec![vec![0..head, n_content - tail..n_content]]
+            }
+            Pooling::HeadTail => vec![vec![0..n_content]],
+            Pooling::Chunks if n_content == 0 => vec![vec![0..0]],
+            Pooling::Chunks => (0..n_content)
+                .step_by(room)
+                .map(|start| vec![start..(start + room).min(n_content)])
+                .collect(),
+        }
+    }
+}
+
+impl FromStr for Pooling {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Pooling::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown pooling `{s}`: use first, head-tail or chunks"))
+    }
+}
+
+/// One text's embedding and how many tokens the encoder read for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    pub vector: Vec<f32>,
+    pub tokens: usize,
+}
+
+/// Tokenizer + encoder + pooling: the whole text-to-features path.
+#[derive(Debug)]
+pub struct Embedder {
+    pub tokenizer: TextTokenizer,
+    pub model: BertModel,
+    pub device: Device,
+    pub pooling: Pooling,
+    pub batch_size: usize,
+}
+
+/// The encoder windows of a set of texts, ready to batch.
+#[derive(Debug, Default)]
+pub struct WindowPlan {
+    /// `[CLS] … [SEP]` token ids of each window.
+    pub sequences: Vec<Vec<u32>>,
+    /// Which text each window belongs to.
+    pub owner: Vec<usize>,
+    pub n_texts: usize,
+}
+
+impl WindowPlan {
+    pub fn tokens(&self) -> usize {
+        self.sequences.iter().map(Vec::len).sum()
+    }
+
+    /// Window indices in batches of at most `batch_size`, shortest windows first.
+    pub fn batches(&self, batch_size: usize) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..self.sequences.len()).collect();
+        order.sort_by_key(|&i| self.sequences[i].len());
+        order
+            .chunks(batch_size.max(1))
+            .map(<[usize]>::to_vec)
+            .collect()
+    }
+
+    /// Averages each text's window vectors and L2-normalises the result.
+    pub fn combine(&self, window_vectors: &[Vec<f32>]) -> Vec<Embedding> {
+        let dim = window_vectors.first().map_or(0, Vec::len);
+        let mut sums = vec![vec![0f32; dim]; self.n_texts];
+        let mut tokens = vec![0usize; self.n_texts];
+        for (w, vector) in window_vectors.iter().enumerate() {
+            let text = self.owner[w];
+            tokens[text] += self.sequences[w].len();
+            for (s, v) in sums[text].iter_mut().zip(vector) {
+                *s += v;
+            }
+        }
+        sums.into_iter()
+            .zip(tokens)
+            .map(|(mut vector, tokens)| {
+                l2_normalise(&mut vector);
+                Embedding { vector, tokens }
+            })
+            .collect()
+    }
+}
+
+fn l2_normalise(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+impl Embedder {
+    /// Tokenises texts and cuts them into encoder windows.
+    pub fn plan<S: AsRef<str>>(&self, texts: &[S]) -> Result<WindowPlan, TokenizeError> {
+        let mut plan = WindowPlan {
+            n_texts: texts.len(),
+            ..WindowPlan::default()
+        };
+        for (i, text) in texts.iter().enumerate() {
+            let content = self.tokenizer.content_ids(text.as_ref())?;
+            for spans in self.pooling.windows(content.len()) {
+                let ids: Vec<u32> = spans.into_iter().flat_map(|r| content[r].to_vec()).collect();
+                plan.sequences.push(self.tokenizer.wrap(&ids));
+                plan.owner.push(i);
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Mean-pooled last hidden states of a batch of windows, `[batch, hidden]`, on the device.
+    /// Not normalised: windows of one text are averaged first (see [`WindowPlan::combine`]).
+    pub fn pooled_windows(&self, sequences: &[&[u32]]) -> Tensor<2> {
+        let batch = sequences.len();
+        let seq = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(batch * seq);
+        let mut padding = Vec::with_capacity(batch * seq);
+        for s in sequences {
+            ids.extend(s.iter().map(|&id| id as i64));
+            ids.extend(std::iter::repeat_n(self.tokenizer.pad_id() as i64, seq - s.len()));
+            padding.extend(std::iter::repeat_n(false, s.len()));
+            padding.extend(std::iter::repeat_n(true, seq - s.len()));
+        }
+        let input_ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, seq]), &self.device);
+        let padding_mask =
+            Tensor::<2, Bool>::from_data(TensorData::new(padding, [batch, seq]), &self.device);
+        let real = padding_mask.clone().bool_not().float().unsqueeze_dim::<3>(2);
+        let hidden = self.model.forward(EncoderInput {
+            input_ids,
+            padding_mask,
+        });
+        let counts = real.clone().sum_dim(1);
+        (hidden * real).sum_dim(1).div(counts).squeeze_dim::<2>(1)
+    }
+
+    /// Embeds texts, in order. Synchronous read-back: native targets only.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Embedding>, TokenizeError> {
+        let plan = self.plan(texts)?;
+        let mut window_vectors = vec![Vec::new(); plan.sequences.len()];
+        for batch in plan.batches(self.batch_size) {
+            let sequences: Vec<&[u32]> = batch.iter().map(|&i| plan.sequences[i].as_slice()).collect();
+            let pooled = self.pooled_windows(&sequences);
+            let [_, hidden] = pooled.dims();
+            let values = pooled
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("pooled features are f32");
+            for (row, &w) in values.chunks(hidden).zip(&batch) {
+                window_vectors[w] = row.to_vec();
+            }
+        }
+        Ok(plan.combine(&window_vectors))
+    }
+}

@@ -1,0 +1,22 @@
+//! Flicktune: few-shot sentiment classification on a pretrained BERT encoder, small enough
+//! to fine-tune in a browser tab.
+//!
+//! The modules follow the data's path:
+//!
+//! | step | module |
+//! |---|---|
+//! | text → token ids | [`tokens`] |
+//! | token ids → hidden states (BERT in Burn) | [`encoder`] |
+//! | the pretrained encoders and their files | [`models`] |
+//! | hidden states → pooled, normalised features | [`features`] |
+//! | which device computes | [`backend`] |
+//! | fetching and converting models and data (native only) | `assets` |
+
+pub mod backend;
+pub mod encoder;
+pub mod features;
+pub mod models;
+pub mod tokens;
+
+#[cfg(not(target_family = "wasm"))]
+pub mod assets;
