@@ -4,8 +4,6 @@
 
 use std::str::FromStr;
 
-use burn::tensor::Device;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendKind {
     /// Burn's pure-Rust CPU backend (`flex`).
@@ -44,7 +42,8 @@ pub struct NoAdapter(String);
 /// error here, not a panic at the first tensor.
 /// wgpu's runtime can be set up once per process, so the outcome is remembered.
 #[cfg(not(target_family = "wasm"))]
-pub fn open_device(kind: BackendKind) -> Result<Device, NoAdapter> {
+pub fn open_device(kind: BackendKind) -> Result<burn::tensor::Device, NoAdapter> {
+    use burn::tensor::Device;
     static WGPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
     match kind {
         BackendKind::Cpu => Ok(Device::flex()),

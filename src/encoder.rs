@@ -76,8 +76,8 @@ pub struct BertModel {
 
 impl BertConfig {
     /// Parses a Hugging Face `config.json`.
-    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(json)
+    pub fn from_json(json: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(json)
     }
 
     /// A freshly initialised (random) model; load weights with [`BertModel::load_safetensors`].
@@ -166,6 +166,7 @@ impl BertModel {
         let mut store = SafetensorsStore::from_bytes(Some(bytes))
             .with_from_adapter(PyTorchToBurnAdapter)
             .remap(hf_key_remapping())
+            // Missing tensors are reported below, by name, rather than by the store.
             .allow_partial(true);
         let result = self
             .load_from(&mut store)

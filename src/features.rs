@@ -152,7 +152,7 @@ impl Embedder {
         for (i, text) in texts.iter().enumerate() {
             let content = self.tokenizer.content_ids(text.as_ref())?;
             for spans in self.pooling.windows(content.len()) {
-                let ids: Vec<u32> = spans.into_iter().flat_map(|r| content[r].to_vec()).collect();
+                let ids: Vec<u32> = spans.into_iter().flat_map(|r| content[r].iter().copied()).collect();
                 plan.sequences.push(self.tokenizer.wrap(&ids));
                 plan.owner.push(i);
             }

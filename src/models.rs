@@ -75,9 +75,7 @@ pub enum ModelError {
 impl ModelFiles {
     /// Builds the tokenizer and the encoder (weights on `device`).
     pub fn load(self, device: &Device) -> Result<(TextTokenizer, BertModel), ModelError> {
-        let config = BertConfig::from_json(std::str::from_utf8(&self.config_json).map_err(|e| {
-            ModelError::Config(serde::de::Error::custom(format!("not UTF-8: {e}")))
-        })?)?;
+        let config = BertConfig::from_json(&self.config_json)?;
         let tokenizer = TextTokenizer::from_bytes(&self.tokenizer_json)?;
         let model = config.init(device).load_safetensors(self.weights)?;
         Ok((tokenizer, model))

