@@ -24,7 +24,10 @@ fn embed(args: &[&str], stdin: &[u8]) -> Output {
     let input = stdin.to_vec();
     let writer = std::thread::spawn(move || pipe.write_all(&input));
     let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    // A command that fails on its arguments exits without reading stdin.
+    if let Err(e) = writer.join().unwrap() {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
     output
 }
 
