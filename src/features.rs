@@ -185,23 +185,35 @@ impl Embedder {
         (hidden * real).sum_dim(1).div(counts).squeeze_dim::<2>(1)
     }
 
-    /// Embeds texts, in order. Synchronous read-back: native targets only.
-    #[cfg(not(target_family = "wasm"))]
-    pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Embedding>, TokenizeError> {
+    /// Embeds texts, in order. The read-back from the device is asynchronous, as the
+    /// browser requires.
+    pub async fn embed_async<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Embedding>, EmbedError> {
         let plan = self.plan(texts)?;
         let mut window_vectors = vec![Vec::new(); plan.sequences.len()];
         for batch in plan.batches(self.batch_size) {
             let sequences: Vec<&[u32]> = batch.iter().map(|&i| plan.sequences[i].as_slice()).collect();
             let pooled = self.pooled_windows(&sequences);
             let [_, hidden] = pooled.dims();
-            let values = pooled
-                .into_data()
-                .try_into_vec::<f32>()
-                .expect("pooled features are f32");
+            let data = pooled.into_data_async().await.map_err(|e| EmbedError::Device(format!("{e:?}")))?;
+            let values = data.try_into_vec::<f32>().map_err(|e| EmbedError::Device(format!("{e:?}")))?;
             for (row, &w) in values.chunks(hidden).zip(&batch) {
                 window_vectors[w] = row.to_vec();
             }
         }
         Ok(plan.combine(&window_vectors))
     }
+
+    /// [`Self::embed_async`], blocking: native targets only.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Embedding>, EmbedError> {
+        pollster::block_on(self.embed_async(texts))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error(transparent)]
+    Tokenize(#[from] TokenizeError),
+    #[error("the compute device failed: {0}")]
+    Device(String),
 }

@@ -20,3 +20,6 @@ pub mod tokens;
 
 #[cfg(not(target_family = "wasm"))]
 pub mod assets;
+
+#[cfg(target_family = "wasm")]
+pub mod app;

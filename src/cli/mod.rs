@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod embed;
+mod serve;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -34,6 +35,8 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Fetch the assets if needed and show the encoder at work on a few sentences.
     Demo(EncoderArgs),
+    /// Serve the built page and its model files on a local address.
+    Serve(serve::ServeArgs),
 }
 
 /// Which encoder, how it pools, where it runs.
@@ -72,5 +75,6 @@ pub fn run() -> Result<()> {
         Command::Embed(args) => embed::run(&args.embedder(&assets)?),
         Command::Bench(command) => bench::run(command, &assets),
         Command::Demo(args) => demo::run(&assets, &args),
+        Command::Serve(args) => serve::run(&args, &assets),
     }
 }

@@ -1,0 +1,187 @@
+//! The page's encoder: which device it runs on, loading it, embedding with it.
+//!
+//! WebGPU is used when the browser gives an adapter; otherwise, or when WebGPU fails
+//! (no adapter, device lost, shader error at warm-up), the same model runs on Burn's
+//! CPU backend compiled to wasm, and the user is told why.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use burn::tensor::Device;
+use js_sys::Reflect;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+
+use super::loader::{self, FileProgress, js_error};
+use crate::backend::BackendKind;
+use crate::features::{Embedder, Embedding, Pooling};
+use crate::models::{ModelFiles, ModelName, WeightPrecision};
+
+/// The device the encoder runs on, as the page shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveBackend {
+    pub kind: BackendKind,
+    /// The adapter's name (WebGPU), or a description of the CPU path.
+    pub adapter: String,
+    /// Why the page is not on the backend the user asked for, if it is not.
+    pub notice: Option<String>,
+}
+
+impl ActiveBackend {
+    /// `webgpu` or `cpu`: the JavaScript API's and the tests' name for it.
+    pub fn js_name(&self) -> &'static str {
+        match self.kind {
+            BackendKind::Wgpu => "webgpu",
+            BackendKind::Cpu => "cpu",
+        }
+    }
+}
+
+/// Shared by the UI and the JavaScript API: the loaded encoder, if any.
+#[derive(Clone, Default)]
+pub struct Engine {
+    state: Rc<RefCell<EngineState>>,
+}
+
+#[derive(Default)]
+struct EngineState {
+    embedder: Option<Rc<Embedder>>,
+    backend: Option<ActiveBackend>,
+    /// Burn's wgpu runtime is set up once per page: remember how that went.
+    webgpu: Option<Result<(Device, String), String>>,
+    /// Foreground `embed` calls in flight; background work waits for them.
+    foreground: usize,
+}
+
+/// Texts per encoder batch in the page: small, so the page gets control back often.
+const PAGE_BATCH: usize = 4;
+
+impl Engine {
+    pub fn backend(&self) -> Option<ActiveBackend> {
+        self.state.borrow().backend.clone()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.state.borrow().embedder.is_some()
+    }
+
+    /// Downloads (or reads from the cache) a model and builds it on the preferred backend,
+    /// falling back to the CPU when WebGPU is missing or fails.
+    pub async fn load(
+        &self,
+        model: ModelName,
+        precision: WeightPrecision,
+        prefer: BackendKind,
+        on_progress: &dyn Fn(FileProgress),
+    ) -> Result<ActiveBackend, String> {
+        self.state.borrow_mut().embedder = None;
+        let manifest = loader::fetch_manifest(model, precision).await?;
+        let mut contents = Vec::new();
+        for file in &manifest.files {
+            contents.push(loader::load_file(model, file, on_progress).await?);
+        }
+        let [config_json, tokenizer_json, weights]: [Vec<u8>; 3] =
+            contents.try_into().map_err(|_| "the model manifest must list config, tokenizer and weights".to_string())?;
+        let files = ModelFiles { config_json, weights, tokenizer_json };
+
+        let mut notice = None;
+        if prefer == BackendKind::Wgpu {
+            match self.webgpu_device().await {
+                Ok((device, adapter)) => match build(&files, device).await {
+                    Ok(embedder) => return Ok(self.install(embedder, BackendKind::Wgpu, adapter, None)),
+                    Err(e) => notice = Some(format!("WebGPU failed ({e}); running on the CPU instead")),
+                },
+                Err(e) => notice = Some(format!("{e}; running on the CPU instead")),
+            }
+        }
+        match build(&files, Device::flex()).await {
+            Ok(embedder) => Ok(self.install(embedder, BackendKind::Cpu, "Burn CPU backend (wasm)".into(), notice)),
+            Err(e) => {
+                loader::evict(model, &manifest).await;
+                Err(e)
+            }
+        }
+    }
+
+    fn install(&self, embedder: Embedder, kind: BackendKind, adapter: String, notice: Option<String>) -> ActiveBackend {
+        let backend = ActiveBackend { kind, adapter, notice };
+        let mut state = self.state.borrow_mut();
+        state.embedder = Some(Rc::new(embedder));
+        state.backend = Some(backend.clone());
+        backend
+    }
+
+    async fn webgpu_device(&self) -> Result<(Device, String), String> {
+        if let Some(known) = self.state.borrow().webgpu.clone() {
+            return known;
+        }
+        let outcome = open_webgpu().await;
+        self.state.borrow_mut().webgpu = Some(outcome.clone());
+        outcome
+    }
+
+    /// How many tokens the encoder reads for these texts (for throughput figures).
+    pub fn count_tokens(&self, texts: &[String]) -> Result<usize, String> {
+        let embedder = self.state.borrow().embedder.clone().ok_or("the model is not loaded yet")?;
+        Ok(embedder.plan(texts).map_err(|e| e.to_string())?.tokens())
+    }
+
+    /// Pooled, L2-normalised embeddings (`first` pooling, 256 tokens). Takes priority
+    /// over background work.
+    pub async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, String> {
+        self.state.borrow_mut().foreground += 1;
+        let result = self.embed_now(texts).await;
+        self.state.borrow_mut().foreground -= 1;
+        result
+    }
+
+    /// Like [`Self::embed`], but first waits until no foreground call is running.
+    pub async fn embed_in_background(&self, texts: &[String]) -> Result<Vec<Embedding>, String> {
+        while self.state.borrow().foreground > 0 {
+            super::yield_to_browser().await;
+        }
+        self.embed_now(texts).await
+    }
+
+    async fn embed_now(&self, texts: &[String]) -> Result<Vec<Embedding>, String> {
+        let embedder = self.state.borrow().embedder.clone().ok_or("the model is not loaded yet")?;
+        embedder.embed_async(texts).await.map_err(|e| e.to_string())
+    }
+}
+
+/// Builds the encoder on a device and runs it once: shader compilation errors and lost
+/// devices show up here rather than at the user's first click.
+async fn build(files: &ModelFiles, device: Device) -> Result<Embedder, String> {
+    let (tokenizer, model) = files.clone().load(&device).map_err(|e| e.to_string())?;
+    let embedder = Embedder { tokenizer, model, device, pooling: Pooling::First, batch_size: PAGE_BATCH };
+    embedder.embed_async(&["warm-up"]).await.map_err(|e| e.to_string())?;
+    Ok(embedder)
+}
+
+/// Asks the browser for a WebGPU adapter (for its name and a clear "no adapter"), then
+/// sets up Burn's wgpu runtime on it.
+async fn open_webgpu() -> Result<(Device, String), String> {
+    let navigator = web_sys::window().ok_or("no window")?.navigator();
+    let gpu = Reflect::get(&navigator, &"gpu".into()).unwrap_or(JsValue::UNDEFINED);
+    if gpu.is_undefined() {
+        return Err("this browser does not offer WebGPU".into());
+    }
+    let request = Reflect::get(&gpu, &"requestAdapter".into()).map_err(js_error)?;
+    let promise: js_sys::Promise = js_sys::Function::from(request).call0(&gpu).map_err(js_error)?.into();
+    let adapter = JsFuture::from(promise).await.map_err(js_error)?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return Err("WebGPU is present but offers no adapter".into());
+    }
+    let info = Reflect::get(&adapter, &"info".into()).unwrap_or(JsValue::UNDEFINED);
+    let field = |name: &str| Reflect::get(&info, &name.into()).ok().and_then(|v| v.as_string()).filter(|s| !s.is_empty());
+    let name = [field("vendor"), field("architecture"), field("description")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let device = Device::wgpu_options()
+        .init_async()
+        .await
+        .map_err(|e| format!("WebGPU could not be initialised: {e}"))?;
+    Ok((device, if name.is_empty() { "unnamed WebGPU adapter".into() } else { name }))
+}

@@ -1,0 +1,56 @@
+//! `window.flicktune`: the engine for scripts, and for the page's end-to-end tests.
+//!
+//! ```js
+//! await flicktune.embed(["A fine film.", "Dreadful."])  // → [[384 floats], [384 floats]]
+//! flicktune.backend()                                     // → "webgpu" | "cpu" | "none"
+//! flicktune.countTokens(["A fine film."])                 // → 6
+//! flicktune.ready()                                       // → true once a model is loaded
+//! ```
+
+use wasm_bindgen::prelude::*;
+
+use super::engine::Engine;
+
+#[wasm_bindgen]
+pub struct Flicktune {
+    engine: Engine,
+}
+
+#[wasm_bindgen]
+impl Flicktune {
+    /// Pooled, L2-normalised embeddings (`first` pooling, 256 tokens), one array per text.
+    pub fn embed(&self, texts: Vec<String>) -> js_sys::Promise {
+        let engine = self.engine.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let embeddings = engine.embed(&texts).await.map_err(|e| JsValue::from(js_sys::Error::new(&e)))?;
+            let out = js_sys::Array::new();
+            for e in embeddings {
+                out.push(&js_sys::Float32Array::from(e.vector.as_slice()).into());
+            }
+            Ok(out.into())
+        })
+    }
+
+    /// `"webgpu"` or `"cpu"` once a model is loaded, `"none"` before.
+    pub fn backend(&self) -> String {
+        self.engine.backend().map_or("none", |b| b.js_name()).to_string()
+    }
+
+    /// How many tokens `embed` would read for these texts.
+    #[wasm_bindgen(js_name = countTokens)]
+    pub fn count_tokens(&self, texts: Vec<String>) -> Result<usize, JsValue> {
+        self.engine.count_tokens(&texts).map_err(|e| js_sys::Error::new(&e).into())
+    }
+
+    /// Whether a model is loaded and `embed` can be called.
+    pub fn ready(&self) -> bool {
+        self.engine.is_ready()
+    }
+}
+
+/// Makes the engine reachable as `window.flicktune`.
+pub fn install(engine: Engine) -> Result<(), JsValue> {
+    let window = web_sys::window().ok_or("no window")?;
+    js_sys::Reflect::set(&window, &"flicktune".into(), &Flicktune { engine }.into())?;
+    Ok(())
+}

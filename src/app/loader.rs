@@ -1,0 +1,156 @@
+//! Downloading the model files from the local server, with progress, into Cache Storage.
+//!
+//! Each model folder has a small manifest per weight precision (names, sizes, sha256), always
+//! fetched fresh. Files are kept in Cache Storage under their URL plus their sha256, so a
+//! reload reads them from the cache, and a changed file is a new entry.
+
+use js_sys::{Reflect, Uint8Array};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, ReadableStreamDefaultReader, Response};
+
+use crate::models::{ModelName, WeightPrecision};
+
+const CACHE_NAME: &str = "flicktune-models-v1";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestFile {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    pub files: Vec<ManifestFile>,
+}
+
+impl Manifest {
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+}
+
+/// Where one file's download stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileProgress {
+    pub name: String,
+    pub done: u64,
+    pub total: u64,
+    pub from_cache: bool,
+}
+
+pub fn model_url(model: ModelName, file: &str) -> String {
+    format!("models/{}/{file}", model.hf_name())
+}
+
+fn cache_key(model: ModelName, file: &ManifestFile) -> String {
+    format!("{}?sha256={}", model_url(model, &file.name), file.sha256)
+}
+
+pub fn js_error(value: JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
+}
+
+async fn fetch(url: &str) -> Result<Response, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response: Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| format!("cannot fetch {url}: {}", js_error(e)))?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(format!("the server answered {} for {url}", response.status()));
+    }
+    Ok(response)
+}
+
+pub async fn fetch_manifest(model: ModelName, precision: WeightPrecision) -> Result<Manifest, String> {
+    let response = fetch(&model_url(model, precision.manifest_file())).await?;
+    let text = JsFuture::from(response.text().map_err(js_error)?).await.map_err(js_error)?;
+    serde_json::from_str(&text.as_string().unwrap_or_default())
+        .map_err(|e| format!("the model manifest is not valid: {e}"))
+}
+
+pub async fn fetch_text(url: &str) -> Result<String, String> {
+    let response = fetch(url).await?;
+    let text = JsFuture::from(response.text().map_err(js_error)?).await.map_err(js_error)?;
+    Ok(text.as_string().unwrap_or_default())
+}
+
+async fn open_cache() -> Option<Cache> {
+    // Cache Storage exists only in secure contexts (localhost counts); without it we
+    // still work, we just download again next time.
+    let caches = web_sys::window()?.caches().ok()?;
+    JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
+}
+
+/// Reads a file from the cache or downloads it, reporting progress; new downloads are
+/// cached. The size is checked against the manifest, so a truncated file never loads.
+pub async fn load_file(
+    model: ModelName,
+    file: &ManifestFile,
+    on_progress: &dyn Fn(FileProgress),
+) -> Result<Vec<u8>, String> {
+    let key = cache_key(model, file);
+    let cache = open_cache().await;
+    let report = |done: u64, from_cache: bool| {
+        on_progress(FileProgress { name: file.name.clone(), done, total: file.bytes, from_cache })
+    };
+    if let Some(cache) = &cache {
+        let hit = JsFuture::from(cache.match_with_str(&key)).await.unwrap_or(JsValue::UNDEFINED);
+        if let Ok(response) = hit.dyn_into::<Response>() {
+            let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?).await.map_err(js_error)?;
+            let bytes = Uint8Array::new(&buffer).to_vec();
+            if bytes.len() as u64 == file.bytes {
+                report(file.bytes, true);
+                return Ok(bytes);
+            }
+            let _ = JsFuture::from(cache.delete_with_str(&key)).await;
+        }
+    }
+    let response = fetch(&model_url(model, &file.name)).await?;
+    let body = response.body().ok_or_else(|| format!("{} has no body", file.name))?;
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::with_capacity(file.bytes as usize);
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(js_error)?;
+        if Reflect::get(&chunk, &"done".into()).map_err(js_error)?.is_truthy() {
+            break;
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(js_error)?.unchecked_into();
+        bytes.extend_from_slice(&value.to_vec());
+        report(bytes.len() as u64, false);
+    }
+    if bytes.len() as u64 != file.bytes {
+        return Err(format!(
+            "{} is {} bytes but the manifest says {}: the download is truncated or the file was replaced",
+            file.name,
+            bytes.len(),
+            file.bytes
+        ));
+    }
+    let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    if sha256 != file.sha256 {
+        return Err(format!("{} does not match its manifest (sha256 {sha256}): the file on the server is corrupted", file.name));
+    }
+    if let Some(cache) = &cache {
+        let response = Response::new_with_opt_u8_array(Some(&mut bytes.clone())).map_err(js_error)?;
+        let _ = JsFuture::from(cache.put_with_str(&key, &response)).await;
+    }
+    Ok(bytes)
+}
+
+/// Forgets a model's cached files (after they failed to load, so a reload fetches anew).
+pub async fn evict(model: ModelName, manifest: &Manifest) {
+    if let Some(cache) = open_cache().await {
+        for file in &manifest.files {
+            let _ = JsFuture::from(cache.delete_with_str(&cache_key(model, file))).await;
+        }
+    }
+}

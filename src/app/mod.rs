@@ -1,0 +1,48 @@
+//! The page: a Leptos (client-side rendered) app around the same encoder as the CLI.
+//!
+//! `loader` downloads model files into Cache Storage, `engine` builds the encoder on
+//! WebGPU or the CPU, `index` embeds the bundled reviews, `ui` shows it all, and
+//! `js_api` exposes the engine as `window.flicktune`.
+
+mod engine;
+mod index;
+mod js_api;
+mod loader;
+mod ui;
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(start)]
+pub fn start() -> Result<(), JsValue> {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        show_panic(&info.to_string());
+    }));
+    let engine = engine::Engine::default();
+    js_api::install(engine.clone())?;
+    let webgpu_available = web_sys::window()
+        .map(|w| js_sys::Reflect::get(&w.navigator(), &"gpu".into()).is_ok_and(|gpu| !gpu.is_undefined()))
+        .unwrap_or(false);
+    let index = index::ReviewIndex::default();
+    leptos::mount::mount_to_body(move || leptos::view! { <ui::App engine index webgpu_available/> });
+    Ok(())
+}
+
+/// Writes a panic into the page's static `#panic` box: the app may be dead, the DOM is not.
+fn show_panic(message: &str) {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    if let Some(element) = document.get_element_by_id("panic") {
+        element.set_text_content(Some(&format!("Something went wrong inside Flicktune: {message}. Reload the page to start again.")));
+        let _ = element.remove_attribute("hidden");
+    }
+}
+
+/// Lets the browser render and handle input before the next chunk of work.
+pub(crate) async fn yield_to_browser() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback(&resolve);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}

@@ -1,0 +1,113 @@
+//! `flicktune serve`: the page and its model files on a local address. Nothing else is
+//! served; the page loads nothing from anywhere else.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::Args;
+use tiny_http::{Header, Response, Server};
+
+use flicktune::assets::AssetDir;
+use flicktune::models::{ModelName, WeightPrecision};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// The built page: index.html, www/ and pkg/ (as `./dev run` builds it).
+    #[arg(long, default_value = "dist")]
+    dist: PathBuf,
+}
+
+pub fn run(args: &ServeArgs, assets: &AssetDir) -> Result<()> {
+    anyhow::ensure!(
+        args.dist.join("index.html").exists(),
+        "{} has no index.html: build the page first (`./dev run` does)",
+        args.dist.display()
+    );
+    let server = Server::http((args.host.as_str(), args.port))
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+    println!("Flicktune is served on http://{}:{}/", args.host, args.port);
+    for request in server.incoming_requests() {
+        let path = request.url().split('?').next().unwrap_or("/").to_string();
+        let response = match resolve(&path, &args.dist, assets) {
+            Some(file) => match fs::read(&file) {
+                Ok(bytes) => Response::from_data(bytes)
+                    .with_header(header("Content-Type", content_type(&file)))
+                    // The page keeps model files in Cache Storage itself; the HTTP cache
+                    // must not hide from it (or from its tests) what was downloaded.
+                    .with_header(header("Cache-Control", "no-store")),
+                Err(_) => not_found(),
+            },
+            None => not_found(),
+        };
+        let _ = request.respond(response);
+    }
+    Ok(())
+}
+
+/// Maps a URL path to a file, from a fixed set of places only (no `..` can escape them).
+fn resolve(path: &str, dist: &Path, assets: &AssetDir) -> Option<PathBuf> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        [""] | ["index.html"] => Some(dist.join("index.html")),
+        ["pkg", file] | ["www", file] if is_plain_name(file) => Some(dist.join(segments[0]).join(file)),
+        ["models", model, file] => {
+            let model = ModelName::ALL.into_iter().find(|m| m.hf_name() == *model)?;
+            let served = WeightPrecision::ALL
+                .into_iter()
+                .any(|p| p.manifest_file() == *file || p.files().contains(file));
+            served.then(|| assets.model_dir(model).join(file))
+        }
+        ["data", "sample.jsonl"] => Some(assets.imdb_dir().join("sample.jsonl")),
+        _ => None,
+    }
+}
+
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+fn content_type(file: &Path) -> &'static str {
+    match file.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript",
+        Some("wasm") => "application/wasm",
+        Some("css") => "text/css",
+        Some("json") => "application/json",
+        Some("jsonl") => "application/jsonl; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    }
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header is valid")
+}
+
+fn not_found() -> Response<std::io::Cursor<Vec<u8>>> {
+    Response::from_string("not found").with_status_code(404)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_known_files_are_served() {
+        let assets = AssetDir::new("/a");
+        let dist = Path::new("/d");
+        assert_eq!(resolve("/", dist, &assets), Some(PathBuf::from("/d/index.html")));
+        assert_eq!(resolve("/pkg/flicktune_bg.wasm", dist, &assets), Some(PathBuf::from("/d/pkg/flicktune_bg.wasm")));
+        assert_eq!(
+            resolve("/models/paraphrase-MiniLM-L3-v2/model.f16.safetensors", dist, &assets),
+            Some(PathBuf::from("/a/models/paraphrase-MiniLM-L3-v2/model.f16.safetensors"))
+        );
+        for bad in ["/pkg/../../etc/passwd", "/pkg/..", "/models/x/config.json", "/models/all-MiniLM-L6-v2/.complete", "/data/train.jsonl", "/data/test.jsonl"] {
+            assert_eq!(resolve(bad, dist, &assets), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+// Starts `flicktune serve` on a free local port and Debian's Chromium, headless.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+
+export const FIXTURE = JSON.parse(
+  readFileSync(join(ROOT, "tests/fixtures/reference-embeddings.json"), "utf8"),
+);
+
+async function freePort() {
+  return new Promise((ok) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => ok(port));
+    });
+  });
+}
+
+/** Runs the page's server; returns its base URL and a stop function. */
+export async function startServer() {
+  const port = await freePort();
+  const target = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
+  const bin = process.env.FLICKTUNE_BIN ?? join(target, "debug/flicktune");
+  const server = spawn(bin, ["serve", "--port", String(port), "--dist", join(ROOT, "dist")], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise((ok, fail) => {
+    server.stdout.on("data", (d) => d.toString().includes("served on") && ok());
+    server.on("exit", (code) => fail(new Error(`flicktune serve exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}/`, stop: () => server.kill() };
+}
+
+const FLAGS = [
+  "--headless=new", "--no-sandbox", "--no-first-run", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--disable-quic",
+];
+
+/** A fresh browser profile; `webgpu` adds Chromium's (software, SwiftShader) WebGPU adapter. */
+export async function launch({ webgpu }) {
+  const profile = mkdtempSync(join(tmpdir(), "flicktune-chromium-"));
+  const args = [...FLAGS, ...(webgpu ? ["--enable-unsafe-webgpu"] : [])];
+  return chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args,
+  });
+}
+
+/** Waits until the model status says ready (or fails with what the page says). */
+export async function waitReady(page, timeout) {
+  const status = page.getByTestId("model-status");
+  await status.filter({ hasText: /ready|error/ }).waitFor({ timeout });
+  const text = await status.textContent();
+  if (!text.includes("ready")) throw new Error(`the page did not get ready: ${text}`);
+}
+
+/** Largest absolute difference between in-page embeddings and the fixture's. */
+export function worstDiff(embeddings, model) {
+  let worst = 0;
+  FIXTURE.texts.forEach((t, i) => {
+    const ref = t[model].mean_pooled_l2;
+    if (embeddings[i].length !== ref.length) throw new Error(`length ${embeddings[i].length}`);
+    ref.forEach((v, j) => { worst = Math.max(worst, Math.abs(v - embeddings[i][j])); });
+  });
+  return worst;
+}
