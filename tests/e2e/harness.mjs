@@ -53,6 +53,16 @@ export async function launch({ webgpu }) {
   });
 }
 
+/** Runs `fn(page)` in a fresh browser profile, closing the browser afterwards. */
+export async function withPage(options, fn) {
+  const context = await launch(options);
+  try {
+    return await fn(context.pages()[0] ?? (await context.newPage()));
+  } finally {
+    await context.close();
+  }
+}
+
 /** Waits until the model status says ready (or fails with what the page says). */
 export async function waitReady(page, timeout) {
   const status = page.getByTestId("model-status");

@@ -4,7 +4,7 @@
 //   node tests/e2e/measure.mjs [--texts 40]
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { launch, ROOT, startServer, waitReady } from "./harness.mjs";
+import { ROOT, startServer, waitReady, withPage } from "./harness.mjs";
 
 const n = Number(process.argv[process.argv.indexOf("--texts") + 1]) || 40;
 const assets = process.env.FLICKTUNE_ASSETS ?? join(ROOT, "assets");
@@ -14,27 +14,26 @@ const texts = readFileSync(join(assets, "data/imdb/sample.jsonl"), "utf8")
 const server = await startServer();
 try {
   for (const webgpu of [false, true]) {
-    const context = await launch({ webgpu });
-    const page = context.pages()[0] ?? (await context.newPage());
-    const times = [];
-    for (const visit of ["cold", "warm"]) {
-      const start = Date.now();
-      await (visit === "cold" ? page.goto(server.url) : page.reload());
-      await waitReady(page, 600_000);
-      times.push(`${visit} ${((Date.now() - start) / 1000).toFixed(1)} s`);
-    }
-    const backend = await page.evaluate(() => window.flicktune.backend());
-    const adapter = await page.getByTestId("backend").locator("..").textContent();
-    const result = await page.evaluate(async (texts) => {
-      const tokens = window.flicktune.countTokens(texts);
-      const start = performance.now();
-      await window.flicktune.embed(texts);
-      return { tokens, seconds: (performance.now() - start) / 1000 };
-    }, texts);
-    console.log(`${backend} (${adapter.trim()}): navigation to ready ${times.join(", ")}; ` +
-      `embed ${texts.length} reviews, ${result.tokens} tokens in ${result.seconds.toFixed(1)} s = ` +
-      `${Math.round(result.tokens / result.seconds)} tokens/s`);
-    await context.close();
+    await withPage({ webgpu }, async (page) => {
+      const times = [];
+      for (const visit of ["cold", "warm"]) {
+        const start = Date.now();
+        await (visit === "cold" ? page.goto(server.url) : page.reload());
+        await waitReady(page, 600_000);
+        times.push(`${visit} ${((Date.now() - start) / 1000).toFixed(1)} s`);
+      }
+      const backend = await page.evaluate(() => window.flicktune.backend());
+      const adapter = await page.getByTestId("backend").locator("..").textContent();
+      const result = await page.evaluate(async (texts) => {
+        const tokens = window.flicktune.countTokens(texts);
+        const start = performance.now();
+        await window.flicktune.embed(texts);
+        return { tokens, seconds: (performance.now() - start) / 1000 };
+      }, texts);
+      console.log(`${backend} (${adapter.trim()}): navigation to ready ${times.join(", ")}; ` +
+        `embed ${texts.length} reviews, ${result.tokens} tokens in ${result.seconds.toFixed(1)} s = ` +
+        `${Math.round(result.tokens / result.seconds)} tokens/s`);
+    });
   }
 } finally {
   server.stop();

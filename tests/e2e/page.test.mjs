@@ -1,7 +1,7 @@
 // The page in headless Chromium: both compute paths, the cache, and a corrupted download.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { FIXTURE, launch, startServer, waitReady, worstDiff } from "./harness.mjs";
+import { FIXTURE, startServer, waitReady, withPage, worstDiff } from "./harness.mjs";
 
 const L3 = "paraphrase-MiniLM-L3-v2";
 const WEIGHTS = /model\.f16\.safetensors/;
@@ -18,27 +18,21 @@ async function embedFixture(page) {
 // The reference was computed from the f32 weights: the wasm CPU path reproduces it within
 // 1e-4 from those, and within 1e-3 from the f16 download every visitor gets by default.
 for (const [query, tolerance] of [["?precision=f32", 1e-4], ["", 1e-3]]) {
-  test(`without WebGPU the page falls back to the CPU and matches the reference within ${tolerance} (${query || "f16 weights"})`, async () => {
-    const context = await launch({ webgpu: false });
-    try {
-      const page = context.pages()[0] ?? (await context.newPage());
+  const weights = query ? "f32 weights" : "f16 weights";
+  test(`without WebGPU the page falls back to the CPU and matches the reference within ${tolerance} (${weights})`, () =>
+    withPage({ webgpu: false }, async (page) => {
       await page.goto(server.url + query);
       await waitReady(page, 120_000);
       assert.equal(await page.evaluate(() => window.flicktune.backend()), "cpu");
       assert.match(await page.getByTestId("backend").textContent(), /cpu/);
       const worst = worstDiff(await embedFixture(page), L3);
-      console.log(`cpu path, ${query || "f16 weights"}: worst |diff| over 20 texts ${worst.toExponential(2)}`);
+      console.log(`cpu path, ${weights}: worst |diff| over 20 texts ${worst.toExponential(2)}`);
       assert.ok(worst <= tolerance, `worst difference ${worst}`);
-    } finally {
-      await context.close();
-    }
-  });
+    }));
 }
 
-test("a reload after ready downloads no weights again", async () => {
-  const context = await launch({ webgpu: false });
-  try {
-    const page = context.pages()[0] ?? (await context.newPage());
+test("a reload after ready downloads no weights again", () =>
+  withPage({ webgpu: false }, async (page) => {
     const weightRequests = [];
     page.on("request", (r) => WEIGHTS.test(r.url()) && weightRequests.push(r.url()));
     await page.goto(server.url);
@@ -48,19 +42,14 @@ test("a reload after ready downloads no weights again", async () => {
     await waitReady(page, 120_000);
     assert.equal(weightRequests.length, 1, "the reload reads them from Cache Storage");
     assert.match(await page.locator(".files").textContent(), /from cache/);
-  } finally {
-    await context.close();
-  }
-});
+  }));
 
 for (const [name, corrupt] of [
   ["truncated", (body) => body.subarray(0, body.length >> 1)],
   ["corrupted", (body) => { const b = Buffer.from(body); b.fill(7, 0, 4096); return b; }],
 ]) {
-  test(`a ${name} weight file gives a clear error, not a blank page`, async () => {
-    const context = await launch({ webgpu: false });
-    try {
-      const page = context.pages()[0] ?? (await context.newPage());
+  test(`a ${name} weight file gives a clear error, not a blank page`, () =>
+    withPage({ webgpu: false }, async (page) => {
       await page.route(WEIGHTS, async (route) => {
         const response = await route.fetch();
         await route.fulfill({ response, body: corrupt(await response.body()) });
@@ -71,24 +60,17 @@ for (const [name, corrupt] of [
       assert.match(await status.textContent(), /model\.f16\.safetensors/);
       assert.equal(await page.locator("#panic").isHidden(), true, "no panic");
       assert.equal(await page.evaluate(() => window.flicktune.ready()), false);
-    } finally {
-      await context.close();
-    }
-  });
+    }));
 }
 
-test("with WebGPU the page runs on it and matches the reference within 1e-3", async () => {
-  const context = await launch({ webgpu: true });
-  try {
-    const page = context.pages()[0] ?? (await context.newPage());
+// Chromium's WebGPU adapter here is SwiftShader, a software renderer: slow, so one test.
+test("with WebGPU the page runs on it and matches the reference within 1e-3", { timeout: 600_000 }, () =>
+  withPage({ webgpu: true }, async (page) => {
     await page.goto(server.url);
     await waitReady(page, 300_000);
     assert.equal(await page.evaluate(() => window.flicktune.backend()), "webgpu");
     console.log(`webgpu adapter: ${await page.getByTestId("backend").locator("..").textContent()}`);
     const worst = worstDiff(await embedFixture(page), L3);
-    console.log(`webgpu path (software adapter): worst |diff| over 20 texts ${worst.toExponential(2)}`);
+    console.log(`webgpu path (software adapter), f16 weights: worst |diff| over 20 texts ${worst.toExponential(2)}`);
     assert.ok(worst <= 1e-3, `worst difference ${worst}`);
-  } finally {
-    await context.close();
-  }
-}, { timeout: 600_000 });
+  }));
