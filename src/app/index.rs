@@ -22,8 +22,9 @@ pub struct ReviewIndex {
     entries: Rc<RefCell<Vec<(SampleReview, Embedding)>>>,
 }
 
-/// Reviews per step: small, so the page gets control back between steps.
-const STEP: usize = 2;
+/// Reviews per step: one, so on the CPU path (~350 tokens/s in wasm) the page gets
+/// control back within a second.
+const STEP: usize = 1;
 
 impl ReviewIndex {
     pub fn len(&self) -> usize {

@@ -1,19 +1,28 @@
 // Page figures for the README (a benchmark, not a test): time from navigation to ready,
 // cold and warm cache, and in-page embedding throughput, on the CPU path and on
 // Chromium's WebGPU adapter (SwiftShader: software, not GPU speed).
-//   node tests/e2e/measure.mjs [--texts 40]
+//   node tests/e2e/measure.mjs [--texts 40] [--gpu-texts 8] [--paths cpu,webgpu]
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, startServer, waitReady, withPage } from "./harness.mjs";
 
-const n = Number(process.argv[process.argv.indexOf("--texts") + 1]) || 40;
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? fallback : process.argv[i + 1];
+};
+const n = Number(arg("--texts", 40));
+// SwiftShader (software WebGPU) runs at tens of tokens per second: measure fewer texts there.
+const gpuN = Number(arg("--gpu-texts", 8));
+const paths = arg("--paths", "cpu,webgpu").split(",");
 const assets = process.env.FLICKTUNE_ASSETS ?? join(ROOT, "assets");
-const texts = readFileSync(join(assets, "data/imdb/sample.jsonl"), "utf8")
-  .trim().split("\n").slice(0, n).map((l) => JSON.parse(l).text);
+const sample = readFileSync(join(assets, "data/imdb/sample.jsonl"), "utf8")
+  .trim().split("\n").map((l) => JSON.parse(l).text);
 
 const server = await startServer();
 try {
-  for (const webgpu of [false, true]) {
+  for (const path of paths) {
+    const webgpu = path === "webgpu";
+    const texts = sample.slice(0, webgpu ? gpuN : n);
     await withPage({ webgpu }, async (page) => {
       const times = [];
       for (const visit of ["cold", "warm"]) {
