@@ -11,6 +11,7 @@
 //! | hidden states → pooled, normalised features | [`features`] |
 //! | which device computes | [`backend`] |
 //! | fetching and converting models and data (native only) | `assets` |
+//! | the page: loading, device choice, UI, `window.flicktune` (wasm only) | `app` |
 
 pub mod backend;
 pub mod encoder;
