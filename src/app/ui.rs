@@ -28,6 +28,8 @@ struct PageState {
     download_bytes: RwSignal<Option<u64>>,
     backend: RwSignal<Option<ActiveBackend>>,
     indexed: RwSignal<(usize, usize)>,
+    /// Bumped to load again with the same settings (e.g. retry WebGPU after a fallback).
+    retry: RwSignal<u32>,
     /// Bumped by every (re)load, so a superseded load's results are dropped.
     generation: RwSignal<u32>,
 }
@@ -50,11 +52,13 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
         download_bytes: RwSignal::new(None),
         backend: RwSignal::new(None),
         indexed: RwSignal::new((0, 0)),
+        retry: RwSignal::new(0),
         generation: RwSignal::new(0),
     };
     provide_context(state);
     Effect::new(move |_| {
         let (model, prefer) = (state.model.get(), state.prefer.get());
+        state.retry.track();
         let generation = state.generation.get_untracked() + 1;
         state.generation.set(generation);
         spawn_local(load(engine.clone(), index.clone(), state, model, precision, prefer, generation));
@@ -115,7 +119,11 @@ async fn load(
 }
 
 fn megabytes(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
+    if bytes < 1_000_000 {
+        format!("{:.0} kB", bytes as f64 / 1e3)
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    }
 }
 
 #[component]
@@ -184,13 +192,12 @@ fn BackendPanel() -> impl IntoView {
     let name = move || state.backend.get().map_or("…", |b| b.js_name());
     let adapter = move || state.backend.get().map(|b| b.adapter).unwrap_or_default();
     let notice = move || state.backend.get().and_then(|b| b.notice);
+    // The button offers the other backend than the one running (not the one asked for:
+    // after a fallback, "Try WebGPU" asks again).
+    let running_on_gpu = move || state.backend.get().is_some_and(|b| b.kind == BackendKind::Wgpu);
     let switch = move |_| {
-        state.prefer.update(|p| {
-            *p = match p {
-                BackendKind::Wgpu => BackendKind::Cpu,
-                BackendKind::Cpu => BackendKind::Wgpu,
-            }
-        })
+        state.prefer.set(if running_on_gpu() { BackendKind::Cpu } else { BackendKind::Wgpu });
+        state.retry.update(|n| *n += 1);
     };
     view! {
         <section class="panel">
@@ -202,10 +209,7 @@ fn BackendPanel() -> impl IntoView {
                 <p class="notice">{notice}</p>
             </Show>
             <button on:click=switch disabled=move || state.status.get() == Status::Loading>
-                {move || match state.prefer.get() {
-                    BackendKind::Wgpu => "Use the CPU instead",
-                    BackendKind::Cpu => "Try WebGPU",
-                }}
+                {move || if running_on_gpu() { "Use the CPU instead" } else { "Try WebGPU" }}
             </button>
         </section>
     }

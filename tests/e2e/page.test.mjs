@@ -31,6 +31,16 @@ for (const [query, tolerance] of [["?precision=f32", 1e-4], ["", 1e-3]]) {
     }));
 }
 
+test("asking for WebGPU where there is none keeps the CPU and says why", () =>
+  withPage({ webgpu: false }, async (page) => {
+    await page.goto(server.url);
+    await waitReady(page, 120_000);
+    await page.getByRole("button", { name: "Try WebGPU" }).click();
+    await waitReady(page, 120_000);
+    assert.equal(await page.evaluate(() => window.flicktune.backend()), "cpu");
+    assert.match(await page.locator(".notice").textContent(), /WebGPU.*running on the CPU instead/);
+  }));
+
 test("a reload after ready downloads no weights again", () =>
   withPage({ webgpu: false }, async (page) => {
     const weightRequests = [];
