@@ -12,10 +12,10 @@ use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
-use super::loader::{self, FileProgress, js_error};
+use super::loader::{self, FileProgress, Manifest, js_error};
 use crate::backend::BackendKind;
 use crate::features::{Embedder, Embedding, Pooling};
-use crate::models::{ModelFiles, ModelName, WeightPrecision};
+use crate::models::{ModelFiles, ModelName};
 
 /// The device the encoder runs on, as the page shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,12 +70,11 @@ impl Engine {
     pub async fn load(
         &self,
         model: ModelName,
-        precision: WeightPrecision,
+        manifest: &Manifest,
         prefer: BackendKind,
         on_progress: &dyn Fn(FileProgress),
     ) -> Result<ActiveBackend, String> {
         self.state.borrow_mut().embedder = None;
-        let manifest = loader::fetch_manifest(model, precision).await?;
         let mut contents = Vec::new();
         for file in &manifest.files {
             contents.push(loader::load_file(model, file, on_progress).await?);
@@ -97,7 +96,7 @@ impl Engine {
         match build(&files, Device::flex()).await {
             Ok(embedder) => Ok(self.install(embedder, BackendKind::Cpu, "Burn CPU backend (wasm)".into(), notice)),
             Err(e) => {
-                loader::evict(model, &manifest).await;
+                loader::evict(model, manifest).await;
                 Err(e)
             }
         }

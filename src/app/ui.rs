@@ -88,7 +88,16 @@ async fn load(
     let current = move || state.generation.get_untracked() == generation;
     state.status.set(Status::Loading);
     state.files.set(Vec::new());
-    state.download_bytes.set(loader::fetch_manifest(model, precision).await.ok().map(|m| m.total_bytes()));
+    let manifest = match loader::fetch_manifest(model, precision).await {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            if current() {
+                state.status.set(Status::Failed(e));
+            }
+            return;
+        }
+    };
+    state.download_bytes.set(Some(manifest.total_bytes()));
     let on_progress = move |p: FileProgress| {
         if current() {
             state.files.update(|files| match files.iter_mut().find(|f| f.name == p.name) {
@@ -97,7 +106,7 @@ async fn load(
             });
         }
     };
-    let outcome = engine.load(model, precision, prefer, &on_progress).await;
+    let outcome = engine.load(model, &manifest, prefer, &on_progress).await;
     if !current() {
         return;
     }

