@@ -2,7 +2,7 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -24,7 +24,8 @@ async function freePort() {
 /** Runs the page's server; returns its base URL and a stop function. */
 export async function startServer() {
   const port = await freePort();
-  const target = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
+  // The same default as ./dev: one cargo target directory outside the clone.
+  const target = process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache/flicktune-target");
   const bin = process.env.FLICKTUNE_BIN ?? join(target, "debug/flicktune");
   const server = spawn(bin, ["serve", "--port", String(port), "--dist", join(ROOT, "dist")], {
     cwd: ROOT,
