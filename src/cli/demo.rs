@@ -1,4 +1,4 @@
-//! `flicktune demo`: the main job until the page exists. Fetches what is missing, then
+//! `flicktune demo`: the encoder at work without the page. Fetches what is missing, then
 //! embeds a few reviews and shows which are alike.
 
 use std::time::Instant;
