@@ -9,15 +9,23 @@
 //! | token ids → hidden states (BERT in Burn) | [`encoder`] |
 //! | the pretrained encoders and their files | [`models`] |
 //! | hidden states → pooled, normalised features | [`features`] |
+//! | features → sentiment: the classifier and its file | [`classifier`] |
+//! | labelled features → a classifier (Burn autodiff) | [`training`] |
+//! | which review to label next | [`sampling`] |
+//! | text → sentences, for highlights | [`sentences`] |
 //! | which device computes | [`backend`] |
 //! | fetching and converting models and data (native only) | `assets` |
 //! | the page: loading, device choice, UI, `window.flicktune` (wasm only) | `app` |
 
 pub mod backend;
+pub mod classifier;
 pub mod encoder;
 pub mod features;
 pub mod models;
+pub mod sampling;
+pub mod sentences;
 pub mod tokens;
+pub mod training;
 
 #[cfg(not(target_family = "wasm"))]
 pub mod assets;

@@ -1,0 +1,258 @@
+//! Features → sentiment: the linear classifier the page and the CLI train, its file
+//! format, and prediction.
+//!
+//! A classifier reads the pooled features of one encoder: it standardises them (a centre
+//! and scale per dimension, fitted on labelled and unlabelled reviews of the `train`
+//! split) and applies logistic regression. The JSON file is the same whether the page
+//! exports it or `flicktune train` writes it.
+
+use serde::{Deserialize, Serialize};
+
+/// The `format` field of every classifier file.
+pub const FORMAT: &str = "flicktune-classifier";
+pub const VERSION: u32 = 1;
+/// Features wider than this are not from any encoder we ship: reject before allocating.
+const MAX_DIM: usize = 4096;
+
+/// Per-dimension standardisation: `(x - center) / scale`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureScaling {
+    pub center: Vec<f32>,
+    pub scale: Vec<f32>,
+}
+
+impl FeatureScaling {
+    /// Mean and standard deviation of each dimension over `pool` (any reviews from the
+    /// `train` split, labelled or not). A dimension that never varies keeps scale 1.
+    pub fn fit<V: AsRef<[f32]>>(pool: &[V]) -> Self {
+        let dim = pool.first().map_or(0, |v| v.as_ref().len());
+        let n = pool.len().max(1) as f64;
+        let mut center = vec![0f64; dim];
+        for v in pool {
+            center.iter_mut().zip(v.as_ref()).for_each(|(c, x)| *c += *x as f64 / n);
+        }
+        let mut variance = vec![0f64; dim];
+        for v in pool {
+            variance.iter_mut().zip(v.as_ref()).zip(&center).for_each(|((s, x), c)| *s += (*x as f64 - c).powi(2) / n);
+        }
+        FeatureScaling {
+            center: center.into_iter().map(|c| c as f32).collect(),
+            scale: variance.into_iter().map(|v| if v > 1e-12 { v.sqrt() as f32 } else { 1.0 }).collect(),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.center.len()
+    }
+
+    pub fn apply(&self, features: &[f32]) -> Vec<f32> {
+        features.iter().zip(&self.center).zip(&self.scale).map(|((x, c), s)| (x - c) / s).collect()
+    }
+}
+
+/// A trained sentiment classifier, as stored in files and in the browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Classifier {
+    pub format: String,
+    pub version: u32,
+    /// The encoder (Hugging Face name) and pooling whose features it reads.
+    pub encoder: String,
+    pub pooling: String,
+    pub scaling: FeatureScaling,
+    /// Logistic regression on the standardised features: `P(positive) = σ(w·x + b)`.
+    pub weights: Vec<f32>,
+    pub bias: f32,
+    /// How many labelled reviews it was trained on.
+    pub trained_on: usize,
+}
+
+/// What a classifier says about one text.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// 1 positive, 0 negative.
+    pub label: u8,
+    /// Probability of positive.
+    pub positive: f32,
+}
+
+impl Prediction {
+    pub fn from_probability(positive: f32) -> Self {
+        Prediction { label: u8::from(positive >= 0.5), positive }
+    }
+
+    /// Probability of the predicted label, 0.5..=1.
+    pub fn certainty(&self) -> f32 {
+        self.positive.max(1.0 - self.positive)
+    }
+
+    pub fn label_name(&self) -> &'static str {
+        label_name(self.label)
+    }
+}
+
+pub fn label_name(label: u8) -> &'static str {
+    if label == 1 { "positive" } else { "negative" }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifierError {
+    #[error("not a classifier file: {0}")]
+    Malformed(String),
+    #[error("this is a `{0}` file, not a Flicktune classifier (format `{FORMAT}`)")]
+    WrongFormat(String),
+    #[error("classifier file version {0} is not supported (this Flicktune reads version {VERSION})")]
+    WrongVersion(u32),
+    #[error("the classifier is inconsistent: {0}")]
+    Inconsistent(String),
+    #[error("the classifier reads {expected} features, but the encoder gives {got}: train it again with this encoder")]
+    DimensionMismatch { expected: usize, got: usize },
+}
+
+impl Classifier {
+    pub fn from_json(json: &[u8]) -> Result<Self, ClassifierError> {
+        let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| ClassifierError::Malformed(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    /// Checks format, version, sizes and values: a classifier that passes cannot panic
+    /// or produce NaN on features of its width.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, ClassifierError> {
+        match value.get("format").and_then(|f| f.as_str()) {
+            Some(FORMAT) => {}
+            Some(other) => return Err(ClassifierError::WrongFormat(other.into())),
+            None => return Err(ClassifierError::Malformed("no `format` field".into())),
+        }
+        let classifier: Classifier = serde_json::from_value(value).map_err(|e| ClassifierError::Malformed(e.to_string()))?;
+        if classifier.version != VERSION {
+            return Err(ClassifierError::WrongVersion(classifier.version));
+        }
+        let dim = classifier.weights.len();
+        let inconsistent = |what: String| Err(ClassifierError::Inconsistent(what));
+        if dim == 0 || dim > MAX_DIM {
+            return inconsistent(format!("{dim} weights (expected 1..={MAX_DIM})"));
+        }
+        if classifier.scaling.center.len() != dim || classifier.scaling.scale.len() != dim {
+            return inconsistent(format!("{dim} weights but a scaling for {} features", classifier.scaling.dim()));
+        }
+        let values = classifier.weights.iter().chain(&classifier.scaling.center).chain([&classifier.bias]);
+        if values.into_iter().any(|v| !v.is_finite()) || classifier.scaling.scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return inconsistent("it holds non-finite numbers or a non-positive scale".into());
+        }
+        Ok(classifier)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a classifier serialises")
+    }
+
+    pub fn dim(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// The logit `w·x + b` of one feature vector.
+    pub fn logit(&self, features: &[f32]) -> Result<f32, ClassifierError> {
+        if features.len() != self.dim() {
+            return Err(ClassifierError::DimensionMismatch { expected: self.dim(), got: features.len() });
+        }
+        let scaled = self.scaling.apply(features);
+        Ok(scaled.iter().zip(&self.weights).map(|(x, w)| x * w).sum::<f32>() + self.bias)
+    }
+
+    pub fn predict(&self, features: &[f32]) -> Result<Prediction, ClassifierError> {
+        Ok(Prediction::from_probability(sigmoid(self.logit(features)?)))
+    }
+}
+
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Accuracy and confusion counts of predictions against gold labels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Confusion {
+    /// `[gold][predicted]`, 0 negative, 1 positive.
+    pub counts: [[usize; 2]; 2],
+}
+
+impl Confusion {
+    pub fn add(&mut self, gold: u8, predicted: u8) {
+        self.counts[usize::from(gold == 1)][usize::from(predicted == 1)] += 1;
+    }
+
+    pub fn total(&self) -> usize {
+        self.counts.iter().flatten().sum()
+    }
+
+    pub fn accuracy(&self) -> f32 {
+        let right = self.counts[0][0] + self.counts[1][1];
+        right as f32 / self.total().max(1) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classifier() -> Classifier {
+        Classifier {
+            format: FORMAT.into(),
+            version: VERSION,
+            encoder: "enc".into(),
+            pooling: "first".into(),
+            scaling: FeatureScaling { center: vec![0.0, 1.0], scale: vec![1.0, 2.0] },
+            weights: vec![2.0, -1.0],
+            bias: 0.5,
+            trained_on: 2,
+        }
+    }
+
+    #[test]
+    fn scaling_standardises_each_dimension() {
+        let scaling = FeatureScaling::fit(&[vec![1.0, 5.0], vec![3.0, 5.0]]);
+        assert_eq!(scaling.center, vec![2.0, 5.0]);
+        assert_eq!(scaling.scale, vec![1.0, 1.0], "constant dimension keeps scale 1");
+        assert_eq!(scaling.apply(&[3.0, 6.0]), vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn predicts_with_scaling_and_round_trips_through_json() {
+        let c = classifier();
+        // (1-0)/1*2 + (3-1)/2*-1 + 0.5 = 1.5
+        assert!((c.logit(&[1.0, 3.0]).unwrap() - 1.5).abs() < 1e-6);
+        let p = c.predict(&[1.0, 3.0]).unwrap();
+        assert_eq!(p.label, 1);
+        assert!((p.positive - sigmoid(1.5)).abs() < 1e-6);
+        assert_eq!(Classifier::from_json(c.to_json().as_bytes()).unwrap(), c);
+        assert!(matches!(c.predict(&[1.0]), Err(ClassifierError::DimensionMismatch { expected: 2, got: 1 })));
+    }
+
+    #[test]
+    fn rejects_bad_files_with_reasons() {
+        let mut wrong_len = classifier();
+        wrong_len.scaling.scale.pop();
+        let mut nan = classifier();
+        nan.weights[0] = f32::NAN;
+        let mut zero_scale = classifier();
+        zero_scale.scaling.scale[1] = 0.0;
+        for bad in [wrong_len, zero_scale] {
+            assert!(matches!(Classifier::from_json(bad.to_json().as_bytes()), Err(ClassifierError::Inconsistent(_))));
+        }
+        // serde_json writes NaN as null, which is not a number.
+        assert!(Classifier::from_json(nan.to_json().as_bytes()).is_err());
+        assert!(matches!(Classifier::from_json(b"{\"format\":\"other\"}"), Err(ClassifierError::WrongFormat(_))));
+        assert!(matches!(Classifier::from_json(b"[1,2"), Err(ClassifierError::Malformed(_))));
+        let mut v2: serde_json::Value = serde_json::from_str(&classifier().to_json()).unwrap();
+        v2["version"] = 2.into();
+        assert!(matches!(Classifier::from_value(v2), Err(ClassifierError::WrongVersion(2))));
+    }
+
+    #[test]
+    fn confusion_counts_and_accuracy() {
+        let mut c = Confusion::default();
+        for (gold, predicted) in [(1, 1), (1, 0), (0, 0), (0, 0)] {
+            c.add(gold, predicted);
+        }
+        assert_eq!(c.counts, [[2, 0], [1, 1]]);
+        assert_eq!(c.accuracy(), 0.75);
+    }
+}

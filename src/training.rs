@@ -1,0 +1,240 @@
+//! Labelled features → a trained [`Classifier`], with Burn's autodiff on any device.
+//!
+//! Logistic regression on standardised features: class-balanced binary cross-entropy
+//! plus an L2 penalty, full-batch Adam for a fixed number of steps, from zero weights.
+//! The objective is convex and the schedule fixed, so the result does not depend on a
+//! random seed, and a retrain after one more label is as quick as the first.
+//!
+//! Training is a sequence of [`HeadTrainer::step`] calls, so the page can draw its loss
+//! curve, yield to the browser and cancel between steps; the CLI just loops.
+
+use burn::config::Config;
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::log_sigmoid;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::classifier::{Classifier, FORMAT, FeatureScaling, VERSION};
+
+#[derive(Config, Debug, PartialEq)]
+pub struct HeadTrainingConfig {
+    /// Full-batch Adam steps.
+    #[config(default = 150)]
+    pub steps: usize,
+    #[config(default = 0.05)]
+    pub learning_rate: f64,
+    /// L2 penalty on the weights, per example: the objective is
+    /// `mean(loss) + l2 / 2 · |w|²`. Fixed in advance, not tuned on the test split.
+    #[config(default = 0.05)]
+    pub l2: f64,
+}
+
+/// One labelled example: its features and label (1 positive, 0 negative).
+pub struct Example<'a> {
+    pub features: &'a [f32],
+    pub label: u8,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TrainError {
+    #[error("label at least one positive and one negative review before training ({positive} positive, {negative} negative so far)")]
+    OneClass { positive: usize, negative: usize },
+    #[error("example {index} has {got} features, the others {expected}")]
+    Ragged { index: usize, expected: usize, got: usize },
+    #[error("the compute device failed: {0}")]
+    Device(String),
+}
+
+/// Where the classifier's features come from, recorded in the classifier file.
+#[derive(Debug, Clone)]
+pub struct FeatureSource {
+    pub encoder: String,
+    pub pooling: String,
+}
+
+pub struct HeadTrainer {
+    config: HeadTrainingConfig,
+    source: FeatureSource,
+    scaling: FeatureScaling,
+    head: Linear,
+    optimizer: ModuleOptimizer,
+    /// `[n, dim]` standardised features, `[n, 1]` labels and per-example class weights.
+    inputs: Tensor<2>,
+    targets: Tensor<2>,
+    weights: Tensor<2>,
+    n: usize,
+    steps_done: usize,
+}
+
+impl HeadTrainer {
+    pub fn new(
+        examples: &[Example],
+        scaling: FeatureScaling,
+        source: FeatureSource,
+        config: HeadTrainingConfig,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let n = examples.len();
+        let positive = examples.iter().filter(|e| e.label == 1).count();
+        let negative = n - positive;
+        if positive == 0 || negative == 0 {
+            return Err(TrainError::OneClass { positive, negative });
+        }
+        let dim = scaling.dim();
+        let mut inputs = Vec::with_capacity(n * dim);
+        for (index, example) in examples.iter().enumerate() {
+            if example.features.len() != dim {
+                return Err(TrainError::Ragged { index, expected: dim, got: example.features.len() });
+            }
+            inputs.extend(scaling.apply(example.features));
+        }
+        // Each class weighs half of the loss, however unbalanced the labels are.
+        let class_weight = |label: u8| n as f32 / (2.0 * if label == 1 { positive } else { negative } as f32);
+        let targets: Vec<f32> = examples.iter().map(|e| f32::from(e.label)).collect();
+        let weights: Vec<f32> = examples.iter().map(|e| class_weight(e.label)).collect();
+
+        let device = device.clone().autodiff();
+        let head = LinearConfig::new(dim, 1).with_initializer(Initializer::Zeros).init(&device);
+        let optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+        Ok(HeadTrainer {
+            inputs: Tensor::from_data(TensorData::new(inputs, [n, dim]), &device),
+            targets: Tensor::from_data(TensorData::new(targets, [n, 1]), &device),
+            weights: Tensor::from_data(TensorData::new(weights, [n, 1]), &device),
+            config,
+            source,
+            scaling,
+            head,
+            optimizer,
+            n,
+            steps_done: 0,
+        })
+    }
+
+    pub fn total_steps(&self) -> usize {
+        self.config.steps
+    }
+
+    pub fn steps_done(&self) -> usize {
+        self.steps_done
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.steps_done >= self.config.steps
+    }
+
+    /// One Adam step on all examples. Returns the objective before the step, on the
+    /// device: reading it waits for the device, so read it only when it is shown.
+    pub fn step(&mut self) -> Tensor<1> {
+        let logits = self.head.forward(self.inputs.clone());
+        // Binary cross-entropy from logits, in the numerically stable log-sigmoid form.
+        let targets = self.targets.clone();
+        let per_example = (targets.clone() * log_sigmoid(logits.clone())
+            + (targets.neg() + 1.0) * log_sigmoid(logits.neg()))
+        .neg()
+            * self.weights.clone();
+        let penalty = self.head.weight.val().powi_scalar(2).sum().mul_scalar(self.config.l2 / 2.0);
+        let loss = per_example.sum().div_scalar(self.n as f64) + penalty;
+        let grads = GradientsParams::from_grads(loss.backward(), &self.head);
+        self.head = self.optimizer.step(self.config.learning_rate, self.head.clone(), grads);
+        self.steps_done += 1;
+        loss.detach()
+    }
+
+    /// The trained classifier (reads the weights back from the device).
+    pub async fn into_classifier(self) -> Result<Classifier, TrainError> {
+        let weight = self.head.weight.val().into_data_async().await.map_err(device_error)?;
+        let bias = match &self.head.bias {
+            Some(bias) => bias.val().into_data_async().await.map_err(device_error)?.try_into_vec::<f32>().map_err(device_error)?[0],
+            None => 0.0,
+        };
+        Ok(Classifier {
+            format: FORMAT.into(),
+            version: VERSION,
+            encoder: self.source.encoder,
+            pooling: self.source.pooling,
+            scaling: self.scaling,
+            weights: weight.try_into_vec::<f32>().map_err(device_error)?,
+            bias,
+            trained_on: self.n,
+        })
+    }
+}
+
+fn device_error(e: impl std::fmt::Debug) -> TrainError {
+    TrainError::Device(format!("{e:?}"))
+}
+
+/// Reads a scalar loss back from the device.
+pub async fn read_loss(loss: Tensor<1>) -> Result<f32, TrainError> {
+    let data = loss.into_data_async().await.map_err(device_error)?;
+    data.try_into_vec::<f32>()
+        .map_err(device_error)?
+        .first()
+        .copied()
+        .ok_or_else(|| TrainError::Device("the loss came back empty".into()))
+}
+
+/// Trains to the end, blocking: native targets only.
+#[cfg(not(target_family = "wasm"))]
+pub fn train_blocking(mut trainer: HeadTrainer) -> Result<Classifier, TrainError> {
+    while !trainer.is_done() {
+        trainer.step();
+    }
+    pollster::block_on(trainer.into_classifier())
+}
+
+#[cfg(all(test, not(target_family = "wasm")))]
+mod tests {
+    use super::*;
+
+    fn source() -> FeatureSource {
+        FeatureSource { encoder: "toy".into(), pooling: "first".into() }
+    }
+
+    /// Two separable clusters along the first axis, noise on the second.
+    fn toy() -> Vec<(Vec<f32>, u8)> {
+        (0..20)
+            .map(|i| {
+                let label = (i % 2) as u8;
+                let x = if label == 1 { 1.0 } else { -1.0 } + 0.1 * (i as f32 / 20.0);
+                (vec![x, ((i * 7) % 5) as f32 - 2.0], label)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn learns_a_separable_problem_and_the_loss_falls() {
+        let data = toy();
+        let examples: Vec<Example> = data.iter().map(|(f, l)| Example { features: f, label: *l }).collect();
+        let scaling = FeatureScaling::fit(&data.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>());
+        let device = Device::flex();
+        let mut trainer = HeadTrainer::new(&examples, scaling, source(), HeadTrainingConfig::new(), &device).unwrap();
+        let first = pollster::block_on(read_loss(trainer.step())).unwrap();
+        assert!((first - std::f32::consts::LN_2).abs() < 1e-5, "zero weights start at ln 2: {first}");
+        let mut last = first;
+        while !trainer.is_done() {
+            last = pollster::block_on(read_loss(trainer.step())).unwrap();
+        }
+        assert!(last < 0.5 * first, "loss {first} -> {last}");
+        let classifier = pollster::block_on(trainer.into_classifier()).unwrap();
+        assert_eq!(classifier.trained_on, 20);
+        for (features, label) in &data {
+            assert_eq!(classifier.predict(features).unwrap().label, *label);
+        }
+        assert!(classifier.weights[0] > 10.0 * classifier.weights[1].abs(), "{:?}", classifier.weights);
+    }
+
+    #[test]
+    fn one_class_and_ragged_inputs_are_refused() {
+        let f = [0.0f32, 1.0];
+        let g = [0.0f32];
+        let scaling = FeatureScaling::fit(&[f.to_vec()]);
+        let device = Device::flex();
+        let one_class = [Example { features: &f, label: 1 }, Example { features: &f, label: 1 }];
+        let err = HeadTrainer::new(&one_class, scaling.clone(), source(), HeadTrainingConfig::new(), &device).err();
+        assert_eq!(err, Some(TrainError::OneClass { positive: 2, negative: 0 }));
+        let ragged = [Example { features: &f, label: 1 }, Example { features: &g, label: 0 }];
+        let err = HeadTrainer::new(&ragged, scaling, source(), HeadTrainingConfig::new(), &device).err();
+        assert_eq!(err, Some(TrainError::Ragged { index: 1, expected: 2, got: 1 }));
+    }
+}
