@@ -17,6 +17,11 @@ use crate::tokens::{TextTokenizer, TokenizeError};
 /// Window length in tokens, `[CLS]` and `[SEP]` included.
 pub const WINDOW: usize = 256;
 
+/// How the classifier reads a review, in the page, the CLI and the feature cache: the
+/// whole review, chunk embeddings averaged (better than the first window alone at
+/// every label count we tried on the `train` split; see `docs/`).
+pub const CLASSIFIER_POOLING: Pooling = Pooling::Chunks;
+
 /// Which part of a long text the encoder reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pooling {
@@ -145,13 +150,18 @@ fn l2_normalise(v: &mut [f32]) {
 impl Embedder {
     /// Tokenises texts and cuts them into encoder windows.
     pub fn plan<S: AsRef<str>>(&self, texts: &[S]) -> Result<WindowPlan, TokenizeError> {
+        self.plan_pooled(texts, self.pooling)
+    }
+
+    /// [`Self::plan`] with another pooling than the embedder's own.
+    pub fn plan_pooled<S: AsRef<str>>(&self, texts: &[S], pooling: Pooling) -> Result<WindowPlan, TokenizeError> {
         let mut plan = WindowPlan {
             n_texts: texts.len(),
             ..WindowPlan::default()
         };
         for (i, text) in texts.iter().enumerate() {
             let content = self.tokenizer.content_ids(text.as_ref())?;
-            for spans in self.pooling.windows(content.len()) {
+            for spans in pooling.windows(content.len()) {
                 let ids: Vec<u32> = spans.into_iter().flat_map(|r| content[r].iter().copied()).collect();
                 plan.sequences.push(self.tokenizer.wrap(&ids));
                 plan.owner.push(i);
@@ -188,7 +198,12 @@ impl Embedder {
     /// Embeds texts, in order. The read-back from the device is asynchronous, as the
     /// browser requires.
     pub async fn embed_async<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Embedding>, EmbedError> {
-        let plan = self.plan(texts)?;
+        self.embed_pooled(texts, self.pooling).await
+    }
+
+    /// [`Self::embed_async`] with another pooling than the embedder's own.
+    pub async fn embed_pooled<S: AsRef<str>>(&self, texts: &[S], pooling: Pooling) -> Result<Vec<Embedding>, EmbedError> {
+        let plan = self.plan_pooled(texts, pooling)?;
         let mut window_vectors = vec![Vec::new(); plan.sequences.len()];
         for batch in plan.batches(self.batch_size) {
             let sequences: Vec<&[u32]> = batch.iter().map(|&i| plan.sequences[i].as_slice()).collect();
@@ -216,4 +231,31 @@ pub enum EmbedError {
     Tokenize(#[from] TokenizeError),
     #[error("the compute device failed: {0}")]
     Device(String),
+}
+
+/// Features of the page's bundled reviews, computed once by `flicktune fetch` with the
+/// very weights file the page downloads, so the page need not spend minutes re-reading
+/// the same static texts. The page checks it (weights hash, shape, and one review it
+/// embeds itself) before trusting it, and computes everything itself otherwise.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FeatureCache {
+    /// The encoder's Hugging Face name.
+    pub model: String,
+    /// sha256 of the weights file the features were computed with.
+    pub weights_sha256: String,
+    pub pooling: String,
+    pub dim: usize,
+    /// One vector per line of the review sample (`train` split), in order.
+    pub sample: Vec<Vec<f32>>,
+    /// One vector per line of the held-out sample (`test` split), in order.
+    pub heldout: Vec<Vec<f32>>,
+}
+
+impl FeatureCache {
+    /// Whether every vector has `dim` finite values and the counts are as expected.
+    pub fn is_consistent(&self, sample: usize, heldout: usize) -> bool {
+        self.sample.len() == sample
+            && self.heldout.len() == heldout
+            && self.sample.iter().chain(&self.heldout).all(|v| v.len() == self.dim && v.iter().all(|x| x.is_finite()))
+    }
 }

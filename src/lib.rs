@@ -13,6 +13,7 @@
 //! | labelled features → a classifier (Burn autodiff) | [`training`] |
 //! | which review to label next | [`sampling`] |
 //! | text → sentences, for highlights | [`sentences`] |
+//! | a person's labels and classifier, saved and exported | [`session`] |
 //! | which device computes | [`backend`] |
 //! | fetching and converting models and data (native only) | `assets` |
 //! | the page: loading, device choice, UI, `window.flicktune` (wasm only) | `app` |
@@ -24,6 +25,7 @@ pub mod features;
 pub mod models;
 pub mod sampling;
 pub mod sentences;
+pub mod session;
 pub mod tokens;
 pub mod training;
 

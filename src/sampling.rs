@@ -1,13 +1,16 @@
 //! Which review to label next, so each label buys as much accuracy as it can.
 //!
-//! With a classifier: uncertainty sampling with a dash of diversity. Of the
-//! [`SHORTLIST`] unlabelled reviews the classifier is least sure about, take the one
-//! least similar to anything already labelled. Without one (fewer than two classes
-//! labelled): farthest-first, the review least similar to the labelled ones, so the first
-//! labels spread over the pool rather than cluster.
-
-/// How many of the most uncertain reviews compete on diversity.
-pub const SHORTLIST: usize = 8;
+//! Information density (Settles & Craven, 2008): a candidate's score is how unsure the
+//! classifier is about it, times how typical it is of the unlabelled pool and how little
+//! the labelled reviews already cover it:
+//!
+//! `score = uncertainty × (1 + density − coverage)`
+//!
+//! with `uncertainty = 1 − 2·|P(positive) − ½|` (1 before any classifier exists),
+//! `density` the mean cosine similarity to the other candidates and `coverage` the
+//! highest similarity to a labelled review. Plain uncertainty sampling picks outliers
+//! first and lost to random choice at 10–50 labels on `train`-split reviews; this won
+//! (`flicktune bench labels --eval train-dev`, numbers in `docs/labelling.md`).
 
 /// A candidate for labelling: its features (L2-normalised) and, once a classifier
 /// exists, its probability of being positive.
@@ -17,24 +20,17 @@ pub struct Candidate<'a> {
 }
 
 /// Index (into `candidates`) of the review to label next, or `None` if there are none.
+/// Ties go to the earliest candidate.
 pub fn suggest(candidates: &[Candidate], labelled: &[&[f32]]) -> Option<usize> {
-    let nearest_labelled = |features: &[f32]| {
-        labelled.iter().map(|l| dot(features, l)).fold(f32::NEG_INFINITY, f32::max)
+    let n = candidates.len() as f32;
+    let score = |c: &Candidate| {
+        let uncertainty = c.positive.map_or(1.0, |p| 1.0 - 2.0 * (p - 0.5).abs());
+        let density = candidates.iter().map(|other| dot(c.features, other.features)).sum::<f32>() / n;
+        let coverage = labelled.iter().map(|l| dot(c.features, l)).fold(0f32, f32::max);
+        uncertainty * (1.0 + density - coverage)
     };
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
-    if candidates.iter().all(|c| c.positive.is_some()) {
-        let margin = |i: usize| (candidates[i].positive.unwrap_or(0.5) - 0.5).abs();
-        order.sort_by(|&a, &b| margin(a).total_cmp(&margin(b)).then(a.cmp(&b)));
-        order.truncate(SHORTLIST);
-    }
-    // Least similar to the labelled set; ties (e.g. nothing labelled yet) go to the earliest.
-    order
-        .into_iter()
-        .min_by(|&a, &b| {
-            nearest_labelled(candidates[a].features)
-                .total_cmp(&nearest_labelled(candidates[b].features))
-                .then(a.cmp(&b))
-        })
+    let scores: Vec<f32> = candidates.iter().map(score).collect();
+    (0..candidates.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)))
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -45,34 +41,32 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 mod tests {
     use super::*;
 
+    fn unit(angle: f32) -> [f32; 3] {
+        [angle.cos(), angle.sin(), 0.0]
+    }
+
     #[test]
-    fn without_a_classifier_it_picks_the_review_farthest_from_the_labelled_ones() {
-        let pool = [[1.0, 0.0], [0.9, 0.436], [0.0, 1.0]];
+    fn without_a_classifier_it_picks_the_most_typical_review_not_yet_covered() {
+        // Three reviews close together and an outlier unlike all of them.
+        let pool = [unit(-0.1), unit(0.0), unit(0.1), [0.0, 0.0, 1.0]];
         let candidates: Vec<Candidate> = pool.iter().map(|f| Candidate { features: f, positive: None }).collect();
-        assert_eq!(suggest(&candidates, &[]), Some(0), "nothing labelled: the first");
-        assert_eq!(suggest(&candidates, &[&[1.0, 0.0]]), Some(2));
+        assert_eq!(suggest(&candidates, &[]), Some(1), "the centre of the cluster, not the outlier");
         assert_eq!(suggest(&[], &[]), None);
     }
 
     #[test]
-    fn with_a_classifier_it_picks_among_the_least_certain() {
-        let features = [0.0f32, 1.0];
-        let probabilities = [0.99, 0.02, 0.55, 0.97, 0.1, 0.9, 0.8, 0.85, 0.95, 0.05, 0.3];
-        let candidates: Vec<Candidate> =
-            probabilities.iter().map(|&p| Candidate { features: &features, positive: Some(p) }).collect();
-        // All equally similar to the labelled set: the most uncertain wins.
-        assert_eq!(suggest(&candidates, &[&[1.0, 0.0]]), Some(2));
+    fn with_a_classifier_uncertainty_dominates() {
+        let f = unit(0.3);
+        let probabilities = [0.99, 0.02, 0.55, 0.97, 0.1];
+        let candidates: Vec<Candidate> = probabilities.iter().map(|&p| Candidate { features: &f, positive: Some(p) }).collect();
+        assert_eq!(suggest(&candidates, &[&unit(0.0)]), Some(2));
     }
 
     #[test]
-    fn diversity_breaks_ties_within_the_shortlist() {
-        let near = [1.0f32, 0.0];
-        let far = [0.0f32, 1.0];
-        let candidates = [
-            Candidate { features: &near, positive: Some(0.5) },
-            Candidate { features: &far, positive: Some(0.6) },
-            Candidate { features: &far, positive: Some(0.999) },
-        ];
+    fn among_equally_uncertain_reviews_the_uncovered_one_wins() {
+        let near = unit(0.0);
+        let far = unit(1.2);
+        let candidates = [Candidate { features: &near, positive: Some(0.5) }, Candidate { features: &far, positive: Some(0.5) }];
         assert_eq!(suggest(&candidates, &[&near]), Some(1));
     }
 }

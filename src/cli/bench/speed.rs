@@ -1,23 +1,17 @@
 //! `flicktune bench speed`: encoder throughput in tokens per second.
 //!
-//! A benchmark, not a test: numbers depend on the machine and its load. Every model in
-//! one run is measured on the same texts, side by side, so their ratios are comparable.
+//! Every model in one run is measured on the same texts, side by side, so their ratios
+//! are comparable.
 
 use std::time::Instant;
 
 use anyhow::{Result, ensure};
-use clap::{Args, Subcommand};
+use clap::Args;
 
 use flicktune::assets::{AssetDir, read_reviews};
 use flicktune::models::ModelName;
 
-use super::EncoderArgs;
-
-#[derive(Subcommand)]
-pub enum BenchCommand {
-    /// Tokens/s of each encoder over the first test reviews (the split's texts only, no labels).
-    Speed(SpeedArgs),
-}
+use crate::cli::EncoderArgs;
 
 #[derive(Args)]
 pub struct SpeedArgs {
@@ -43,8 +37,7 @@ fn reference_tokens_per_s(model: ModelName) -> f64 {
     }
 }
 
-pub fn run(command: BenchCommand, assets: &AssetDir) -> Result<()> {
-    let BenchCommand::Speed(args) = command;
+pub fn run(args: SpeedArgs, assets: &AssetDir) -> Result<()> {
     rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global()?;
     let reviews = read_reviews(&assets.imdb_split("test"))?;
     let texts: Vec<&str> = reviews.iter().take(args.texts).map(|r| r.text.as_str()).collect();

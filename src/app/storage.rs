@@ -1,0 +1,41 @@
+//! What the page keeps in the browser's `localStorage`: the session (labels, classifier,
+//! learning curve) and the chosen encoder. Nothing is sent anywhere.
+
+const SESSION_KEY: &str = "flicktune.session.v1";
+/// A saved session that could not be read is moved here rather than overwritten.
+const UNREADABLE_KEY: &str = "flicktune.session.unreadable";
+const MODEL_KEY: &str = "flicktune.model";
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+pub fn read_session() -> Option<String> {
+    storage()?.get_item(SESSION_KEY).ok().flatten()
+}
+
+/// Saves the session; says why when the browser refuses (storage full or disabled).
+pub fn write_session(json: &str) -> Result<(), String> {
+    let storage = storage().ok_or("this browser gives the page no local storage")?;
+    storage
+        .set_item(SESSION_KEY, json)
+        .map_err(|e| format!("the browser would not save the labels ({})", super::loader::js_error(e)))
+}
+
+/// Keeps an unreadable saved session aside, so a fresh start does not destroy it.
+pub fn set_aside_unreadable(json: &str) {
+    if let Some(storage) = storage() {
+        let _ = storage.set_item(UNREADABLE_KEY, json);
+        let _ = storage.remove_item(SESSION_KEY);
+    }
+}
+
+pub fn read_model() -> Option<String> {
+    storage()?.get_item(MODEL_KEY).ok().flatten()
+}
+
+pub fn write_model(model: &str) {
+    if let Some(storage) = storage() {
+        let _ = storage.set_item(MODEL_KEY, model);
+    }
+}

@@ -1,0 +1,114 @@
+//! Classify any text: paste a review, get positive or negative with its certainty, and
+//! each sentence coloured by its own predicted sentiment (Textflix-style highlights).
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::PageState;
+use super::labelling::describe;
+use crate::app::engine::Engine;
+use crate::classifier::Prediction;
+use crate::sentences::{MAX_SENTENCES, has_words, sentence_ranges};
+
+/// Longer texts are refused with a message (the encoder would read every chunk).
+const MAX_TEXT_BYTES: usize = 100_000;
+
+/// One sentence and, if it has words, its own prediction.
+#[derive(Debug, Clone, PartialEq)]
+struct Highlight {
+    text: String,
+    prediction: Option<Prediction>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Verdict {
+    None,
+    Working,
+    Done { overall: Prediction, sentences: Vec<Highlight> },
+    Failed(String),
+}
+
+#[component]
+pub fn ClassifyPanel(engine: Engine) -> impl IntoView {
+    let state = expect_context::<PageState>();
+    let text = RwSignal::new(String::new());
+    let verdict = RwSignal::new(Verdict::None);
+    let classify = move |_| {
+        let engine = engine.clone();
+        spawn_local(async move {
+            verdict.set(Verdict::Working);
+            verdict.set(match run(&engine, state, text.get_untracked()).await {
+                Ok((overall, sentences)) => Verdict::Done { overall, sentences },
+                Err(e) => Verdict::Failed(e),
+            });
+        });
+    };
+    let result = move || match verdict.get() {
+        Verdict::None => ().into_any(),
+        Verdict::Working => view! { <p data-testid="prediction">"reading…"</p> }.into_any(),
+        Verdict::Failed(e) => view! { <p class="error" data-testid="prediction">{e}</p> }.into_any(),
+        Verdict::Done { overall, sentences } => view! {
+            <p class="big" data-testid="prediction">{describe(overall)}</p>
+            <p class="highlights" data-testid="highlights">
+                {sentences.into_iter().map(highlight).collect_view()}
+            </p>
+        }
+        .into_any(),
+    };
+    view! {
+        <section class="panel wide">
+            <h2>"Classify any review"</h2>
+            <textarea data-testid="classify-input" rows="5" placeholder="Paste a movie review here"
+                prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+            <div class="actions">
+                <button data-testid="classify" on:click=classify
+                    disabled=move || matches!(verdict.get(), Verdict::Working)>"Classify"</button>
+            </div>
+            {result}
+        </section>
+    }
+}
+
+/// A sentence as a text node in a span tinted by its sentiment: never parsed as HTML.
+fn highlight(h: Highlight) -> impl IntoView {
+    let (style, title) = match h.prediction {
+        // Opacity grows with certainty; green positive, red negative.
+        Some(p) => {
+            let strength = (2.0 * (p.certainty() - 0.5)).clamp(0.0, 1.0) * 0.55;
+            let colour = if p.label == 1 { "34, 160, 90" } else { "210, 60, 60" };
+            (format!("background-color: rgba({colour}, {strength:.2})"), describe(p))
+        }
+        None => (String::new(), String::new()),
+    };
+    view! { <span class="sentence" style=style title=title>{h.text}</span> }
+}
+
+async fn run(engine: &Engine, state: PageState, text: String) -> Result<(Prediction, Vec<Highlight>), String> {
+    if text.trim().is_empty() {
+        return Err("Paste a review first.".into());
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(format!(
+            "This text is {} kB; Flicktune classifies texts up to {} kB. Paste a shorter part.",
+            text.len() / 1000,
+            MAX_TEXT_BYTES / 1000
+        ));
+    }
+    let classifier = state.classifier().ok_or("Train a classifier first (label a few reviews, then Train).")?;
+    let overall = engine.embed_for_classifier(std::slice::from_ref(&text)).await?.remove(0);
+    let overall = classifier.predict(&overall.vector).map_err(|e| e.to_string())?;
+    let pieces: Vec<String> = sentence_ranges(&text, MAX_SENTENCES).into_iter().map(|r| text[r].to_string()).collect();
+    let scored: Vec<String> = pieces.iter().filter(|p| has_words(p)).cloned().collect();
+    let mut predictions = engine.embed_for_classifier(&scored).await?.into_iter();
+    let mut sentences = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        let prediction = if has_words(&piece) {
+            let features = predictions.next().ok_or("the encoder returned too few sentences")?;
+            Some(classifier.predict(&features.vector).map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
+        sentences.push(Highlight { text: piece, prediction });
+    }
+    Ok((overall, sentences))
+}

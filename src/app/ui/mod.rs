@@ -1,0 +1,235 @@
+//! The page's components, one per concern, sharing state through signals in context.
+//!
+//! `encoder`: model, download, device, features; `labelling`: the review feed;
+//! `training`: train, progress, loss curve; `heldout`: accuracy on the held-out sample;
+//! `classify`: any text, with sentence highlights; `session`: export, import, reset.
+
+mod chart;
+mod classify;
+mod encoder;
+mod heldout;
+mod labelling;
+mod session;
+mod training;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::engine::{ActiveBackend, Engine};
+use super::index::{FeatureOrigin, ReviewIndex};
+use super::loader::{self, FileProgress};
+use super::storage;
+use crate::backend::BackendKind;
+use crate::classifier::Classifier;
+use crate::models::{ModelName, WeightPrecision};
+use crate::session::Session;
+
+/// Where loading the model stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Loading,
+    Ready,
+    Failed(String),
+}
+
+/// Where training stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainStatus {
+    Idle,
+    Running { step: usize, total: usize },
+    Finished { seconds: f64, labels: usize },
+    Cancelled,
+    Failed(String),
+}
+
+/// The page's state, shared with the components through context.
+#[derive(Clone, Copy)]
+struct PageState {
+    precision: WeightPrecision,
+    model: RwSignal<ModelName>,
+    prefer: RwSignal<BackendKind>,
+    status: RwSignal<Status>,
+    files: RwSignal<Vec<FileProgress>>,
+    download_bytes: RwSignal<Option<u64>>,
+    backend: RwSignal<Option<ActiveBackend>>,
+    /// Features known for the bundled reviews: `(done, total)`. Components that read
+    /// features from the index track this.
+    indexed: RwSignal<(usize, usize)>,
+    features_origin: RwSignal<Option<FeatureOrigin>>,
+    /// The bundled reviews' texts are loaded and the saved session restored.
+    reviews_ready: RwSignal<bool>,
+    session: RwSignal<Session>,
+    /// A problem with saving, restoring or importing labels, shown to the user.
+    session_notice: RwSignal<Option<String>>,
+    /// Reviews skipped in this visit.
+    skipped: RwSignal<Vec<usize>>,
+    training: RwSignal<TrainStatus>,
+    /// `(step, loss)` of the current or last training run.
+    losses: RwSignal<Vec<(usize, f32)>>,
+    cancel_training: RwSignal<bool>,
+    /// Bumped to load again with the same settings (e.g. retry WebGPU after a fallback).
+    retry: RwSignal<u32>,
+    /// Bumped by every (re)load, so a superseded load's results are dropped.
+    generation: RwSignal<u32>,
+}
+
+impl PageState {
+    /// The saved classifier, if it reads the loaded encoder's features.
+    fn classifier(&self) -> Option<Classifier> {
+        let model = self.model.get();
+        self.session.with(|s| s.classifier.clone()).filter(|c| c.encoder == model.hf_name())
+    }
+}
+
+/// `?precision=f32` downloads the original f32 weights (twice the bytes) instead of f16.
+fn precision_from_url() -> WeightPrecision {
+    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+    if search.contains("precision=f32") { WeightPrecision::F32 } else { WeightPrecision::F16 }
+}
+
+#[component]
+pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl IntoView {
+    let precision = precision_from_url();
+    let model = storage::read_model().and_then(|m| m.parse().ok()).unwrap_or_default();
+    let state = PageState {
+        precision,
+        model: RwSignal::new(model),
+        prefer: RwSignal::new(if webgpu_available { BackendKind::Wgpu } else { BackendKind::Cpu }),
+        status: RwSignal::new(Status::Loading),
+        files: RwSignal::new(Vec::new()),
+        download_bytes: RwSignal::new(None),
+        backend: RwSignal::new(None),
+        indexed: RwSignal::new((0, 0)),
+        features_origin: RwSignal::new(None),
+        reviews_ready: RwSignal::new(false),
+        session: RwSignal::new(Session::default()),
+        session_notice: RwSignal::new(None),
+        skipped: RwSignal::new(Vec::new()),
+        training: RwSignal::new(TrainStatus::Idle),
+        losses: RwSignal::new(Vec::new()),
+        cancel_training: RwSignal::new(false),
+        retry: RwSignal::new(0),
+        generation: RwSignal::new(0),
+    };
+    provide_context(state);
+    spawn_local(restore(index.clone(), state));
+    // Every change to the session is saved at once, but only after the saved one was
+    // read: a page that could not restore must not overwrite what it could not read.
+    Effect::new(move |_| {
+        let json = state.session.with(Session::to_json);
+        if state.reviews_ready.get() {
+            if let Err(e) = storage::write_session(&json) {
+                state.session_notice.set(Some(e));
+            }
+        }
+    });
+    Effect::new(move |_| storage::write_model(state.model.get().short()));
+    let (load_engine, load_index) = (engine.clone(), index.clone());
+    Effect::new(move |_| {
+        let (model, prefer) = (state.model.get(), state.prefer.get());
+        state.retry.track();
+        let generation = state.generation.get_untracked() + 1;
+        state.generation.set(generation);
+        spawn_local(load(load_engine.clone(), load_index.clone(), state, model, precision, prefer, generation));
+    });
+    view! {
+        <header>
+            <h1>"Flicktune"</h1>
+            <p class="tagline">"A sentiment model that learns from your labels, in this tab. Nothing leaves the page."</p>
+        </header>
+        <main>
+            <labelling::LabelPanel index=index.clone()/>
+            <training::TrainPanel engine=engine.clone() index=index.clone()/>
+            <heldout::HeldoutPanel index=index.clone()/>
+            <classify::ClassifyPanel engine=engine.clone()/>
+            <session::SessionPanel index=index.clone()/>
+            <encoder::ModelPanel/>
+            <encoder::BackendPanel/>
+            <encoder::IndexPanel/>
+        </main>
+    }
+}
+
+/// Loads the bundled reviews, then the saved session (checked against them).
+async fn restore(index: ReviewIndex, state: PageState) {
+    if let Err(e) = index.load_texts().await {
+        state.session_notice.set(Some(format!("the bundled reviews could not be loaded: {e}")));
+        return;
+    }
+    if let Some(saved) = storage::read_session() {
+        match Session::from_json(saved.as_bytes(), &index.sample_texts()) {
+            Ok(session) => state.session.set(session),
+            Err(e) => {
+                storage::set_aside_unreadable(&saved);
+                state.session_notice.set(Some(format!(
+                    "your saved labels could not be read ({e}); they were set aside in this browser and a new session started"
+                )));
+            }
+        }
+    }
+    state.reviews_ready.set(true);
+}
+
+async fn load(
+    engine: Engine,
+    index: ReviewIndex,
+    state: PageState,
+    model: ModelName,
+    precision: WeightPrecision,
+    prefer: BackendKind,
+    generation: u32,
+) {
+    let current = move || state.generation.get_untracked() == generation;
+    state.status.set(Status::Loading);
+    state.files.set(Vec::new());
+    let manifest = match loader::fetch_manifest(model, precision).await {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            if current() {
+                state.status.set(Status::Failed(e));
+            }
+            return;
+        }
+    };
+    state.download_bytes.set(Some(manifest.total_bytes()));
+    let on_progress = move |p: FileProgress| {
+        if current() {
+            state.files.update(|files| match files.iter_mut().find(|f| f.name == p.name) {
+                Some(f) => *f = p.clone(),
+                None => files.push(p.clone()),
+            });
+        }
+    };
+    let outcome = engine.load(model, &manifest, prefer, &on_progress).await;
+    if !current() {
+        return;
+    }
+    let backend = match outcome {
+        Ok(backend) => backend,
+        Err(e) => return state.status.set(Status::Failed(e)),
+    };
+    state.backend.set(Some(backend));
+    state.status.set(Status::Ready);
+    while !state.reviews_ready.get_untracked() {
+        if !current() {
+            return;
+        }
+        super::yield_to_browser().await;
+    }
+    let weights_sha256 = manifest
+        .files
+        .iter()
+        .find(|f| f.name == precision.weights_file())
+        .map(|f| f.sha256.clone())
+        .unwrap_or_default();
+    let on_indexed = move |done, total| {
+        if current() {
+            state.indexed.set((done, total));
+        }
+    };
+    match index.index(&engine, model, &weights_sha256, &on_indexed, &current).await {
+        Ok(origin) if current() => state.features_origin.set(Some(origin)),
+        Ok(_) => {}
+        Err(e) => leptos::logging::warn!("computing the bundled reviews' features stopped: {e}"),
+    }
+}

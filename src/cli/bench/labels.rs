@@ -1,0 +1,181 @@
+//! `flicktune bench labels`: what the page's "what to label next" buys. Labels of the
+//! page's review sample are given one at a time, chosen by the page's suggestion (with a
+//! retrain after each, as in the page) or at random (seeded draws); the classifier is the
+//! page's, trained with the same code on the same cached features.
+//!
+//! Accuracy is measured on the page's held-out sample (from `test`), or, for choosing
+//! between methods without looking at `test`, on other `train` reviews (`--eval train-dev`).
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, ensure};
+use clap::{Args, ValueEnum};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use flicktune::assets::{AssetDir, Review, page_data, read_reviews};
+use flicktune::backend::{BackendKind, open_device};
+use flicktune::classifier::{Classifier, Confusion, FeatureScaling};
+use flicktune::features::{CLASSIFIER_POOLING, Embedder, FeatureCache};
+use flicktune::models::{F16_WEIGHTS_FILE, ModelName};
+use flicktune::sampling::{self, Candidate};
+use flicktune::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, train_blocking};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum EvalSet {
+    /// The page's held-out sample (200 reviews of the test split).
+    Heldout,
+    /// Train-split reviews outside the page's sample, for choosing methods.
+    TrainDev,
+}
+
+#[derive(Args)]
+pub struct LabelsArgs {
+    #[arg(long, default_value = "l3")]
+    model: ModelName,
+    #[arg(long, value_enum, default_value = "heldout")]
+    eval: EvalSet,
+    /// How many train-split reviews `--eval train-dev` measures on.
+    #[arg(long, default_value_t = 500)]
+    dev_size: usize,
+    /// Label counts to report, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10,20,50,100")]
+    sizes: Vec<usize>,
+    /// Random draws per size.
+    #[arg(long, default_value_t = 10)]
+    draws: u64,
+}
+
+/// Labelled features.
+struct Labelled {
+    features: Vec<Vec<f32>>,
+    labels: Vec<u8>,
+}
+
+pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
+    let cache_path = assets.page_dir().join(page_data::features_file(args.model));
+    let cache: FeatureCache = serde_json::from_slice(&std::fs::read(&cache_path).with_context(|| {
+        format!("cannot read {}; run `flicktune fetch`", cache_path.display())
+    })?)?;
+    let sample = read_reviews(&assets.imdb_dir().join("sample.jsonl"))?;
+    let pool = Labelled { features: cache.sample, labels: sample.iter().map(|r| r.label).collect() };
+    let eval = match args.eval {
+        EvalSet::Heldout => Labelled {
+            features: cache.heldout,
+            labels: read_reviews(&assets.page_dir().join(page_data::HELDOUT_FILE))?.iter().map(|r| r.label).collect(),
+        },
+        EvalSet::TrainDev => train_dev(assets, args.model, sample.len(), args.dev_size)?,
+    };
+    ensure!(pool.features.len() == pool.labels.len() && eval.features.len() == eval.labels.len(), "features and reviews disagree: run `flicktune fetch`");
+    let largest = args.sizes.iter().copied().max().unwrap_or(0);
+    ensure!(largest <= pool.labels.len(), "the sample has only {} reviews", pool.labels.len());
+    let scaling = FeatureScaling::fit(&pool.features);
+
+    let started = Instant::now();
+    let suggested = curve(&suggestion_order(&pool, &scaling, largest)?, &pool, &eval, &scaling, &args.sizes)?;
+    let suggest_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut random: Vec<Vec<f32>> = vec![Vec::new(); args.sizes.len()];
+    for seed in 0..args.draws {
+        let mut order: Vec<usize> = (0..pool.labels.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        for (i, accuracy) in curve(&order, &pool, &eval, &scaling, &args.sizes)?.into_iter().enumerate() {
+            random[i].push(accuracy);
+        }
+    }
+    let eval_name = match args.eval {
+        EvalSet::Heldout => "the page's held-out sample (test split)",
+        EvalSet::TrainDev => "train-split reviews outside the page's sample",
+    };
+    println!("{}: accuracy (%) on {} reviews of {eval_name}", args.model.hf_name(), eval.labels.len());
+    println!("suggested: one run, retrained after every label ({suggest_seconds:.1} s); random: {} seeded draws ({:.1} s)\n", args.draws, started.elapsed().as_secs_f64());
+    println!("| labels | suggested | random (mean ± sd) |");
+    println!("|---|---|---|");
+    for (i, n) in args.sizes.iter().enumerate() {
+        let (mean, sd) = mean_sd(&random[i]);
+        println!("| {n} | {:.1} | {:.1} ± {:.1} |", 100.0 * suggested[i], 100.0 * mean, 100.0 * sd);
+    }
+    Ok(())
+}
+
+/// The order in which the page would suggest the sample's reviews, retraining after each label.
+fn suggestion_order(pool: &Labelled, scaling: &FeatureScaling, n: usize) -> Result<Vec<usize>> {
+    let mut order: Vec<usize> = Vec::new();
+    while order.len() < n {
+        let classifier = train(&order, pool, scaling)?;
+        let open: Vec<usize> = (0..pool.labels.len()).filter(|i| !order.contains(i)).collect();
+        let candidates: Vec<Candidate> = open
+            .iter()
+            .map(|&i| Candidate {
+                features: &pool.features[i],
+                positive: classifier.as_ref().and_then(|c| c.predict(&pool.features[i]).ok()).map(|p| p.positive),
+            })
+            .collect();
+        let labelled: Vec<&[f32]> = order.iter().map(|&i| pool.features[i].as_slice()).collect();
+        let pick = sampling::suggest(&candidates, &labelled).context("the pool ran out")?;
+        order.push(open[pick]);
+    }
+    Ok(order)
+}
+
+/// Accuracy on `eval` after training on the first `n` of `order`, for each size.
+fn curve(order: &[usize], pool: &Labelled, eval: &Labelled, scaling: &FeatureScaling, sizes: &[usize]) -> Result<Vec<f32>> {
+    sizes
+        .iter()
+        .map(|&n| {
+            Ok(match train(&order[..n], pool, scaling)? {
+                Some(c) => accuracy(&c, eval),
+                None => 0.5, // one class only: no classifier, chance
+            })
+        })
+        .collect()
+}
+
+/// The page's classifier on these labelled reviews; `None` while one class is missing.
+fn train(labelled: &[usize], pool: &Labelled, scaling: &FeatureScaling) -> Result<Option<Classifier>> {
+    let examples: Vec<Example> = labelled.iter().map(|&i| Example { features: &pool.features[i], label: pool.labels[i] }).collect();
+    let classes = examples.iter().map(|e| e.label).collect::<std::collections::HashSet<_>>();
+    if classes.len() < 2 {
+        return Ok(None);
+    }
+    let source = FeatureSource { encoder: String::new(), pooling: CLASSIFIER_POOLING.name().into() };
+    let device = open_device(BackendKind::Cpu)?;
+    let trainer = HeadTrainer::new(&examples, scaling.clone(), source, HeadTrainingConfig::new(), &device)?;
+    Ok(Some(train_blocking(trainer)?))
+}
+
+fn accuracy(classifier: &Classifier, eval: &Labelled) -> f32 {
+    let mut confusion = Confusion::default();
+    for (features, &label) in eval.features.iter().zip(&eval.labels) {
+        confusion.add(label, classifier.predict(features).map_or(0, |p| p.label));
+    }
+    confusion.accuracy()
+}
+
+fn mean_sd(values: &[f32]) -> (f32, f32) {
+    let n = values.len().max(1) as f32;
+    let mean = values.iter().sum::<f32>() / n;
+    (mean, (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt())
+}
+
+/// Features of `size` train reviews after the page's sample, computed like the cache's
+/// (and kept beside it for the next run).
+fn train_dev(assets: &AssetDir, model: ModelName, skip: usize, size: usize) -> Result<Labelled> {
+    let reviews: Vec<Review> = read_reviews(&assets.imdb_split("train"))?.into_iter().skip(skip).take(size).collect();
+    let labels = reviews.iter().map(|r| r.label).collect();
+    let kept = assets.page_dir().join(format!("train-dev-{size}.{}.json", model.hf_name()));
+    if let Ok(bytes) = std::fs::read(&kept) {
+        return Ok(Labelled { features: serde_json::from_slice(&bytes)?, labels });
+    }
+    let device = open_device(BackendKind::Cpu)?;
+    let mut files = assets.model_files(model)?;
+    files.weights = std::fs::read(assets.model_dir(model).join(F16_WEIGHTS_FILE))?;
+    let (tokenizer, encoder) = files.load(&device)?;
+    let embedder = Embedder { tokenizer, model: encoder, device, pooling: CLASSIFIER_POOLING, batch_size: 8 };
+    eprintln!("computing features of {} train-split reviews for --eval train-dev", reviews.len());
+    let texts: Vec<&str> = reviews.iter().map(|r| r.text.as_str()).collect();
+    let features: Vec<Vec<f32>> = embedder.embed(&texts)?.into_iter().map(|e| e.vector).collect();
+    std::fs::write(&kept, serde_json::to_vec(&features)?)?;
+    Ok(Labelled { features, labels })
+}

@@ -1,0 +1,25 @@
+//! `flicktune bench`: benchmarks, not tests. Their numbers depend on the machine and its
+//! load, so they are printed as tables for the README, never asserted.
+
+mod labels;
+mod speed;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use flicktune::assets::AssetDir;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Tokens/s of each encoder over the first test reviews (the split's texts only, no labels).
+    Speed(speed::SpeedArgs),
+    /// Accuracy after N labels of the page's sample, chosen by the page's suggestion or at random.
+    Labels(labels::LabelsArgs),
+}
+
+pub fn run(command: BenchCommand, assets: &AssetDir) -> Result<()> {
+    match command {
+        BenchCommand::Speed(args) => speed::run(args, assets),
+        BenchCommand::Labels(args) => labels::run(args, assets),
+    }
+}

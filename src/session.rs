@@ -1,0 +1,184 @@
+//! A person's work in the page: their labels, the classifier trained on them and its
+//! learning curve, as saved in the browser and exported to (or imported from) a file.
+//!
+//! An import is checked in full before it replaces anything: format and version, file
+//! size, every label's review and value, and the classifier; a bad file changes nothing.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::classifier::Classifier;
+
+pub const FORMAT: &str = "flicktune-session";
+pub const VERSION: u32 = 1;
+/// Larger files are refused before parsing (a session with every sample review
+/// labelled and a classifier is well under 1 MB).
+pub const MAX_FILE_BYTES: usize = 5_000_000;
+
+/// One label: a review of the bundled sample (by position) and 1 positive / 0 negative.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Label {
+    pub review: usize,
+    pub label: u8,
+    /// The review's text, so a file can be checked against the sample it is imported into.
+    pub text: String,
+}
+
+/// Held-out accuracy after one training run, for the learning curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub labels: usize,
+    pub accuracy: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub format: String,
+    pub version: u32,
+    /// In the order they were given (undo removes the last).
+    pub labels: Vec<Label>,
+    pub classifier: Option<Classifier>,
+    pub curve: Vec<CurvePoint>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session { format: FORMAT.into(), version: VERSION, labels: Vec::new(), classifier: None, curve: Vec::new() }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SessionError {
+    #[error("the file is {0} bytes; a Flicktune labels file is at most {MAX_FILE_BYTES}")]
+    TooLarge(usize),
+    #[error("the file is empty")]
+    Empty,
+    #[error("not a Flicktune labels file: {0}")]
+    Malformed(String),
+    #[error("label {index}: {reason}")]
+    BadLabel { index: usize, reason: String },
+    #[error("its classifier is unusable: {0}")]
+    BadClassifier(String),
+}
+
+impl Session {
+    /// Parses and checks a saved or exported session against the review sample it is
+    /// meant for (`sample[i]` is review `i`'s text).
+    pub fn from_json<S: AsRef<str>>(bytes: &[u8], sample: &[S]) -> Result<Self, SessionError> {
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(SessionError::TooLarge(bytes.len()));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(SessionError::Empty);
+        }
+        let mut value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| SessionError::Malformed(e.to_string()))?;
+        match value.get("format").and_then(|f| f.as_str()) {
+            Some(FORMAT) => {}
+            Some(other) => return Err(SessionError::Malformed(format!("its format is `{other}`, not `{FORMAT}`"))),
+            None => return Err(SessionError::Malformed("it has no `format` field".into())),
+        }
+        if value.get("version").and_then(|v| v.as_u64()) != Some(u64::from(VERSION)) {
+            return Err(SessionError::Malformed(format!("only version {VERSION} is supported")));
+        }
+        // The classifier is checked by its own rules, with its own messages.
+        let classifier = match value.get_mut("classifier").map(serde_json::Value::take) {
+            None | Some(serde_json::Value::Null) => None,
+            Some(c) => Some(Classifier::from_value(c).map_err(|e| SessionError::BadClassifier(e.to_string()))?),
+        };
+        let mut session: Session = serde_json::from_value(value).map_err(|e| SessionError::Malformed(e.to_string()))?;
+        session.classifier = classifier;
+        session.check_labels(sample)?;
+        if session.curve.iter().any(|p| !(0.0..=1.0).contains(&p.accuracy)) {
+            return Err(SessionError::Malformed("its learning curve has accuracies outside 0..1".into()));
+        }
+        Ok(session)
+    }
+
+    fn check_labels<S: AsRef<str>>(&self, sample: &[S]) -> Result<(), SessionError> {
+        let mut seen = HashSet::new();
+        for (index, l) in self.labels.iter().enumerate() {
+            let bad = |reason: String| Err(SessionError::BadLabel { index: index + 1, reason });
+            if l.label > 1 {
+                return bad(format!("label {} is neither 0 (negative) nor 1 (positive)", l.label));
+            }
+            let Some(text) = sample.get(l.review) else {
+                return bad(format!("review {} is not in the sample of {} reviews", l.review, sample.len()));
+            };
+            if text.as_ref() != l.text {
+                return bad(format!("review {} has a different text here: the file was made for another sample", l.review));
+            }
+            if !seen.insert(l.review) {
+                return bad(format!("review {} is labelled twice", l.review));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a session serialises")
+    }
+
+    pub fn count(&self, label: u8) -> usize {
+        self.labels.iter().filter(|l| l.label == label).count()
+    }
+
+    pub fn label_of(&self, review: usize) -> Option<u8> {
+        self.labels.iter().find(|l| l.review == review).map(|l| l.label)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: [&str; 3] = ["good film", "bad film", "odd film"];
+
+    fn session() -> Session {
+        Session {
+            labels: vec![
+                Label { review: 0, label: 1, text: "good film".into() },
+                Label { review: 1, label: 0, text: "bad film".into() },
+            ],
+            curve: vec![CurvePoint { labels: 2, accuracy: 0.5 }],
+            ..Session::default()
+        }
+    }
+
+    fn edited(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+        let mut v: serde_json::Value = serde_json::from_str(&session().to_json()).unwrap();
+        edit(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn round_trips() {
+        let s = session();
+        assert_eq!(Session::from_json(s.to_json().as_bytes(), &SAMPLE).unwrap(), s);
+        assert_eq!((s.count(1), s.count(0), s.label_of(1), s.label_of(2)), (1, 1, Some(0), None));
+    }
+
+    #[test]
+    fn refuses_bad_files_with_a_reason() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"".to_vec(), "empty"),
+            (b"{not json".to_vec(), "not a Flicktune labels file"),
+            (b"[]".to_vec(), "no `format`"),
+            (edited(|v| v["format"] = "other".into()), "format is `other`"),
+            (edited(|v| v["version"] = 9.into()), "version 1"),
+            (edited(|v| v["labels"][1]["label"] = 2.into()), "label 2: label 2 is neither"),
+            (edited(|v| v["labels"][1]["label"] = "yes".into()), "not a Flicktune labels file"),
+            (edited(|v| v["labels"][0]["review"] = 7.into()), "label 1: review 7 is not in the sample"),
+            (edited(|v| v["labels"][0]["text"] = "other".into()), "another sample"),
+            (edited(|v| v["labels"][1] = v["labels"][0].clone()), "labelled twice"),
+            (edited(|v| v["classifier"] = serde_json::json!({"format": "flicktune-classifier"})), "classifier is unusable"),
+            (edited(|v| v["curve"][0]["accuracy"] = 3.into()), "outside 0..1"),
+            (vec![b' '; MAX_FILE_BYTES + 1], "at most"),
+        ];
+        for (bytes, expected) in cases {
+            let err = Session::from_json(&bytes, &SAMPLE).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+        }
+    }
+}

@@ -1,0 +1,182 @@
+// The few-shot loop in headless Chromium: label, train, held-out accuracy, classify,
+// persistence, export/import, safety of review text, bad imports.
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { ASSETS, startServer, waitReady, withPage } from "./harness.mjs";
+
+const SAMPLE = readFileSync(join(ASSETS, "data/imdb/sample.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const GOLD = new Map(SAMPLE.map((r) => [r.text, r.label]));
+const PAYLOAD = "<img src=x onerror=alert(1)>";
+const POSITIVE = "A wonderful, moving film. The acting is superb and the story is beautiful. I loved every minute of it.";
+const NEGATIVE = "A dreadful, boring film. The acting is terrible and the plot makes no sense. A complete waste of time.";
+let server;
+
+before(async () => { server = await startServer(); });
+after(() => server.stop());
+
+/** Waits for the model and for the bundled reviews' features. */
+async function ready(page, timeout = 120_000) {
+  await waitReady(page, timeout);
+  await page.getByTestId("indexed").filter({ hasText: /(\d+) \/ \1$/ }).waitFor({ timeout });
+}
+
+/** Labels `n` reviews as the card shows them, with their gold labels, by button. */
+async function labelWithButtons(page, n) {
+  const start = await labelledCount(page);
+  for (let i = 1; i <= n; i++) {
+    const text = await page.getByTestId("review-card").locator(".text").textContent();
+    assert.ok(GOLD.has(text), "the card shows a review of the sample, verbatim");
+    await page.getByTestId(GOLD.get(text) === 1 ? "label-positive" : "label-negative").click();
+    await page.getByTestId("labelled-count").filter({ hasText: new RegExp(`^${start + i} labelled`) }).waitFor();
+  }
+}
+
+async function labelledCount(page) {
+  return Number((await page.getByTestId("labelled-count").textContent()).split(" ")[0]);
+}
+
+async function train(page, timeout = 60_000) {
+  await page.getByTestId("train").click();
+  await page.getByTestId("train-status").filter({ hasText: /done|error/ }).waitFor({ timeout });
+  const status = await page.getByTestId("train-status").textContent();
+  assert.match(status, /^done/, status);
+  return status;
+}
+
+async function heldoutAccuracy(page) {
+  const text = await page.getByTestId("heldout-accuracy").textContent();
+  assert.match(text, /^\d+(\.\d)?%$/, text);
+  return parseFloat(text);
+}
+
+async function classify(page, text) {
+  await page.getByTestId("classify-input").fill(text);
+  await page.getByTestId("classify").click();
+  const prediction = page.getByTestId("prediction");
+  await prediction.filter({ hasText: /%|error|first/ }).waitFor({ timeout: 120_000 });
+  return prediction.textContent();
+}
+
+test("label 20 reviews, train, and the classifier is accurate, kept across a reload, exported and imported", { timeout: 600_000 }, async () => {
+  const exported = join(tmpdir(), `flicktune-export-${process.pid}.json`);
+  let accuracy;
+  await withPage({ webgpu: false }, async (page) => {
+    await page.goto(server.url);
+    await ready(page);
+    assert.match(await page.getByTestId("train-status").textContent(), /no classifier yet/);
+    await labelWithButtons(page, 20);
+    console.log(`cpu path: ${await train(page)}`);
+    accuracy = await heldoutAccuracy(page);
+    console.log(`held-out accuracy with 20 suggested labels: ${accuracy}%`);
+    assert.ok(accuracy > 60, `held-out accuracy ${accuracy}%`);
+    assert.equal(await page.locator("[data-testid=learning-curve] circle").count(), 1);
+    assert.match(await page.getByTestId("review-card").textContent(), /Predicted (positive|negative), \d+% sure/);
+    assert.match(await classify(page, POSITIVE), /positive.*\d+%/);
+    assert.match(await classify(page, NEGATIVE), /negative.*\d+%/);
+    // Pasted markup is text, highlighted sentence by sentence like any other.
+    assert.match(await classify(page, `Great fun. ${PAYLOAD} Loved it.`), /\d+%/);
+    assert.ok((await page.getByTestId("highlights").textContent()).includes(PAYLOAD));
+    assert.ok(await page.locator(".highlights .sentence").count() >= 2, "one span per sentence");
+    assert.equal(await page.locator("main img").count(), 0);
+
+    await page.reload();
+    await ready(page);
+    assert.match(await page.getByTestId("labelled-count").textContent(), /^20 labelled/);
+    assert.match(await page.getByTestId("train-status").textContent(), /^done: classifier from your last visit, trained on 20/);
+    assert.equal(await heldoutAccuracy(page), accuracy, "the same classifier, not retrained");
+    assert.match(await classify(page, POSITIVE), /positive/);
+
+    const download = page.waitForEvent("download");
+    await page.getByTestId("export").click();
+    await (await download).saveAs(exported);
+  });
+  const file = JSON.parse(readFileSync(exported, "utf8"));
+  assert.equal(file.labels.length, 20);
+  assert.equal(file.classifier.format, "flicktune-classifier");
+
+  await withPage({ webgpu: false }, async (page) => {
+    await page.goto(server.url);
+    await ready(page);
+    assert.match(await page.getByTestId("labelled-count").textContent(), /^0 labelled/, "a fresh profile");
+    await page.getByTestId("import-file").setInputFiles(exported);
+    await page.getByTestId("import-status").filter({ hasText: "Imported 20 labels" }).waitFor();
+    assert.match(await page.getByTestId("labelled-count").textContent(), /^20 labelled/);
+    assert.equal(await heldoutAccuracy(page), accuracy);
+    assert.match(await classify(page, NEGATIVE), /negative/);
+  });
+});
+
+test("review text is shown as text: no element is injected", { timeout: 600_000 }, () =>
+  withPage({ webgpu: false }, async (page) => {
+    // The first review of the sample carries the payload (the page then computes that
+    // review's features itself: the cached ones are for the original text).
+    await page.route(/data\/sample\.jsonl$/, async (route) => {
+      const response = await route.fetch();
+      const lines = (await response.text()).trim().split("\n").map((l) => JSON.parse(l));
+      lines[0].text = `${PAYLOAD} ${lines[0].text}`;
+      await route.fulfill({ response, body: lines.map((l) => JSON.stringify(l)).join("\n") });
+    });
+    const dialogs = [];
+    page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
+    await page.goto(server.url);
+    await waitReady(page, 120_000);
+    const card = page.getByTestId("review-card").locator(".text");
+    await card.filter({ hasText: PAYLOAD }).waitFor();
+    assert.ok((await card.textContent()).startsWith(PAYLOAD));
+    assert.equal(await page.locator("main img").count(), 0);
+    // Without a classifier, classifying says what to do first.
+    await page.getByTestId("classify-input").fill(`Great fun. ${PAYLOAD} Loved it.`);
+    await page.getByTestId("classify").click();
+    await page.getByTestId("prediction").filter({ hasText: /Train a classifier first/ }).waitFor();
+    assert.equal(await page.locator("main img").count(), 0);
+    assert.deepEqual(dialogs, [], "no script ran");
+  }));
+
+test("keyboard labelling, undo, and a malformed import that changes nothing", { timeout: 300_000 }, () =>
+  withPage({ webgpu: false }, async (page) => {
+    await page.goto(server.url);
+    await ready(page);
+    await page.keyboard.press("ArrowRight");
+    await page.keyboard.press("ArrowLeft");
+    await page.keyboard.press("2");
+    await page.getByTestId("labelled-count").filter({ hasText: "3 labelled: 2 positive, 1 negative" }).waitFor();
+    await page.keyboard.press("u");
+    await page.getByTestId("labelled-count").filter({ hasText: "2 labelled: 1 positive, 1 negative" }).waitFor();
+    const before = await page.evaluate(() => localStorage.getItem("flicktune.session.v1"));
+    const bad = [
+      ["not-json.json", "{ this is not json"],
+      ["bad-label.json", JSON.stringify({ format: "flicktune-session", version: 1, curve: [], classifier: null,
+        labels: [{ review: 0, label: 7, text: SAMPLE[0].text }] })],
+      ["other.json", JSON.stringify({ format: "something-else", version: 1 })],
+    ];
+    for (const [name, body] of bad) {
+      const path = join(tmpdir(), `flicktune-${process.pid}-${name}`);
+      writeFileSync(path, body);
+      await page.getByTestId("import-file").setInputFiles(path);
+      const status = page.getByTestId("import-status");
+      await status.filter({ hasText: "nothing was changed" }).waitFor();
+      console.log(`import of ${name}: ${await status.textContent()}`);
+      assert.match(await page.getByTestId("labelled-count").textContent(), /^2 labelled/);
+    }
+    assert.equal(await page.evaluate(() => localStorage.getItem("flicktune.session.v1")), before);
+
+    page.once("dialog", (d) => d.accept());
+    await page.getByTestId("reset").click();
+    await page.getByTestId("labelled-count").filter({ hasText: /^0 labelled/ }).waitFor();
+  }));
+
+// SwiftShader, a software adapter: slow, so only training runs on this path.
+test("with WebGPU, training runs on it", { timeout: 600_000 }, () =>
+  withPage({ webgpu: true }, async (page) => {
+    await page.goto(server.url);
+    await ready(page, 400_000);
+    assert.equal(await page.evaluate(() => window.flicktune.backend()), "webgpu");
+    await labelWithButtons(page, 20);
+    console.log(`webgpu path (software adapter): ${await train(page, 300_000)}`);
+    const accuracy = await heldoutAccuracy(page);
+    console.log(`webgpu path: held-out accuracy with 20 suggested labels: ${accuracy}%`);
+    assert.ok(accuracy > 60, `held-out accuracy ${accuracy}%`);
+  }));
