@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -85,3 +86,47 @@ export function worstDiff(embeddings, model) {
   });
   return worst;
 }
+
+/** The page's review sample, with gold labels (the tests label as a careful person would). */
+export const SAMPLE = readFileSync(join(ASSETS, "data/imdb/sample.jsonl"), "utf8")
+  .trim().split("\n").map((l) => JSON.parse(l));
+const GOLD = new Map(SAMPLE.map((r) => [r.text, r.label]));
+
+/** Waits for the model and for the bundled reviews' features. */
+export async function ready(page, timeout = 120_000) {
+  await waitReady(page, timeout);
+  await page.getByTestId("indexed").filter({ hasText: /(\d+) \/ \1$/ }).waitFor({ timeout });
+}
+
+/** Labels `n` reviews as the card shows them, with their gold labels, by button. */
+export async function labelWithButtons(page, n) {
+  const start = await labelledCount(page);
+  for (let i = 1; i <= n; i++) {
+    const text = await page.getByTestId("review-card").locator(".text").textContent();
+    assert.ok(GOLD.has(text), "the card shows a review of the sample, verbatim");
+    await page.getByTestId(GOLD.get(text) === 1 ? "label-positive" : "label-negative").click();
+    await page.getByTestId("labelled-count").filter({ hasText: new RegExp(`^${start + i} labelled`) }).waitFor();
+  }
+}
+
+export async function labelledCount(page) {
+  return Number((await page.getByTestId("labelled-count").textContent()).split(" ")[0]);
+}
+
+/** Clicks Train and waits until a classifier on all current labels is done. */
+export async function train(page, timeout = 60_000) {
+  const labels = await labelledCount(page);
+  await page.getByTestId("train").click();
+  const finished = new RegExp(`done: trained on ${labels} labels|error`);
+  await page.getByTestId("train-status").filter({ hasText: finished }).waitFor({ timeout });
+  const status = await page.getByTestId("train-status").textContent();
+  assert.match(status, /^done/, status);
+  return status;
+}
+
+export async function heldoutAccuracy(page) {
+  const text = await page.getByTestId("heldout-accuracy").textContent();
+  assert.match(text, /^\d+(\.\d)?%$/, text);
+  return parseFloat(text);
+}
+

@@ -5,10 +5,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { ASSETS, startServer, waitReady, withPage } from "./harness.mjs";
+import {
+  SAMPLE, heldoutAccuracy, labelWithButtons, ready, startServer, train, waitReady, withPage,
+} from "./harness.mjs";
 
-const SAMPLE = readFileSync(join(ASSETS, "data/imdb/sample.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
-const GOLD = new Map(SAMPLE.map((r) => [r.text, r.label]));
 const PAYLOAD = "<img src=x onerror=alert(1)>";
 const POSITIVE = "A wonderful, moving film. The acting is superb and the story is beautiful. I loved every minute of it.";
 const NEGATIVE = "A dreadful, boring film. The acting is terrible and the plot makes no sense. A complete waste of time.";
@@ -16,41 +16,6 @@ let server;
 
 before(async () => { server = await startServer(); });
 after(() => server.stop());
-
-/** Waits for the model and for the bundled reviews' features. */
-async function ready(page, timeout = 120_000) {
-  await waitReady(page, timeout);
-  await page.getByTestId("indexed").filter({ hasText: /(\d+) \/ \1$/ }).waitFor({ timeout });
-}
-
-/** Labels `n` reviews as the card shows them, with their gold labels, by button. */
-async function labelWithButtons(page, n) {
-  const start = await labelledCount(page);
-  for (let i = 1; i <= n; i++) {
-    const text = await page.getByTestId("review-card").locator(".text").textContent();
-    assert.ok(GOLD.has(text), "the card shows a review of the sample, verbatim");
-    await page.getByTestId(GOLD.get(text) === 1 ? "label-positive" : "label-negative").click();
-    await page.getByTestId("labelled-count").filter({ hasText: new RegExp(`^${start + i} labelled`) }).waitFor();
-  }
-}
-
-async function labelledCount(page) {
-  return Number((await page.getByTestId("labelled-count").textContent()).split(" ")[0]);
-}
-
-async function train(page, timeout = 60_000) {
-  await page.getByTestId("train").click();
-  await page.getByTestId("train-status").filter({ hasText: /done|error/ }).waitFor({ timeout });
-  const status = await page.getByTestId("train-status").textContent();
-  assert.match(status, /^done/, status);
-  return status;
-}
-
-async function heldoutAccuracy(page) {
-  const text = await page.getByTestId("heldout-accuracy").textContent();
-  assert.match(text, /^\d+(\.\d)?%$/, text);
-  return parseFloat(text);
-}
 
 async function classify(page, text) {
   await page.getByTestId("classify-input").fill(text);
@@ -77,7 +42,7 @@ test("label 20 reviews, train, and the classifier is accurate, kept across a rel
     assert.match(await classify(page, POSITIVE), /positive.*\d+%/);
     assert.match(await classify(page, NEGATIVE), /negative.*\d+%/);
     // Pasted markup is text, highlighted sentence by sentence like any other.
-    assert.match(await classify(page, `Great fun. ${PAYLOAD} Loved it.`), /\d+%/);
+    assert.match(await classify(page, `Great fun. ${PAYLOAD} Loved it. The ending was weak, though.`), /\d+%/);
     assert.ok((await page.getByTestId("highlights").textContent()).includes(PAYLOAD));
     assert.ok(await page.locator(".highlights .sentence").count() >= 2, "one span per sentence");
     assert.equal(await page.locator("main img").count(), 0);

@@ -37,10 +37,15 @@ pub fn ClassifyPanel(engine: Engine) -> impl IntoView {
         let engine = engine.clone();
         spawn_local(async move {
             verdict.set(Verdict::Working);
-            verdict.set(match run(&engine, state, text.get_untracked()).await {
+            let submitted = text.get_untracked();
+            let outcome = match run(&engine, state, submitted.clone()).await {
                 Ok((overall, sentences)) => Verdict::Done { overall, sentences },
                 Err(e) => Verdict::Failed(e),
-            });
+            };
+            // Edited meanwhile: the result belongs to a text no longer in the box.
+            if text.get_untracked() == submitted {
+                verdict.set(outcome);
+            }
         });
     };
     let result = move || match verdict.get() {
@@ -59,7 +64,12 @@ pub fn ClassifyPanel(engine: Engine) -> impl IntoView {
         <section class="panel wide">
             <h2>"Classify any review"</h2>
             <textarea data-testid="classify-input" rows="5" placeholder="Paste a movie review here"
-                prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+                prop:value=move || text.get()
+                on:input=move |ev| {
+                    // A result is only ever shown for the text in the box.
+                    text.set(event_target_value(&ev));
+                    verdict.set(Verdict::None);
+                }></textarea>
             <div class="actions">
                 <button data-testid="classify" on:click=classify
                     disabled=move || matches!(verdict.get(), Verdict::Working)>"Classify"</button>
