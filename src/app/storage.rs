@@ -1,10 +1,11 @@
 //! What the page keeps in the browser's `localStorage`: the session (labels, classifier,
-//! learning curve) and the chosen encoder. Nothing is sent anywhere.
+//! learning curve) and the settings. Nothing is sent anywhere.
 
 const SESSION_KEY: &str = "flicktune.session.v1";
 /// A saved session that could not be read is moved here rather than overwritten.
 const UNREADABLE_KEY: &str = "flicktune.session.unreadable";
 const MODEL_KEY: &str = "flicktune.model";
+const AUTO_RETRAIN_KEY: &str = "flicktune.auto-retrain";
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
@@ -37,5 +38,15 @@ pub fn read_model() -> Option<String> {
 pub fn write_model(model: &str) {
     if let Some(storage) = storage() {
         let _ = storage.set_item(MODEL_KEY, model);
+    }
+}
+
+pub fn read_auto_retrain() -> Option<bool> {
+    storage()?.get_item(AUTO_RETRAIN_KEY).ok().flatten().map(|v| v == "true")
+}
+
+pub fn write_auto_retrain(on: bool) {
+    if let Some(storage) = storage() {
+        let _ = storage.set_item(AUTO_RETRAIN_KEY, if on { "true" } else { "false" });
     }
 }

@@ -98,15 +98,30 @@ export async function ready(page, timeout = 120_000) {
   await page.getByTestId("indexed").filter({ hasText: /(\d+) \/ \1$/ }).waitFor({ timeout });
 }
 
-/** Labels `n` reviews as the card shows them, with their gold labels, by button. */
-export async function labelWithButtons(page, n) {
+/**
+ * Labels `n` reviews as the card shows them, with their gold labels, by button. With
+ * `waitForRetrain`, waits after each label for the automatic retrain (once both classes
+ * are labelled), as a person reading the next review would.
+ */
+export async function labelWithButtons(page, n, { waitForRetrain = false } = {}) {
   const start = await labelledCount(page);
+  const given = new Set();
   for (let i = 1; i <= n; i++) {
     const text = await page.getByTestId("review-card").locator(".text").textContent();
     assert.ok(GOLD.has(text), "the card shows a review of the sample, verbatim");
+    given.add(GOLD.get(text));
     await page.getByTestId(GOLD.get(text) === 1 ? "label-positive" : "label-negative").click();
     await page.getByTestId("labelled-count").filter({ hasText: new RegExp(`^${start + i} labelled`) }).waitFor();
+    if (waitForRetrain && given.size === 2) {
+      const done = new RegExp(`done: trained on ${start + i} labels`);
+      await page.getByTestId("train-status").filter({ hasText: done }).waitFor({ timeout: 60_000 });
+    }
   }
+}
+
+/** Turns the automatic retrain after each label off (it is on by default). */
+export async function stopAutoRetrain(page) {
+  await page.getByTestId("auto-retrain").uncheck();
 }
 
 export async function labelledCount(page) {
@@ -116,7 +131,7 @@ export async function labelledCount(page) {
 /** Clicks Train and waits until a classifier on all current labels is done. */
 export async function train(page, timeout = 60_000) {
   const labels = await labelledCount(page);
-  await page.getByTestId("train").click();
+  await page.getByTestId("train").click({ timeout });
   const finished = new RegExp(`done: trained on ${labels} labels|error`);
   await page.getByTestId("train-status").filter({ hasText: finished }).waitFor({ timeout });
   const status = await page.getByTestId("train-status").textContent();

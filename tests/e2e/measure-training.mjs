@@ -1,9 +1,13 @@
 // Training figures for the README (a benchmark, not a test): time to train the classifier
 // in the page at 20 and 100 labels, and the held-out accuracy reached, on the CPU path and
 // on Chromium's WebGPU adapter (SwiftShader: software, not GPU speed). Labels are given
-// with the buttons, to the reviews the page suggests, with their gold labels.
+// with the buttons, to the reviews the page suggests, with their gold labels; the
+// automatic retrain after each label is off, so the suggestions use the classifier
+// trained at the previous size.
 //   node tests/e2e/measure-training.mjs [--paths cpu,webgpu] [--labels 20,100]
-import { heldoutAccuracy, labelWithButtons, labelledCount, ready, startServer, train, withPage } from "./harness.mjs";
+import {
+  heldoutAccuracy, labelWithButtons, labelledCount, ready, startServer, stopAutoRetrain, train, withPage,
+} from "./harness.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);
@@ -19,6 +23,8 @@ try {
       await page.goto(server.url);
       await ready(page, 600_000);
       const backend = await page.evaluate(() => window.flicktune.backend());
+      // Only the explicit trainings are timed.
+      await stopAutoRetrain(page);
       for (const n of sizes) {
         await labelWithButtons(page, n - (await labelledCount(page)));
         const status = await train(page, 600_000);

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use super::{PageState, Status};
+use crate::app::index::FeatureOrigin;
 use crate::backend::BackendKind;
 use crate::models::{ModelName, WeightPrecision};
 
@@ -107,14 +108,22 @@ pub fn BackendPanel() -> impl IntoView {
 #[component]
 pub fn IndexPanel() -> impl IntoView {
     let state = expect_context::<PageState>();
+    let origin = move || match state.features_origin.get() {
+        Some(FeatureOrigin::Cache) => "Taken from the features `flicktune fetch` computed with these very weights \
+            (checked against this encoder on one review)."
+            .to_string(),
+        Some(FeatureOrigin::ComputedHere(why)) => format!("Computed in this page ({why})."),
+        None => String::new(),
+    };
     view! {
         <section class="panel">
-            <h2>"Review sample"</h2>
+            <h2>"Bundled reviews"</h2>
             <p>
-                "Reading the bundled reviews (from the training split) with the encoder: "
+                "Features of the reviews to label (train split) and of the held-out reviews (test split): "
                 <progress max=move || state.indexed.get().1.max(1) value=move || state.indexed.get().0></progress>
                 <span data-testid="indexed">{move || format!(" {} / {}", state.indexed.get().0, state.indexed.get().1)}</span>
             </p>
+            <p class="hint">{origin}</p>
         </section>
     }
 }

@@ -60,12 +60,16 @@ pub fn LabelPanel(index: ReviewIndex) -> impl IntoView {
         if let Some(review) = current.get_untracked() {
             let text = text_of(review);
             state.session.update(|s| s.labels.push(Label { review, label, text }));
+            state.label_events.update(|n| *n += 1);
         }
     };
     let undo = move || {
-        state.session.update(|s| {
-            s.labels.pop();
-        })
+        if state.session.with_untracked(|s| !s.labels.is_empty()) {
+            state.session.update(|s| {
+                s.labels.pop();
+            });
+            state.label_events.update(|n| *n += 1);
+        }
     };
     let skip = move || {
         if let Some(review) = current.get_untracked() {
@@ -74,10 +78,15 @@ pub fn LabelPanel(index: ReviewIndex) -> impl IntoView {
     };
     let keys = {
         window_event_listener(ev::keydown, move |event| {
+            // Keys typed into a text field are the user's text, not labels.
             let typing = event
                 .target()
                 .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
-                .is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+                .is_some_and(|e| match e.tag_name().as_str() {
+                    "TEXTAREA" | "SELECT" => true,
+                    "INPUT" => !matches!(e.get_attribute("type").as_deref(), Some("checkbox" | "radio" | "button" | "file")),
+                    _ => false,
+                });
             if typing || event.ctrl_key() || event.meta_key() || event.alt_key() {
                 return;
             }
@@ -118,8 +127,9 @@ pub fn LabelPanel(index: ReviewIndex) -> impl IntoView {
         <section class="panel wide">
             <h2>"Label reviews"</h2>
             <p class="hint">
-                "The review shown is the one the classifier is least sure about (or, before training, "
-                "the one least like those you labelled). Keys: → or 2 positive, ← or 1 negative, u undo, s skip."
+                "The review shown is the one whose label should teach the classifier most: one it is unsure "
+                "about, typical of the reviews, unlike those already labelled. "
+                "Keys: → or 2 positive, ← or 1 negative, u undo, s skip."
             </p>
             {card}
             <div class="actions">

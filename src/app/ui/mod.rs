@@ -64,6 +64,12 @@ struct PageState {
     /// Reviews skipped in this visit.
     skipped: RwSignal<Vec<usize>>,
     training: RwSignal<TrainStatus>,
+    /// Bumped by every label given or undone (not by a restore or an import).
+    label_events: RwSignal<u32>,
+    /// Retrain after every label (a setting, kept in the browser).
+    auto_retrain: RwSignal<bool>,
+    /// A retrain was asked for while one was running: start again when it stops.
+    retrain_pending: RwSignal<bool>,
     /// `(step, loss)` of the current or last training run.
     losses: RwSignal<Vec<(usize, f32)>>,
     cancel_training: RwSignal<bool>,
@@ -106,6 +112,9 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
         session_notice: RwSignal::new(None),
         skipped: RwSignal::new(Vec::new()),
         training: RwSignal::new(TrainStatus::Idle),
+        label_events: RwSignal::new(0),
+        auto_retrain: RwSignal::new(storage::read_auto_retrain().unwrap_or(true)),
+        retrain_pending: RwSignal::new(false),
         losses: RwSignal::new(Vec::new()),
         cancel_training: RwSignal::new(false),
         retry: RwSignal::new(0),
@@ -124,6 +133,7 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
         }
     });
     Effect::new(move |_| storage::write_model(state.model.get().short()));
+    Effect::new(move |_| storage::write_auto_retrain(state.auto_retrain.get()));
     let (load_engine, load_index) = (engine.clone(), index.clone());
     Effect::new(move |_| {
         let (model, prefer) = (state.model.get(), state.prefer.get());

@@ -45,6 +45,10 @@ pub struct LabelsArgs {
     /// Random draws per size.
     #[arg(long, default_value_t = 10)]
     draws: u64,
+    /// The simulated person trains after every this many labels (the suggestion uses the
+    /// last classifier trained, as in the page); 1 retrains after every label.
+    #[arg(long, default_value_t = 10)]
+    retrain_every: usize,
 }
 
 /// Labelled features.
@@ -73,7 +77,8 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
     let scaling = FeatureScaling::fit(&pool.features);
 
     let started = Instant::now();
-    let suggested = curve(&suggestion_order(&pool, &scaling, largest)?, &pool, &eval, &scaling, &args.sizes)?;
+    let order = suggestion_order(&pool, &scaling, largest, args.retrain_every.max(1))?;
+    let suggested = curve(&order, &pool, &eval, &scaling, &args.sizes)?;
     let suggest_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let mut random: Vec<Vec<f32>> = vec![Vec::new(); args.sizes.len()];
@@ -89,7 +94,12 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
         EvalSet::TrainDev => "train-split reviews outside the page's sample",
     };
     println!("{}: accuracy (%) on {} reviews of {eval_name}", args.model.hf_name(), eval.labels.len());
-    println!("suggested: one run, retrained after every label ({suggest_seconds:.1} s); random: {} seeded draws ({:.1} s)\n", args.draws, started.elapsed().as_secs_f64());
+    println!(
+        "suggested: one run, training after every {} label(s) ({suggest_seconds:.1} s); random: {} seeded draws ({:.1} s)\n",
+        args.retrain_every,
+        args.draws,
+        started.elapsed().as_secs_f64()
+    );
     println!("| labels | suggested | random (mean ± sd) |");
     println!("|---|---|---|");
     for (i, n) in args.sizes.iter().enumerate() {
@@ -99,11 +109,15 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
     Ok(())
 }
 
-/// The order in which the page would suggest the sample's reviews, retraining after each label.
-fn suggestion_order(pool: &Labelled, scaling: &FeatureScaling, n: usize) -> Result<Vec<usize>> {
+/// The order in which the page would suggest the sample's reviews to a person who
+/// trains after every `retrain_every` labels.
+fn suggestion_order(pool: &Labelled, scaling: &FeatureScaling, n: usize, retrain_every: usize) -> Result<Vec<usize>> {
     let mut order: Vec<usize> = Vec::new();
+    let mut classifier = None;
     while order.len() < n {
-        let classifier = train(&order, pool, scaling)?;
+        if order.len() % retrain_every == 0 {
+            classifier = train(&order, pool, scaling)?;
+        }
         let open: Vec<usize> = (0..pool.labels.len()).filter(|i| !order.contains(i)).collect();
         let candidates: Vec<Candidate> = open
             .iter()
