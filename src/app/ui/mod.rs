@@ -56,8 +56,10 @@ struct PageState {
     /// features from the index track this.
     indexed: RwSignal<(usize, usize)>,
     features_origin: RwSignal<Option<FeatureOrigin>>,
-    /// The bundled reviews' texts are loaded and the saved session restored.
+    /// Loading the bundled reviews' texts is over (done or failed).
     reviews_ready: RwSignal<bool>,
+    /// The saved session was read (or there was none): from now on changes are saved.
+    session_restored: RwSignal<bool>,
     session: RwSignal<Session>,
     /// A problem with saving, restoring or importing labels, shown to the user.
     session_notice: RwSignal<Option<String>>,
@@ -108,6 +110,7 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
         indexed: RwSignal::new((0, 0)),
         features_origin: RwSignal::new(None),
         reviews_ready: RwSignal::new(false),
+        session_restored: RwSignal::new(false),
         session: RwSignal::new(Session::default()),
         session_notice: RwSignal::new(None),
         skipped: RwSignal::new(Vec::new()),
@@ -126,7 +129,7 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
     // read: a page that could not restore must not overwrite what it could not read.
     Effect::new(move |_| {
         let json = state.session.with(Session::to_json);
-        if state.reviews_ready.get() {
+        if state.session_restored.get() {
             if let Err(e) = storage::write_session(&json) {
                 state.session_notice.set(Some(e));
             }
@@ -160,10 +163,14 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
     }
 }
 
-/// Loads the bundled reviews, then the saved session (checked against them).
+/// Loads the bundled reviews, then the saved session (checked against them). Without
+/// the reviews the saved session cannot be checked, so it is left as it is, unsaved over.
 async fn restore(index: ReviewIndex, state: PageState) {
     if let Err(e) = index.load_texts().await {
-        state.session_notice.set(Some(format!("the bundled reviews could not be loaded: {e}")));
+        state.session_notice.set(Some(format!(
+            "the bundled reviews could not be loaded ({e}); your saved labels are kept for when they can"
+        )));
+        state.reviews_ready.set(true);
         return;
     }
     if let Some(saved) = storage::read_session() {
@@ -177,6 +184,7 @@ async fn restore(index: ReviewIndex, state: PageState) {
             }
         }
     }
+    state.session_restored.set(true);
     state.reviews_ready.set(true);
 }
 
