@@ -133,7 +133,7 @@ impl BertEmbeddings {
 }
 
 impl BertLayer {
-    fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
+    pub fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
         let attended = self
             .attention
             .forward(MhaInput::self_attn(x.clone()).mask_pad(padding_mask))
@@ -148,11 +148,34 @@ impl BertLayer {
 impl BertModel {
     /// The last hidden state, `[batch, seq, hidden]`.
     pub fn forward(&self, input: EncoderInput) -> Tensor<3> {
-        let mut x = self.embeddings.forward(input.input_ids);
-        for layer in &self.layers {
-            x = layer.forward(x, input.padding_mask.clone());
+        let x = self.embeddings.forward(input.input_ids);
+        self.forward_layers(x, input.padding_mask, 0..self.layers.len())
+    }
+
+    /// The embeddings' output, before any layer: `[batch, seq, hidden]`.
+    pub fn embed(&self, input_ids: Tensor<2, Int>) -> Tensor<3> {
+        self.embeddings.forward(input_ids)
+    }
+
+    /// Runs the layers in `range` on hidden states (fine-tuning runs the frozen bottom once
+    /// and the trained top many times).
+    pub fn forward_layers(&self, mut x: Tensor<3>, padding_mask: Tensor<2, Bool>, range: std::ops::Range<usize>) -> Tensor<3> {
+        for layer in &self.layers[range] {
+            x = layer.forward(x, padding_mask.clone());
         }
         x
+    }
+
+    /// The layers from `from` to the top.
+    pub fn top_layers(&self, from: usize) -> Vec<BertLayer> {
+        self.layers[from..].to_vec()
+    }
+
+    /// This model with its layers from `from` up replaced (e.g. by fine-tuned ones).
+    pub fn with_top_layers(mut self, from: usize, layers: Vec<BertLayer>) -> Self {
+        self.layers.truncate(from);
+        self.layers.extend(layers);
+        self
     }
 
     pub fn num_layers(&self) -> usize {

@@ -11,6 +11,7 @@
 //! | hidden states → pooled, normalised features | [`features`] |
 //! | features → sentiment: the classifier and its file | [`classifier`] |
 //! | labelled features → a classifier (Burn autodiff) | [`training`] |
+//! | fine-tuning the encoder's top layers with it (ULMFiT) | [`finetune`] |
 //! | which review to label next | [`sampling`] |
 //! | text → sentences, for highlights | [`sentences`] |
 //! | a person's labels and classifier, saved and exported | [`session`] |
@@ -22,6 +23,7 @@ pub mod backend;
 pub mod classifier;
 pub mod encoder;
 pub mod features;
+pub mod finetune;
 pub mod models;
 pub mod sampling;
 pub mod sentences;

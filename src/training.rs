@@ -89,10 +89,9 @@ impl HeadTrainer {
             }
             inputs.extend(scaling.apply(example.features));
         }
-        // Each class weighs half of the loss, however unbalanced the labels are.
-        let class_weight = |label: u8| n as f32 / (2.0 * if label == 1 { positive } else { negative } as f32);
-        let targets: Vec<f32> = examples.iter().map(|e| f32::from(e.label)).collect();
-        let weights: Vec<f32> = examples.iter().map(|e| class_weight(e.label)).collect();
+        let labels: Vec<u8> = examples.iter().map(|e| e.label).collect();
+        let targets: Vec<f32> = labels.iter().map(|&l| f32::from(l)).collect();
+        let weights = class_weights(&labels);
 
         let device = device.clone().autodiff();
         let head = LinearConfig::new(dim, 1).with_initializer(Initializer::Zeros).init(&device);
@@ -127,14 +126,8 @@ impl HeadTrainer {
     /// device: reading it waits for the device, so read it only when it is shown.
     pub fn step(&mut self) -> Tensor<1> {
         let logits = self.head.forward(self.inputs.clone());
-        // Binary cross-entropy from logits, in the numerically stable log-sigmoid form.
-        let targets = self.targets.clone();
-        let per_example = (targets.clone() * log_sigmoid(logits.clone())
-            + (targets.neg() + 1.0) * log_sigmoid(logits.neg()))
-        .neg()
-            * self.weights.clone();
         let penalty = self.head.weight.val().powi_scalar(2).sum().mul_scalar(self.config.l2 / 2.0);
-        let loss = per_example.sum().div_scalar(self.n as f64) + penalty;
+        let loss = weighted_cross_entropy(logits, self.targets.clone(), self.weights.clone()) + penalty;
         let grads = GradientsParams::from_grads(loss.backward(), &self.head);
         self.head = self.optimizer.step(self.config.learning_rate, self.head.clone(), grads);
         self.steps_done += 1;
@@ -161,7 +154,22 @@ impl HeadTrainer {
     }
 }
 
-fn device_error(e: impl std::fmt::Debug) -> TrainError {
+/// Binary cross-entropy from logits (`[n, 1]`), weighted per example, averaged; in the
+/// numerically stable log-sigmoid form.
+pub(crate) fn weighted_cross_entropy(logits: Tensor<2>, targets: Tensor<2>, weights: Tensor<2>) -> Tensor<1> {
+    let n = logits.dims()[0].max(1);
+    let per_example = (targets.clone() * log_sigmoid(logits.clone()) + (targets.neg() + 1.0) * log_sigmoid(logits.neg())).neg() * weights;
+    per_example.sum().div_scalar(n as f64)
+}
+
+/// Per-example weights giving each class half of the loss, however unbalanced the labels.
+pub(crate) fn class_weights(labels: &[u8]) -> Vec<f32> {
+    let n = labels.len() as f32;
+    let positive = labels.iter().filter(|&&l| l == 1).count() as f32;
+    labels.iter().map(|&l| n / (2.0 * if l == 1 { positive } else { n - positive })).collect()
+}
+
+pub(crate) fn device_error(e: impl std::fmt::Debug) -> TrainError {
     TrainError::Device(format!("{e:?}"))
 }
 

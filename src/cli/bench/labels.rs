@@ -51,27 +51,45 @@ pub struct LabelsArgs {
     retrain_every: usize,
 }
 
-/// Labelled features.
-struct Labelled {
-    features: Vec<Vec<f32>>,
-    labels: Vec<u8>,
+/// Labelled reviews and their features (the page's, `chunks` pooling, f16 weights).
+pub(super) struct Labelled {
+    pub texts: Vec<String>,
+    pub features: Vec<Vec<f32>>,
+    pub labels: Vec<u8>,
 }
 
-pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
-    let cache_path = assets.page_dir().join(page_data::features_file(args.model));
+/// The page's sample (the pool to label) and the set to measure on.
+pub(super) fn pool_and_eval(assets: &AssetDir, model: ModelName, eval: EvalSet, dev_size: usize) -> Result<(Labelled, Labelled)> {
+    let cache_path = assets.page_dir().join(page_data::features_file(model));
     let cache: FeatureCache = serde_json::from_slice(&std::fs::read(&cache_path).with_context(|| {
         format!("cannot read {}; run `flicktune fetch`", cache_path.display())
     })?)?;
-    let sample = read_reviews(&assets.imdb_dir().join("sample.jsonl"))?;
-    let pool = Labelled { features: cache.sample, labels: sample.iter().map(|r| r.label).collect() };
-    let eval = match args.eval {
-        EvalSet::Heldout => Labelled {
-            features: cache.heldout,
-            labels: read_reviews(&assets.page_dir().join(page_data::HELDOUT_FILE))?.iter().map(|r| r.label).collect(),
-        },
-        EvalSet::TrainDev => train_dev(assets, args.model, sample.len(), args.dev_size)?,
+    let labelled = |reviews: Vec<Review>, features| Labelled {
+        labels: reviews.iter().map(|r| r.label).collect(),
+        texts: reviews.into_iter().map(|r| r.text).collect(),
+        features,
     };
-    ensure!(pool.features.len() == pool.labels.len() && eval.features.len() == eval.labels.len(), "features and reviews disagree: run `flicktune fetch`");
+    let sample = read_reviews(&assets.imdb_dir().join("sample.jsonl"))?;
+    let sample_len = sample.len();
+    let pool = labelled(sample, cache.sample);
+    let eval = match eval {
+        EvalSet::Heldout => labelled(read_reviews(&assets.page_dir().join(page_data::HELDOUT_FILE))?, cache.heldout),
+        EvalSet::TrainDev => {
+            let reviews: Vec<Review> =
+                read_reviews(&assets.imdb_split("train"))?.into_iter().skip(sample_len).take(dev_size).collect();
+            let features = train_dev_features(assets, model, &reviews)?;
+            labelled(reviews, features)
+        }
+    };
+    ensure!(
+        pool.features.len() == pool.labels.len() && eval.features.len() == eval.labels.len(),
+        "features and reviews disagree: run `flicktune fetch`"
+    );
+    Ok((pool, eval))
+}
+
+pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
+    let (pool, eval) = pool_and_eval(assets, args.model, args.eval, args.dev_size)?;
     let largest = args.sizes.iter().copied().max().unwrap_or(0);
     ensure!(largest <= pool.labels.len(), "the sample has only {} reviews", pool.labels.len());
     let scaling = FeatureScaling::fit(&pool.features);
@@ -147,7 +165,7 @@ fn curve(order: &[usize], pool: &Labelled, eval: &Labelled, scaling: &FeatureSca
 }
 
 /// The page's classifier on these labelled reviews; `None` while one class is missing.
-fn train(labelled: &[usize], pool: &Labelled, scaling: &FeatureScaling) -> Result<Option<Classifier>> {
+pub(super) fn train(labelled: &[usize], pool: &Labelled, scaling: &FeatureScaling) -> Result<Option<Classifier>> {
     let examples: Vec<Example> = labelled.iter().map(|&i| Example { features: &pool.features[i], label: pool.labels[i] }).collect();
     let classes = examples.iter().map(|e| e.label).collect::<std::collections::HashSet<_>>();
     if classes.len() < 2 {
@@ -159,7 +177,7 @@ fn train(labelled: &[usize], pool: &Labelled, scaling: &FeatureScaling) -> Resul
     Ok(Some(train_blocking(trainer)?))
 }
 
-fn accuracy(classifier: &Classifier, eval: &Labelled) -> f32 {
+pub(super) fn accuracy(classifier: &Classifier, eval: &Labelled) -> f32 {
     let mut confusion = Confusion::default();
     for (features, &label) in eval.features.iter().zip(&eval.labels) {
         confusion.add(label, classifier.predict(features).map_or(0, |p| p.label));
@@ -167,29 +185,31 @@ fn accuracy(classifier: &Classifier, eval: &Labelled) -> f32 {
     confusion.accuracy()
 }
 
-fn mean_sd(values: &[f32]) -> (f32, f32) {
+pub(super) fn mean_sd(values: &[f32]) -> (f32, f32) {
     let n = values.len().max(1) as f32;
     let mean = values.iter().sum::<f32>() / n;
     (mean, (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt())
 }
 
-/// Features of `size` train reviews after the page's sample, computed like the cache's
-/// (and kept beside it for the next run).
-fn train_dev(assets: &AssetDir, model: ModelName, skip: usize, size: usize) -> Result<Labelled> {
-    let reviews: Vec<Review> = read_reviews(&assets.imdb_split("train"))?.into_iter().skip(skip).take(size).collect();
-    let labels = reviews.iter().map(|r| r.label).collect();
-    let kept = assets.page_dir().join(format!("train-dev-{size}.{}.json", model.hf_name()));
-    if let Ok(bytes) = std::fs::read(&kept) {
-        return Ok(Labelled { features: serde_json::from_slice(&bytes)?, labels });
-    }
+/// The page's encoder as the feature cache was computed: f16 weights, `chunks` pooling, CPU.
+pub(super) fn page_embedder(assets: &AssetDir, model: ModelName) -> Result<Embedder> {
     let device = open_device(BackendKind::Cpu)?;
     let mut files = assets.model_files(model)?;
     files.weights = std::fs::read(assets.model_dir(model).join(F16_WEIGHTS_FILE))?;
     let (tokenizer, encoder) = files.load(&device)?;
-    let embedder = Embedder { tokenizer, model: encoder, device, pooling: CLASSIFIER_POOLING, batch_size: 8 };
+    Ok(Embedder { tokenizer, model: encoder, device, pooling: CLASSIFIER_POOLING, batch_size: 8 })
+}
+
+/// Features of train reviews outside the page's sample, computed like the cache's (and
+/// kept beside it for the next run).
+fn train_dev_features(assets: &AssetDir, model: ModelName, reviews: &[Review]) -> Result<Vec<Vec<f32>>> {
+    let kept = assets.page_dir().join(format!("train-dev-{}.{}.json", reviews.len(), model.hf_name()));
+    if let Ok(bytes) = std::fs::read(&kept) {
+        return Ok(serde_json::from_slice(&bytes)?);
+    }
     eprintln!("computing features of {} train-split reviews for --eval train-dev", reviews.len());
     let texts: Vec<&str> = reviews.iter().map(|r| r.text.as_str()).collect();
-    let features: Vec<Vec<f32>> = embedder.embed(&texts)?.into_iter().map(|e| e.vector).collect();
+    let features: Vec<Vec<f32>> = page_embedder(assets, model)?.embed(&texts)?.into_iter().map(|e| e.vector).collect();
     std::fs::write(&kept, serde_json::to_vec(&features)?)?;
-    Ok(Labelled { features, labels })
+    Ok(features)
 }

@@ -1,6 +1,7 @@
 //! `flicktune bench`: benchmarks, not tests. Their numbers depend on the machine and its
 //! load, so they are printed as tables for the README, never asserted.
 
+mod finetune;
 mod labels;
 mod speed;
 
@@ -15,11 +16,14 @@ pub enum BenchCommand {
     Speed(speed::SpeedArgs),
     /// Accuracy after N labels of the page's sample, chosen by the page's suggestion or at random.
     Labels(labels::LabelsArgs),
+    /// Frozen features vs fine-tuning the encoder's top layers, on random labelled draws.
+    FineTune(finetune::FineTuneArgs),
 }
 
 pub fn run(command: BenchCommand, assets: &AssetDir) -> Result<()> {
     match command {
         BenchCommand::Speed(args) => speed::run(args, assets),
         BenchCommand::Labels(args) => labels::run(args, assets),
+        BenchCommand::FineTune(args) => finetune::run(args, assets),
     }
 }

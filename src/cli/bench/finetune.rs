@@ -1,0 +1,114 @@
+//! `flicktune bench fine-tune`: does fine-tuning the encoder's top layers (ULMFiT's
+//! recipe, `src/finetune.rs`) beat the frozen features the page trains on? Random
+//! labelled draws from the page's sample; for each, the page's classifier on frozen
+//! features, then the same classifier fine-tuned with the top layers, both scored on the
+//! same reviews (the fine-tuned encoder re-reads them).
+
+use std::time::Instant;
+
+use anyhow::{Result, ensure};
+use clap::Args;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use flicktune::classifier::FeatureScaling;
+use flicktune::features::Embedder;
+use flicktune::finetune::{FineTuneConfig, FineTuner, TokenExample};
+use flicktune::models::ModelName;
+use flicktune::training::read_loss;
+
+use super::labels::{EvalSet, Labelled, accuracy, mean_sd, page_embedder, pool_and_eval, train};
+use flicktune::assets::AssetDir;
+
+#[derive(Args)]
+pub struct FineTuneArgs {
+    #[arg(long, default_value = "l3")]
+    model: ModelName,
+    #[arg(long, value_enum, default_value = "train-dev")]
+    eval: EvalSet,
+    #[arg(long, default_value_t = 200)]
+    dev_size: usize,
+    #[arg(long, value_delimiter = ',', default_value = "20,100")]
+    sizes: Vec<usize>,
+    #[arg(long, default_value_t = 3)]
+    draws: u64,
+    /// Layers unfrozen from the top (one more per epoch).
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    learning_rate: f64,
+    #[arg(long, default_value_t = 1e-3)]
+    head_learning_rate: f64,
+}
+
+pub fn run(args: FineTuneArgs, assets: &AssetDir) -> Result<()> {
+    let (pool, eval) = pool_and_eval(assets, args.model, args.eval, args.dev_size)?;
+    ensure!(args.sizes.iter().all(|&n| n <= pool.labels.len()), "the sample has only {} reviews", pool.labels.len());
+    let embedder = page_embedder(assets, args.model)?;
+    let scaling = FeatureScaling::fit(&pool.features);
+    let config = FineTuneConfig::new()
+        .with_layers(args.layers)
+        .with_epochs(args.epochs)
+        .with_learning_rate(args.learning_rate)
+        .with_head_learning_rate(args.head_learning_rate);
+    println!("{}: accuracy (%) on {} reviews; {config:?}\n", args.model.hf_name(), eval.labels.len());
+    println!("| labels | draw | frozen features | fine-tuned | fine-tuning s | last loss |");
+    println!("|---|---|---|---|---|---|");
+    let mut summary = Vec::new();
+    for &n in &args.sizes {
+        let (mut frozen, mut tuned) = (Vec::new(), Vec::new());
+        for seed in 0..args.draws {
+            let mut order: Vec<usize> = (0..pool.labels.len()).collect();
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+            let Some(classifier) = train(&order[..n], &pool, &scaling)? else { continue };
+            let before = accuracy(&classifier, &eval);
+            let started = Instant::now();
+            let (after, loss) = fine_tune_and_score(&embedder, &pool, &eval, &order[..n], &classifier, config.clone())?;
+            let seconds = started.elapsed().as_secs_f64();
+            println!("| {n} | {seed} | {:.1} | {:.1} | {seconds:.0} | {loss:.3} |", 100.0 * before, 100.0 * after);
+            frozen.push(before);
+            tuned.push(after);
+        }
+        summary.push((n, mean_sd(&frozen), mean_sd(&tuned)));
+    }
+    println!("\n| labels | frozen (mean ± sd) | fine-tuned (mean ± sd) |");
+    println!("|---|---|---|");
+    for (n, (fm, fs), (tm, ts)) in summary {
+        println!("| {n} | {:.1} ± {:.1} | {:.1} ± {:.1} |", 100.0 * fm, 100.0 * fs, 100.0 * tm, 100.0 * ts);
+    }
+    Ok(())
+}
+
+/// Fine-tunes on the labelled reviews, re-embeds `eval` with the tuned encoder, scores it.
+fn fine_tune_and_score(
+    embedder: &Embedder,
+    pool: &Labelled,
+    eval: &Labelled,
+    labelled: &[usize],
+    classifier: &flicktune::classifier::Classifier,
+    config: FineTuneConfig,
+) -> Result<(f32, f32)> {
+    let room = config.max_tokens - 2;
+    let examples = labelled
+        .iter()
+        .map(|&i| {
+            let ids = embedder.tokenizer.content_ids(&pool.texts[i])?;
+            Ok(TokenExample { ids: embedder.tokenizer.wrap(&ids[..ids.len().min(room)]), label: pool.labels[i] })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut tuner =
+        FineTuner::new(&embedder.model, classifier, &examples, embedder.tokenizer.pad_id(), config, &embedder.device)?;
+    let mut loss = tuner.step();
+    while !tuner.is_done() {
+        loss = tuner.step();
+    }
+    let loss = pollster::block_on(read_loss(loss))?;
+    let (encoder, classifier) = pollster::block_on(tuner.finish())?;
+    let tuned = Embedder { model: encoder, tokenizer: embedder.tokenizer.clone(), device: embedder.device.clone(), ..*embedder };
+    let features = tuned.embed(&eval.texts)?.into_iter().map(|e| e.vector).collect();
+    let rescored = Labelled { texts: Vec::new(), features, labels: eval.labels.clone() };
+    Ok((accuracy(&classifier, &rescored), loss))
+}

@@ -1,0 +1,277 @@
+//! Fine-tuning the encoder's top layers together with the classifier, ULMFiT's way:
+//! gradual unfreezing (the top layer first, one more layer down each epoch),
+//! discriminative learning rates (each layer down learns 2.6 times slower) and a slanted
+//! triangular schedule (a short warm-up, then a long linear decay).
+//!
+//! It starts from a trained [`Classifier`] (the head), so the first steps do not wreck
+//! the pretrained layers with a random head's gradients. The layers below the tuned
+//! block never change: their output is computed once, and each step runs only the top.
+//! Each review is read through its first window (`max_tokens` tokens) while training;
+//! the resulting encoder is then used like the original, on whole reviews.
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+use crate::classifier::Classifier;
+use crate::encoder::{BertLayer, BertModel};
+use crate::training::{TrainError, class_weights, device_error, weighted_cross_entropy};
+
+#[derive(Config, Debug, PartialEq)]
+pub struct FineTuneConfig {
+    /// How many layers from the top are unfrozen, one more per epoch.
+    #[config(default = 2)]
+    pub layers: usize,
+    #[config(default = 3)]
+    pub epochs: usize,
+    #[config(default = 8)]
+    pub batch_size: usize,
+    /// Tokens of each review read while training (`[CLS]` and `[SEP]` included).
+    #[config(default = 128)]
+    pub max_tokens: usize,
+    /// Peak learning rate of the top layer; each layer down gets it divided by `layer_decay`.
+    #[config(default = 1e-4)]
+    pub learning_rate: f64,
+    #[config(default = 2.6)]
+    pub layer_decay: f64,
+    /// Peak learning rate of the classifier head.
+    #[config(default = 1e-3)]
+    pub head_learning_rate: f64,
+}
+
+/// A labelled review as token ids: `[CLS] … [SEP]`, at most `max_tokens`.
+pub struct TokenExample {
+    pub ids: Vec<u32>,
+    pub label: u8,
+}
+
+/// One batch, with the frozen layers' output already computed.
+struct Batch {
+    hidden: Tensor<3>,
+    padding_mask: Tensor<2, Bool>,
+    /// `[batch, seq, 1]`: 1 for real tokens.
+    real: Tensor<3>,
+    targets: Tensor<2>,
+    weights: Tensor<2>,
+}
+
+pub struct FineTuner {
+    config: FineTuneConfig,
+    encoder: BertModel,
+    /// Index of the first tuned layer.
+    first_tuned: usize,
+    tuned: Vec<BertLayer>,
+    layer_optimizers: Vec<ModuleOptimizer>,
+    /// Logistic regression on the L2-normalised pooled output (the classifier's
+    /// standardisation folded into its weights).
+    head: Linear,
+    head_optimizer: ModuleOptimizer,
+    classifier: Classifier,
+    batches: Vec<Batch>,
+    step: usize,
+}
+
+impl FineTuner {
+    /// `pad_id` pads the batches; `classifier` is the head trained on frozen features.
+    pub fn new(
+        encoder: &BertModel,
+        classifier: &Classifier,
+        examples: &[TokenExample],
+        pad_id: u32,
+        config: FineTuneConfig,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let labels: Vec<u8> = examples.iter().map(|e| e.label).collect();
+        let positive = labels.iter().filter(|&&l| l == 1).count();
+        if positive == 0 || positive == labels.len() {
+            return Err(TrainError::OneClass { positive, negative: labels.len() - positive });
+        }
+        let layers = config.layers.clamp(1, encoder.num_layers());
+        let first_tuned = encoder.num_layers() - layers;
+        let weights = class_weights(&labels);
+        let batches = examples
+            .chunks(config.batch_size.max(1))
+            .zip(weights.chunks(config.batch_size.max(1)))
+            .map(|(batch, weights)| frozen_batch(encoder, batch, weights, pad_id, config.max_tokens, first_tuned, device))
+            .collect();
+        let tuned: Vec<BertLayer> = encoder.top_layers(first_tuned).into_iter().map(Module::train).collect();
+        let layer_optimizers = tuned.iter().map(|_| AdamConfig::new().with_epsilon(1e-8).init()).collect();
+        Ok(FineTuner {
+            head: folded_head(classifier, device).train(),
+            head_optimizer: AdamConfig::new().with_epsilon(1e-8).init(),
+            encoder: encoder.clone(),
+            first_tuned,
+            tuned,
+            layer_optimizers,
+            classifier: classifier.clone(),
+            batches,
+            step: 0,
+            config,
+        })
+    }
+
+    pub fn total_steps(&self) -> usize {
+        self.config.epochs * self.batches.len()
+    }
+
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.step >= self.total_steps()
+    }
+
+    /// Slanted triangular learning-rate factor at step `t` of `total` (Howard & Ruder):
+    /// a linear rise over the first 10% to 1, then a linear fall to 1/32.
+    fn schedule(t: usize, total: usize) -> f64 {
+        let (cut_frac, ratio) = (0.1, 32.0);
+        let cut = (total as f64 * cut_frac).floor().max(1.0);
+        let t = t as f64;
+        let p = if t < cut { t / cut } else { 1.0 - (t - cut) / (cut * (1.0 / cut_frac - 1.0)).max(1.0) };
+        (1.0 + p.max(0.0) * (ratio - 1.0)) / ratio
+    }
+
+    /// One Adam step on one batch. Returns the loss on the device (read it only to show it).
+    pub fn step(&mut self) -> Tensor<1> {
+        let n_batches = self.batches.len().max(1);
+        let epoch = self.step / n_batches;
+        let batch = &self.batches[self.step % n_batches];
+        // Gradual unfreezing: one more layer from the top each epoch.
+        let unfrozen = (epoch + 1).min(self.tuned.len());
+        let split = self.tuned.len() - unfrozen;
+        let mut x = batch.hidden.clone();
+        for layer in &self.tuned[..split] {
+            x = layer.valid().forward(x, batch.padding_mask.clone());
+        }
+        let mut x = x.autodiff();
+        for layer in &self.tuned[split..] {
+            x = layer.forward(x, batch.padding_mask.clone());
+        }
+        let pooled = (x * batch.real.clone()).sum_dim(1).div(batch.real.clone().sum_dim(1)).squeeze_dim::<2>(1);
+        let norm = pooled.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
+        let logits = self.head.forward(pooled.div(norm));
+        let loss = weighted_cross_entropy(logits, batch.targets.clone(), batch.weights.clone());
+
+        let mut grads = loss.backward();
+        let factor = Self::schedule(self.step, self.total_steps());
+        let head_grads = GradientsParams::from_module(&mut grads, &self.head);
+        self.head = self.head_optimizer.step(self.config.head_learning_rate * factor, self.head.clone(), head_grads);
+        for i in split..self.tuned.len() {
+            let depth = (self.tuned.len() - 1 - i) as i32; // 0 for the top layer
+            let lr = self.config.learning_rate * factor / self.config.layer_decay.powi(depth);
+            let layer_grads = GradientsParams::from_module(&mut grads, &self.tuned[i]);
+            self.tuned[i] = self.layer_optimizers[i].step(lr, self.tuned[i].clone(), layer_grads);
+        }
+        self.step += 1;
+        loss.detach()
+    }
+
+    /// The fine-tuned encoder and the classifier for its features (weights read back
+    /// from the device).
+    pub async fn finish(self) -> Result<(BertModel, Classifier), TrainError> {
+        let read = |t: Tensor<2>| async move { t.into_data_async().await.map_err(device_error)?.try_into_vec::<f32>().map_err(device_error) };
+        let weights = read(self.head.weight.val()).await?;
+        let bias = match &self.head.bias {
+            Some(b) => read(b.val().unsqueeze_dim(0)).await?[0],
+            None => 0.0,
+        };
+        let tuned = self.tuned.iter().map(Module::valid).collect();
+        let encoder = self.encoder.with_top_layers(self.first_tuned, tuned);
+        Ok((encoder, unfold_head(&self.classifier, &weights, bias)))
+    }
+}
+
+/// The frozen layers' output for one batch, plus its masks and targets.
+fn frozen_batch(
+    encoder: &BertModel,
+    examples: &[TokenExample],
+    weights: &[f32],
+    pad_id: u32,
+    max_tokens: usize,
+    first_tuned: usize,
+    device: &Device,
+) -> Batch {
+    let ids: Vec<&[u32]> = examples.iter().map(|e| &e.ids[..e.ids.len().min(max_tokens)]).collect();
+    let (b, seq) = (ids.len(), ids.iter().map(|s| s.len()).max().unwrap_or(1).max(1));
+    let mut flat = Vec::with_capacity(b * seq);
+    let mut padding = Vec::with_capacity(b * seq);
+    for s in &ids {
+        flat.extend(s.iter().map(|&id| id as i64).chain(std::iter::repeat_n(pad_id as i64, seq - s.len())));
+        padding.extend(std::iter::repeat_n(false, s.len()).chain(std::iter::repeat_n(true, seq - s.len())));
+    }
+    let input_ids = Tensor::<2, Int>::from_data(TensorData::new(flat, [b, seq]), device);
+    let padding_mask = Tensor::<2, Bool>::from_data(TensorData::new(padding, [b, seq]), device);
+    let frozen = encoder.valid();
+    let hidden = frozen.forward_layers(frozen.embed(input_ids), padding_mask.clone(), 0..first_tuned);
+    let targets: Vec<f32> = examples.iter().map(|e| f32::from(e.label)).collect();
+    Batch {
+        hidden,
+        real: padding_mask.clone().bool_not().float().unsqueeze_dim::<3>(2),
+        padding_mask,
+        targets: Tensor::from_data(TensorData::new(targets, [b, 1]), device),
+        weights: Tensor::from_data(TensorData::new(weights.to_vec(), [b, 1]), device),
+    }
+}
+
+/// The classifier as a head on raw features: `w' = w / s`, `b' = b − Σ w·c / s`.
+fn folded_head(c: &Classifier, device: &Device) -> Linear {
+    let s = &c.scaling;
+    let weights: Vec<f32> = c.weights.iter().zip(&s.scale).map(|(w, s)| w / s).collect();
+    let bias = c.bias - c.weights.iter().zip(&s.center).zip(&s.scale).map(|((w, c), s)| w * c / s).sum::<f32>();
+    let dim = weights.len();
+    Linear {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(weights, [dim, 1]), device)),
+        bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(vec![bias], [1]), device))),
+    }
+}
+
+/// Back to the classifier's standardised form, keeping its scaling: the inverse of
+/// [`folded_head`].
+fn unfold_head(c: &Classifier, weights: &[f32], bias: f32) -> Classifier {
+    let s = &c.scaling;
+    let mut out = c.clone();
+    out.weights = weights.iter().zip(&s.scale).map(|(w, s)| w * s).collect();
+    out.bias = bias + weights.iter().zip(&s.center).map(|(w, c)| w * c).sum::<f32>();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::FeatureScaling;
+
+    #[test]
+    fn folding_the_scaling_into_the_head_and_back_is_exact() {
+        let c = Classifier {
+            format: crate::classifier::FORMAT.into(),
+            version: crate::classifier::VERSION,
+            encoder: "e".into(),
+            pooling: "chunks".into(),
+            scaling: FeatureScaling { center: vec![0.5, -1.0], scale: vec![2.0, 0.25] },
+            weights: vec![1.5, -0.5],
+            bias: 0.25,
+            trained_on: 2,
+        };
+        let device = Device::flex();
+        let head = folded_head(&c, &device);
+        let x = [0.3f32, 0.8];
+        let folded: f32 = head.forward(Tensor::<2>::from_data(TensorData::new(x.to_vec(), [1, 2]), &device)).into_data().to_vec::<f32>().unwrap()[0];
+        assert!((folded - c.logit(&x).unwrap()).abs() < 1e-5);
+        let w = head.weight.val().into_data().to_vec::<f32>().unwrap();
+        let b = head.bias.as_ref().unwrap().val().into_data().to_vec::<f32>().unwrap()[0];
+        let back = unfold_head(&c, &w, b);
+        assert!(back.weights.iter().zip(&c.weights).all(|(a, b)| (a - b).abs() < 1e-5));
+        assert!((back.bias - c.bias).abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_schedule_rises_then_falls() {
+        let f: Vec<f64> = (0..100).map(|t| FineTuner::schedule(t, 100)).collect();
+        assert!((f[0] - 1.0 / 32.0).abs() < 1e-9);
+        assert!((f[10] - 1.0).abs() < 1e-9);
+        assert!(f[..10].windows(2).all(|w| w[0] < w[1]) && f[10..].windows(2).all(|w| w[0] > w[1]));
+    }
+}
