@@ -140,6 +140,22 @@ impl WindowPlan {
     }
 }
 
+/// Token sequences as one padded batch with its padding mask.
+pub fn padded_batch(sequences: &[&[u32]], pad_id: u32, device: &Device) -> EncoderInput {
+    let batch = sequences.len();
+    let seq = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut ids = Vec::with_capacity(batch * seq);
+    let mut padding = Vec::with_capacity(batch * seq);
+    for s in sequences {
+        ids.extend(s.iter().map(|&id| id as i64).chain(std::iter::repeat_n(pad_id as i64, seq - s.len())));
+        padding.extend(std::iter::repeat_n(false, s.len()).chain(std::iter::repeat_n(true, seq - s.len())));
+    }
+    EncoderInput {
+        input_ids: Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, seq]), device),
+        padding_mask: Tensor::<2, Bool>::from_data(TensorData::new(padding, [batch, seq]), device),
+    }
+}
+
 fn l2_normalise(v: &mut [f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
@@ -173,24 +189,9 @@ impl Embedder {
     /// Mean-pooled last hidden states of a batch of windows, `[batch, hidden]`, on the device.
     /// Not normalised: windows of one text are averaged first (see [`WindowPlan::combine`]).
     pub fn pooled_windows(&self, sequences: &[&[u32]]) -> Tensor<2> {
-        let batch = sequences.len();
-        let seq = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(batch * seq);
-        let mut padding = Vec::with_capacity(batch * seq);
-        for s in sequences {
-            ids.extend(s.iter().map(|&id| id as i64));
-            ids.extend(std::iter::repeat_n(self.tokenizer.pad_id() as i64, seq - s.len()));
-            padding.extend(std::iter::repeat_n(false, s.len()));
-            padding.extend(std::iter::repeat_n(true, seq - s.len()));
-        }
-        let input_ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, seq]), &self.device);
-        let padding_mask =
-            Tensor::<2, Bool>::from_data(TensorData::new(padding, [batch, seq]), &self.device);
-        let real = padding_mask.clone().bool_not().float().unsqueeze_dim::<3>(2);
-        let hidden = self.model.forward(EncoderInput {
-            input_ids,
-            padding_mask,
-        });
+        let input = padded_batch(sequences, self.tokenizer.pad_id(), &self.device);
+        let real = input.padding_mask.clone().bool_not().float().unsqueeze_dim::<3>(2);
+        let hidden = self.model.forward(input);
         let counts = real.clone().sum_dim(1);
         (hidden * real).sum_dim(1).div(counts).squeeze_dim::<2>(1)
     }

@@ -13,10 +13,11 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Tensor, TensorData};
 
 use crate::classifier::Classifier;
-use crate::encoder::{BertLayer, BertModel};
+use crate::encoder::{BertLayer, BertModel, EncoderInput};
+use crate::features::padded_batch;
 use crate::training::{TrainError, class_weights, device_error, weighted_cross_entropy};
 
 #[derive(Config, Debug, PartialEq)]
@@ -195,15 +196,8 @@ fn frozen_batch(
     device: &Device,
 ) -> Batch {
     let ids: Vec<&[u32]> = examples.iter().map(|e| &e.ids[..e.ids.len().min(max_tokens)]).collect();
-    let (b, seq) = (ids.len(), ids.iter().map(|s| s.len()).max().unwrap_or(1).max(1));
-    let mut flat = Vec::with_capacity(b * seq);
-    let mut padding = Vec::with_capacity(b * seq);
-    for s in &ids {
-        flat.extend(s.iter().map(|&id| id as i64).chain(std::iter::repeat_n(pad_id as i64, seq - s.len())));
-        padding.extend(std::iter::repeat_n(false, s.len()).chain(std::iter::repeat_n(true, seq - s.len())));
-    }
-    let input_ids = Tensor::<2, Int>::from_data(TensorData::new(flat, [b, seq]), device);
-    let padding_mask = Tensor::<2, Bool>::from_data(TensorData::new(padding, [b, seq]), device);
+    let b = ids.len();
+    let EncoderInput { input_ids, padding_mask } = padded_batch(&ids, pad_id, device);
     let frozen = encoder.valid();
     let hidden = frozen.forward_layers(frozen.embed(input_ids), padding_mask.clone(), 0..first_tuned);
     let targets: Vec<f32> = examples.iter().map(|e| f32::from(e.label)).collect();
@@ -258,13 +252,73 @@ mod tests {
         let device = Device::flex();
         let head = folded_head(&c, &device);
         let x = [0.3f32, 0.8];
-        let folded: f32 = head.forward(Tensor::<2>::from_data(TensorData::new(x.to_vec(), [1, 2]), &device)).into_data().to_vec::<f32>().unwrap()[0];
+        let folded: f32 = head.forward(Tensor::<2>::from_data(TensorData::new(x.to_vec(), [1, 2]), &device)).into_data().try_to_vec::<f32>().unwrap()[0];
         assert!((folded - c.logit(&x).unwrap()).abs() < 1e-5);
-        let w = head.weight.val().into_data().to_vec::<f32>().unwrap();
-        let b = head.bias.as_ref().unwrap().val().into_data().to_vec::<f32>().unwrap()[0];
+        let w = head.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        let b = head.bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap()[0];
         let back = unfold_head(&c, &w, b);
         assert!(back.weights.iter().zip(&c.weights).all(|(a, b)| (a - b).abs() < 1e-5));
         assert!((back.bias - c.bias).abs() < 1e-5);
+    }
+
+    fn tiny() -> (BertModel, Vec<TokenExample>, Classifier) {
+        let device = Device::flex();
+        let encoder = crate::encoder::BertConfig::new(40, 8, 2, 2, 16, 32, 2).init(&device);
+        // Positive reviews use tokens 10..20, negative ones 20..30.
+        let examples: Vec<TokenExample> = (0..12)
+            .map(|i| {
+                let label = (i % 2) as u8;
+                let base = if label == 1 { 10 } else { 20 };
+                TokenExample { ids: vec![1, base + i % 7, base + (i * 3) % 9, 2], label }
+            })
+            .collect();
+        let classifier = Classifier {
+            format: crate::classifier::FORMAT.into(),
+            version: crate::classifier::VERSION,
+            encoder: "tiny".into(),
+            pooling: "chunks".into(),
+            scaling: FeatureScaling { center: vec![0.0; 8], scale: vec![1.0; 8] },
+            weights: vec![0.1; 8],
+            bias: 0.0,
+            trained_on: 12,
+        };
+        (encoder, examples, classifier)
+    }
+
+    fn run(config: FineTuneConfig) -> (Vec<f32>, Classifier, BertModel, BertModel) {
+        let (encoder, examples, classifier) = tiny();
+        let mut tuner = FineTuner::new(&encoder, &classifier, &examples, 0, config, &Device::flex()).unwrap();
+        let mut losses = Vec::new();
+        while !tuner.is_done() {
+            losses.push(pollster::block_on(crate::training::read_loss(tuner.step())).unwrap());
+        }
+        let (tuned, out) = pollster::block_on(tuner.finish()).unwrap();
+        (losses, out, encoder, tuned)
+    }
+
+    fn same_outputs(a: &BertModel, b: &BertModel) -> bool {
+        let input = padded_batch(&[&[1, 12, 25, 2]], 0, &Device::flex());
+        let (x, y) = (a.forward(input.clone()).into_data(), b.forward(input).into_data());
+        x.try_to_vec::<f32>().unwrap().iter().zip(y.try_to_vec::<f32>().unwrap()).all(|(p, q)| (p - q).abs() < 1e-6)
+    }
+
+    #[test]
+    fn with_zero_learning_rates_nothing_changes() {
+        let config = FineTuneConfig::new().with_learning_rate(0.0).with_head_learning_rate(0.0).with_batch_size(4);
+        let (_, out, before, after) = run(config);
+        let (_, _, classifier) = tiny();
+        assert!(out.weights.iter().zip(&classifier.weights).all(|(a, b)| (a - b).abs() < 1e-5));
+        assert!(same_outputs(&before, &after));
+    }
+
+    #[test]
+    fn training_lowers_the_loss_and_changes_only_the_top_layers() {
+        let config = FineTuneConfig::new().with_layers(1).with_epochs(30).with_batch_size(12).with_learning_rate(1e-2).with_head_learning_rate(1e-1);
+        let (losses, _, before, after) = run(config);
+        assert!(losses.last().unwrap() < &(0.5 * losses[0]), "{losses:?}");
+        assert!(!same_outputs(&before, &after), "the top layer moved");
+        let bottom = |m: &BertModel| m.clone().with_top_layers(1, Vec::new());
+        assert!(same_outputs(&bottom(&before), &bottom(&after)), "the frozen layer did not");
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct FineTuneArgs {
     learning_rate: f64,
     #[arg(long, default_value_t = 1e-3)]
     head_learning_rate: f64,
+    /// After tuning, re-read the whole sample with the tuned encoder and train the head
+    /// again on those features (the view it is scored on), as the page would.
+    #[arg(long)]
+    refit_head: bool,
 }
 
 pub fn run(args: FineTuneArgs, assets: &AssetDir) -> Result<()> {
@@ -66,7 +70,8 @@ pub fn run(args: FineTuneArgs, assets: &AssetDir) -> Result<()> {
             let Some(classifier) = train(&order[..n], &pool, &scaling)? else { continue };
             let before = accuracy(&classifier, &eval);
             let started = Instant::now();
-            let (after, loss) = fine_tune_and_score(&embedder, &pool, &eval, &order[..n], &classifier, config.clone())?;
+            let (after, loss) =
+                fine_tune_and_score(&embedder, &pool, &eval, &order[..n], &classifier, config.clone(), args.refit_head)?;
             let seconds = started.elapsed().as_secs_f64();
             println!("| {n} | {seed} | {:.1} | {:.1} | {seconds:.0} | {loss:.3} |", 100.0 * before, 100.0 * after);
             frozen.push(before);
@@ -90,6 +95,7 @@ fn fine_tune_and_score(
     labelled: &[usize],
     classifier: &flicktune::classifier::Classifier,
     config: FineTuneConfig,
+    refit_head: bool,
 ) -> Result<(f32, f32)> {
     let room = config.max_tokens - 2;
     let examples = labelled
@@ -108,7 +114,15 @@ fn fine_tune_and_score(
     let loss = pollster::block_on(read_loss(loss))?;
     let (encoder, classifier) = pollster::block_on(tuner.finish())?;
     let tuned = Embedder { model: encoder, tokenizer: embedder.tokenizer.clone(), device: embedder.device.clone(), ..*embedder };
-    let features = tuned.embed(&eval.texts)?.into_iter().map(|e| e.vector).collect();
-    let rescored = Labelled { texts: Vec::new(), features, labels: eval.labels.clone() };
-    Ok((accuracy(&classifier, &rescored), loss))
+    let reread = |set: &Labelled| -> Result<Labelled> {
+        let features = tuned.embed(&set.texts)?.into_iter().map(|e| e.vector).collect();
+        Ok(Labelled { texts: Vec::new(), features, labels: set.labels.clone() })
+    };
+    let classifier = if refit_head {
+        let pool = reread(pool)?;
+        train(labelled, &pool, &FeatureScaling::fit(&pool.features))?.unwrap_or(classifier)
+    } else {
+        classifier
+    };
+    Ok((accuracy(&classifier, &reread(eval)?), loss))
 }
