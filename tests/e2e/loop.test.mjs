@@ -78,12 +78,12 @@ test("label 20 reviews, train, and the classifier is accurate, kept across a rel
 
 test("review text is shown as text: no element is injected", { timeout: 600_000 }, () =>
   withPage({ webgpu: false }, async (page) => {
-    // The first review of the sample carries the payload (the page then computes that
-    // review's features itself: the cached ones are for the original text).
+    // Every review of the sample carries the payload, so whichever the page shows has it
+    // (the page then computes the features itself: the cached ones are for other texts).
     await page.route(/data\/sample\.jsonl$/, async (route) => {
       const response = await route.fetch();
       const lines = (await response.text()).trim().split("\n").map((l) => JSON.parse(l));
-      lines[0].text = `${PAYLOAD} ${lines[0].text}`;
+      for (const line of lines) line.text = `${PAYLOAD} ${line.text}`;
       await route.fulfill({ response, body: lines.map((l) => JSON.stringify(l)).join("\n") });
     });
     const dialogs = [];

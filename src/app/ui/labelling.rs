@@ -13,7 +13,6 @@ use crate::session::Label;
 /// The review to show: the suggestion among unlabelled, unskipped reviews with known
 /// features; before any features are known, the first unlabelled one.
 fn next_review(state: PageState, index: &ReviewIndex) -> Option<usize> {
-    state.indexed.track();
     let classifier = state.classifier();
     let skipped = state.skipped.get();
     state.session.with(|session| {
@@ -44,7 +43,15 @@ pub fn LabelPanel(index: ReviewIndex) -> impl IntoView {
     let state = expect_context::<PageState>();
     // The index is not thread-safe; memos want Send + Sync values: keep it in local storage.
     let stored = StoredValue::new_local(index);
+    let features_complete = Memo::new(move |_| {
+        let (done, total) = state.indexed.get();
+        total > 0 && done == total
+    });
+    // Recomputed when labels, skips or the classifier change, and once when all features
+    // are known: not at each feature computed, so the review being read does not jump.
     let current = Memo::new(move |_| {
+        // Read, not just tracked: a memo brings itself up to date when read.
+        let _all_known = features_complete.get();
         if state.reviews_ready.get() { stored.with_value(|index| next_review(state, index)) } else { None }
     });
     let text_of = move |review: usize| {
