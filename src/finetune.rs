@@ -85,13 +85,9 @@ impl FineTuner {
         device: &Device,
     ) -> Result<Self, TrainError> {
         let labels: Vec<u8> = examples.iter().map(|e| e.label).collect();
-        let positive = labels.iter().filter(|&&l| l == 1).count();
-        if positive == 0 || positive == labels.len() {
-            return Err(TrainError::OneClass { positive, negative: labels.len() - positive });
-        }
+        let weights = class_weights(&labels)?;
         let layers = config.layers.clamp(1, encoder.num_layers());
         let first_tuned = encoder.num_layers() - layers;
-        let weights = class_weights(&labels);
         let batches = examples
             .chunks(config.batch_size.max(1))
             .zip(weights.chunks(config.batch_size.max(1)))

@@ -76,11 +76,6 @@ impl HeadTrainer {
         device: &Device,
     ) -> Result<Self, TrainError> {
         let n = examples.len();
-        let positive = examples.iter().filter(|e| e.label == 1).count();
-        let negative = n - positive;
-        if positive == 0 || negative == 0 {
-            return Err(TrainError::OneClass { positive, negative });
-        }
         let dim = scaling.dim();
         let mut inputs = Vec::with_capacity(n * dim);
         for (index, example) in examples.iter().enumerate() {
@@ -90,8 +85,8 @@ impl HeadTrainer {
             inputs.extend(scaling.apply(example.features));
         }
         let labels: Vec<u8> = examples.iter().map(|e| e.label).collect();
+        let weights = class_weights(&labels)?;
         let targets: Vec<f32> = labels.iter().map(|&l| f32::from(l)).collect();
-        let weights = class_weights(&labels);
 
         let device = device.clone().autodiff();
         let head = LinearConfig::new(dim, 1).with_initializer(Initializer::Zeros).init(&device);
@@ -162,11 +157,16 @@ pub(crate) fn weighted_cross_entropy(logits: Tensor<2>, targets: Tensor<2>, weig
     per_example.sum().div_scalar(n as f64)
 }
 
-/// Per-example weights giving each class half of the loss, however unbalanced the labels.
-pub(crate) fn class_weights(labels: &[u8]) -> Vec<f32> {
+/// Per-example weights giving each class half of the loss, however unbalanced the
+/// labels; an error unless both classes are present.
+pub(crate) fn class_weights(labels: &[u8]) -> Result<Vec<f32>, TrainError> {
+    let positive = labels.iter().filter(|&&l| l == 1).count();
+    let negative = labels.len() - positive;
+    if positive == 0 || negative == 0 {
+        return Err(TrainError::OneClass { positive, negative });
+    }
     let n = labels.len() as f32;
-    let positive = labels.iter().filter(|&&l| l == 1).count() as f32;
-    labels.iter().map(|&l| n / (2.0 * if l == 1 { positive } else { n - positive })).collect()
+    Ok(labels.iter().map(|&l| n / (2.0 * (if l == 1 { positive } else { negative }) as f32)).collect())
 }
 
 pub(crate) fn device_error(e: impl std::fmt::Debug) -> TrainError {
