@@ -178,6 +178,12 @@ impl BertModel {
         self
     }
 
+    /// The input word-embedding table, `[vocab, hidden]`: a token's vector before any
+    /// layer (a classic baseline averages these over a review).
+    pub fn word_embeddings(&self) -> Tensor<2> {
+        self.embeddings.word_embeddings.weight.val()
+    }
+
     pub fn num_layers(&self) -> usize {
         self.layers.len()
     }

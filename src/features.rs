@@ -37,7 +37,7 @@ pub enum Pooling {
 impl Pooling {
     pub const ALL: [Pooling; 3] = [Pooling::First, Pooling::HeadTail, Pooling::Chunks];
 
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Pooling::First => "first",
             Pooling::HeadTail => "head-tail",
@@ -106,16 +106,6 @@ pub struct WindowPlan {
 impl WindowPlan {
     pub fn tokens(&self) -> usize {
         self.sequences.iter().map(Vec::len).sum()
-    }
-
-    /// Window indices in batches of at most `batch_size`, shortest windows first.
-    pub fn batches(&self, batch_size: usize) -> Vec<Vec<usize>> {
-        let mut order: Vec<usize> = (0..self.sequences.len()).collect();
-        order.sort_by_key(|&i| self.sequences[i].len());
-        order
-            .chunks(batch_size.max(1))
-            .map(<[usize]>::to_vec)
-            .collect()
     }
 
     /// Averages each text's window vectors and L2-normalises the result.
@@ -205,18 +195,54 @@ impl Embedder {
     /// [`Self::embed_async`] with another pooling than the embedder's own.
     pub async fn embed_pooled<S: AsRef<str>>(&self, texts: &[S], pooling: Pooling) -> Result<Vec<Embedding>, EmbedError> {
         let plan = self.plan_pooled(texts, pooling)?;
-        let mut window_vectors = vec![Vec::new(); plan.sequences.len()];
-        for batch in plan.batches(self.batch_size) {
-            let sequences: Vec<&[u32]> = batch.iter().map(|&i| plan.sequences[i].as_slice()).collect();
-            let pooled = self.pooled_windows(&sequences);
+        Ok(plan.combine(&self.encode_windows(&plan.sequences).await?))
+    }
+
+    /// The texts' embeddings under each of several poolings, encoding each distinct window
+    /// once: the poolings share most windows (`first`'s is the first of `chunks`, and a
+    /// short text's `head-tail` window is its `first`).
+    pub async fn embed_poolings<S: AsRef<str>>(&self, texts: &[S], poolings: &[Pooling]) -> Result<Vec<Vec<Embedding>>, EmbedError> {
+        let plans = poolings.iter().map(|&p| self.plan_pooled(texts, p)).collect::<Result<Vec<_>, _>>()?;
+        let mut distinct: Vec<Vec<u32>> = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        let positions: Vec<Vec<usize>> = plans
+            .iter()
+            .map(|plan| {
+                plan.sequences
+                    .iter()
+                    .map(|sequence| {
+                        *index.entry(sequence.clone()).or_insert_with(|| {
+                            distinct.push(sequence.clone());
+                            distinct.len() - 1
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let vectors = self.encode_windows(&distinct).await?;
+        Ok(plans
+            .iter()
+            .zip(positions)
+            .map(|(plan, at)| plan.combine(&at.iter().map(|&i| vectors[i].clone()).collect::<Vec<_>>()))
+            .collect())
+    }
+
+    /// Mean-pooled vectors of token windows, in order, encoded in batches of similar length.
+    async fn encode_windows(&self, sequences: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut order: Vec<usize> = (0..sequences.len()).collect();
+        order.sort_by_key(|&i| sequences[i].len());
+        let mut vectors = vec![Vec::new(); sequences.len()];
+        for batch in order.chunks(self.batch_size.max(1)) {
+            let windows: Vec<&[u32]> = batch.iter().map(|&i| sequences[i].as_slice()).collect();
+            let pooled = self.pooled_windows(&windows);
             let [_, hidden] = pooled.dims();
             let data = pooled.into_data_async().await.map_err(|e| EmbedError::Device(format!("{e:?}")))?;
             let values = data.try_into_vec::<f32>().map_err(|e| EmbedError::Device(format!("{e:?}")))?;
-            for (row, &w) in values.chunks(hidden).zip(&batch) {
-                window_vectors[w] = row.to_vec();
+            for (row, &w) in values.chunks(hidden).zip(batch) {
+                vectors[w] = row.to_vec();
             }
         }
-        Ok(plan.combine(&window_vectors))
+        Ok(vectors)
     }
 
     /// [`Self::embed_async`], blocking: native targets only.

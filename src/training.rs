@@ -159,7 +159,7 @@ pub(crate) fn weighted_cross_entropy(logits: Tensor<2>, targets: Tensor<2>, weig
 
 /// Per-example weights giving each class half of the loss, however unbalanced the
 /// labels; an error unless both classes are present.
-pub(crate) fn class_weights(labels: &[u8]) -> Result<Vec<f32>, TrainError> {
+pub fn class_weights(labels: &[u8]) -> Result<Vec<f32>, TrainError> {
     let positive = labels.iter().filter(|&&l| l == 1).count();
     let negative = labels.len() - positive;
     if positive == 0 || negative == 0 {

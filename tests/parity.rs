@@ -107,6 +107,22 @@ fn long_texts_use_every_window_with_chunks_pooling() {
 }
 
 #[test]
+fn all_poolings_at_once_equal_each_pooling_alone() {
+    let mut embedder = embedder(ModelName::L3, BackendKind::Cpu).unwrap();
+    let fixture = fixture();
+    let texts: Vec<&str> = fixture.texts.iter().map(|t| t.text.as_str()).collect();
+    let together = pollster::block_on(embedder.embed_poolings(&texts, &Pooling::ALL)).unwrap();
+    for (pooling, shared) in Pooling::ALL.into_iter().zip(&together) {
+        embedder.pooling = pooling;
+        let alone = embedder.embed(&texts).unwrap();
+        for (a, b) in alone.iter().zip(shared) {
+            assert_eq!(a.tokens, b.tokens, "{}", pooling.name());
+            assert!(max_abs_diff(&a.vector, &b.vector) < 1e-5, "{}", pooling.name());
+        }
+    }
+}
+
+#[test]
 fn corrupted_weights_are_a_clear_error() {
     let device = open_device(BackendKind::Cpu).unwrap();
     let mut files = assets().model_files(ModelName::L3).unwrap();

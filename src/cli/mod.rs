@@ -3,7 +3,10 @@
 mod bench;
 mod demo;
 mod embed;
+mod jsonl;
+mod predict;
 mod serve;
+mod train;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -30,6 +33,12 @@ enum Command {
     /// Embed texts: JSON Lines on stdin (a string or {"text": ...} per line), one
     /// {"embedding": [...], "tokens": n} line per input on stdout.
     Embed(EncoderArgs),
+    /// Train a sentiment classifier on labelled reviews (JSON Lines {"text", "label"}) and
+    /// write it as a classifier file, the format the page exports and imports.
+    Train(train::TrainArgs),
+    /// Classify texts: JSON Lines on stdin (a string or {"text": ...} per line), one
+    /// {"label": 0|1, "positive": p} line per input on stdout.
+    Predict(predict::PredictArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -73,6 +82,8 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Fetch => assets.prepare(),
         Command::Embed(args) => embed::run(&args.embedder(&assets)?),
+        Command::Train(args) => train::run(args, &assets),
+        Command::Predict(args) => predict::run(args, &assets),
         Command::Bench(command) => bench::run(command, &assets),
         Command::Demo(args) => demo::run(&assets, &args),
         Command::Serve(args) => serve::run(&args, &assets),

@@ -171,10 +171,15 @@ pub(super) fn train(labelled: &[usize], pool: &Labelled, scaling: &FeatureScalin
     if classes.len() < 2 {
         return Ok(None);
     }
+    fit(&examples, scaling).map(Some)
+}
+
+/// The page's classifier (logistic regression, its fixed settings) on the CPU backend.
+pub(super) fn fit(examples: &[Example], scaling: &FeatureScaling) -> Result<Classifier> {
     let source = FeatureSource { encoder: String::new(), pooling: CLASSIFIER_POOLING.name().into() };
     let device = open_device(BackendKind::Cpu)?;
-    let trainer = HeadTrainer::new(&examples, scaling.clone(), source, HeadTrainingConfig::new(), &device)?;
-    Ok(Some(train_blocking(trainer)?))
+    let trainer = HeadTrainer::new(examples, scaling.clone(), source, HeadTrainingConfig::new(), &device)?;
+    Ok(train_blocking(trainer)?)
 }
 
 pub(super) fn accuracy(classifier: &Classifier, eval: &Labelled) -> f32 {

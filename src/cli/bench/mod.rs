@@ -1,9 +1,13 @@
 //! `flicktune bench`: benchmarks, not tests. Their numbers depend on the machine and its
 //! load, so they are printed as tables for the README, never asserted.
 
+mod curve;
 mod finetune;
 mod labels;
+mod nbsvm;
+mod report;
 mod speed;
+mod store;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -12,6 +16,9 @@ use flicktune::assets::AssetDir;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// The learning curve: accuracy on the test split against the number of labels, for
+    /// every method (baselines, frozen encoders, ours), with FF11's points beside ours.
+    Curve(curve::CurveArgs),
     /// Tokens/s of each encoder over the first test reviews (the split's texts only, no labels).
     Speed(speed::SpeedArgs),
     /// Accuracy after N labels of the page's sample, chosen by the page's suggestion or at random.
@@ -22,6 +29,7 @@ pub enum BenchCommand {
 
 pub fn run(command: BenchCommand, assets: &AssetDir) -> Result<()> {
     match command {
+        BenchCommand::Curve(args) => curve::run(args, assets),
         BenchCommand::Speed(args) => speed::run(args, assets),
         BenchCommand::Labels(args) => labels::run(args, assets),
         BenchCommand::FineTune(args) => finetune::run(args, assets),

@@ -1,0 +1,418 @@
+//! `flicktune bench curve`: accuracy against the number of labels, FF11-style.
+//!
+//! For each N, ten seeded draws of N labelled reviews (half per class) from a fixed pool
+//! of `train` reviews; each method trains on the draw alone and is scored on the whole
+//! 2,000-review `test` split. The pool's other reviews may be used without their labels
+//! (standardising features, self-training); `test` texts are only ever scored.
+//! Hyper-parameters are fixed in advance: none is chosen on `test`.
+//!
+//! Every finished draw is saved at once, so an interrupted run resumes where it stopped.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use flicktune::assets::{AssetDir, Review, read_reviews};
+use flicktune::backend::{BackendKind, open_device};
+use flicktune::classifier::{Classifier, FeatureScaling};
+use flicktune::features::{Embedder, Pooling};
+use flicktune::models::ModelName;
+use flicktune::training::Example;
+
+use super::labels::fit;
+use super::nbsvm::{self, NbSvm};
+use super::{report, store};
+
+/// Pool reviews per class that draws come from (the `train` split's first, in its seeded order).
+pub const POOL_PER_CLASS: usize = 1_500;
+
+#[derive(Args)]
+pub struct CurveArgs {
+    /// Label counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10,20,50,100,200,500,1000")]
+    sizes: Vec<usize>,
+    /// Seeded draws per label count (draw d uses seed d; the draws of one seed are nested).
+    #[arg(long, default_value_t = 10)]
+    draws: u64,
+    /// Methods, comma-separated (default: all; see `docs/curve.md` for what each is).
+    #[arg(long, value_delimiter = ',')]
+    methods: Vec<Method>,
+    /// The quicker subset: 10-100 labels, 3 draws, the L3 encoder only (about 15 minutes
+    /// the first time, most of it encoding; seconds once features are stored).
+    #[arg(long)]
+    quick: bool,
+    /// Where the JSON results, the Markdown table and the SVG chart go.
+    #[arg(long, default_value = "docs/curve")]
+    out: PathBuf,
+    /// Forget the results of earlier runs (features stay stored) and start over.
+    #[arg(long)]
+    fresh: bool,
+}
+
+/// A way of turning N labelled reviews into a sentiment classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// The VADER lexicon and rules: no labels at all.
+    Vader,
+    NbSvm,
+    /// Logistic regression on the mean of L6's input word embeddings over the review.
+    WordMean,
+    /// Logistic regression on frozen encoder features.
+    Frozen(ModelName, Pooling),
+    /// [`Method::Frozen`], then one round of self-training on the unlabelled pool.
+    SelfTrained(ModelName, Pooling),
+}
+
+impl Method {
+    pub fn all() -> Vec<Method> {
+        let mut all = vec![Method::Vader, Method::NbSvm, Method::WordMean];
+        for model in ModelName::ALL {
+            all.extend(Pooling::ALL.map(|p| Method::Frozen(model, p)));
+        }
+        all.push(Method::SelfTrained(ModelName::L3, Pooling::Chunks));
+        all
+    }
+
+    fn quick() -> Vec<Method> {
+        Method::all().into_iter().filter(|m| m.encoder() != Some(ModelName::L6)).collect()
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Method::Vader => "vader".into(),
+            Method::NbSvm => "nbsvm".into(),
+            Method::WordMean => "word-mean".into(),
+            Method::Frozen(m, p) => format!("{}-{}", m.short(), p.name()),
+            Method::SelfTrained(m, p) => format!("{}-{}-self-train", m.short(), p.name()),
+        }
+    }
+
+    /// What the method is, for tables and charts.
+    pub fn describe(self) -> String {
+        match self {
+            Method::Vader => "VADER lexicon, no labels".into(),
+            Method::NbSvm => "NB-SVM, uni+bigrams".into(),
+            Method::WordMean => "mean of L6 word embeddings + LR".into(),
+            Method::Frozen(m, p) => format!("{} {} + LR (frozen)", m.short().to_uppercase(), p.name()),
+            Method::SelfTrained(m, p) => format!("{} {} + LR + self-training", m.short().to_uppercase(), p.name()),
+        }
+    }
+
+    fn encoder(self) -> Option<ModelName> {
+        match self {
+            Method::Frozen(m, _) | Method::SelfTrained(m, _) => Some(m),
+            Method::WordMean => Some(ModelName::L6),
+            Method::Vader | Method::NbSvm => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Method::all().into_iter().find(|m| m.name() == s).ok_or_else(|| {
+            let names: Vec<String> = Method::all().into_iter().map(Method::name).collect();
+            format!("unknown method `{s}`: use one of {}", names.join(", "))
+        })
+    }
+}
+
+/// The measurement's fixed set-up; results from another set-up are not mixed in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Setup {
+    pub pool_per_class: usize,
+    pub test_reviews: usize,
+}
+
+/// One draw's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub method: String,
+    pub n: usize,
+    pub draw: u64,
+    pub accuracy: f32,
+    /// Training and scoring this draw, features already computed.
+    pub seconds: f64,
+}
+
+/// Everything measured so far: the resumable state, and what the report is made from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Progress {
+    pub setup: Setup,
+    pub records: Vec<Record>,
+    /// One-off preparation per method (encoding the reviews, scoring VADER), in seconds.
+    pub preparation: BTreeMap<String, f64>,
+}
+
+impl Progress {
+    fn load_or_new(path: &Path, setup: Setup, fresh: bool) -> Result<Progress> {
+        let fresh_progress = Progress { setup: setup.clone(), records: Vec::new(), preparation: BTreeMap::new() };
+        if fresh {
+            return Ok(fresh_progress);
+        }
+        let Ok(bytes) = std::fs::read(path) else { return Ok(fresh_progress) };
+        let progress: Progress = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is damaged: run with --fresh to start over", path.display()))?;
+        if progress.setup != setup {
+            bail!("{} holds results of another set-up: run with --fresh to start over", path.display());
+        }
+        Ok(progress)
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        // Write then rename, so an interruption never leaves half a file.
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, serde_json::to_vec(self)?)?;
+        std::fs::rename(&partial, path)?;
+        Ok(())
+    }
+
+    fn has(&self, method: &str, n: usize, draw: u64) -> bool {
+        self.records.iter().any(|r| r.method == method && r.n == n && r.draw == draw)
+    }
+}
+
+/// The pool to draw labels from and the test split to score on.
+struct Reviews {
+    pool: Vec<Review>,
+    test: Vec<Review>,
+}
+
+impl Reviews {
+    fn load(assets: &AssetDir) -> Result<Reviews> {
+        let mut counts = [0usize; 2];
+        let pool: Vec<Review> = read_reviews(&assets.imdb_split("train"))?
+            .into_iter()
+            .filter(|r| {
+                counts[usize::from(r.label)] += 1;
+                counts[usize::from(r.label)] <= POOL_PER_CLASS
+            })
+            .collect();
+        ensure!(pool.len() == 2 * POOL_PER_CLASS, "the train split has too few reviews: run `flicktune fetch`");
+        Ok(Reviews { pool, test: read_reviews(&assets.imdb_split("test"))? })
+    }
+
+    fn pool_labels(&self) -> Vec<u8> {
+        self.pool.iter().map(|r| r.label).collect()
+    }
+}
+
+/// Draw `seed`'s `n` labelled pool reviews: `n / 2` negative, the rest positive. Draws of
+/// one seed are nested (the first 10 of the 20, and so on).
+pub fn draw(pool_labels: &[u8], n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut picked = Vec::with_capacity(n);
+    for (label, count) in [(0u8, n / 2), (1, n - n / 2)] {
+        let mut members: Vec<usize> = (0..pool_labels.len()).filter(|&i| pool_labels[i] == label).collect();
+        members.shuffle(&mut rng);
+        picked.extend(members.into_iter().take(count));
+    }
+    picked
+}
+
+/// What a method needs before its draws, computed once.
+enum Prepared {
+    /// Test accuracy: the same for every draw, since no labels are used.
+    Vader(f32),
+    NbSvm { pool: Vec<Vec<u64>>, test: Vec<Vec<u64>> },
+    Features { pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>, scaling: FeatureScaling, self_train: bool },
+}
+
+pub fn run(args: CurveArgs, assets: &AssetDir) -> Result<()> {
+    let (sizes, draws, methods) = if args.quick {
+        (vec![10, 20, 50, 100], 3, Method::quick())
+    } else if args.methods.is_empty() {
+        (args.sizes, args.draws, Method::all())
+    } else {
+        (args.sizes, args.draws, args.methods)
+    };
+    ensure!(sizes.iter().all(|&n| (2..=POOL_PER_CLASS).contains(&n)), "label counts must lie in 2..={POOL_PER_CLASS}");
+    let reviews = Reviews::load(assets)?;
+    let bench_dir = assets.root.join("bench");
+    let progress_path = bench_dir.join("curve-progress.json");
+    std::fs::create_dir_all(&bench_dir)?;
+    let setup = Setup { pool_per_class: POOL_PER_CLASS, test_reviews: reviews.test.len() };
+    let mut progress = Progress::load_or_new(&progress_path, setup, args.fresh)?;
+
+    let pool_labels = reviews.pool_labels();
+    let test_labels: Vec<u8> = reviews.test.iter().map(|r| r.label).collect();
+    for method in &methods {
+        let name = method.name();
+        let todo: Vec<(usize, u64)> =
+            sizes.iter().flat_map(|&n| (0..draws).map(move |d| (n, d))).filter(|&(n, d)| !progress.has(&name, n, d)).collect();
+        if todo.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        let (prepared, stored_seconds) = prepare(*method, &reviews, assets, &bench_dir)?;
+        progress.preparation.insert(name.clone(), stored_seconds.unwrap_or_else(|| started.elapsed().as_secs_f64()));
+        let bar = ProgressBar::new(todo.len() as u64).with_style(
+            ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} draws {msg} ({elapsed}, eta {eta})")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(name.clone());
+        for (n, d) in todo {
+            bar.set_message(format!("N={n}"));
+            let started = Instant::now();
+            let labelled = draw(&pool_labels, n, d);
+            let accuracy = evaluate(&prepared, &labelled, &pool_labels, &test_labels, d)?;
+            progress.records.push(Record { method: name.clone(), n, draw: d, accuracy, seconds: started.elapsed().as_secs_f64() });
+            progress.save(&progress_path)?;
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        eprintln!("{name}: done in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    report::write(&args.out, &progress)?;
+    eprintln!("wrote {0}/curve.json, {0}/curve.md and {0}/curve.svg", args.out.display());
+    Ok(())
+}
+
+/// The method's one-off work, and for encoder features the time their encoding took
+/// (stored with them, so a resumed run still states it).
+fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Path) -> Result<(Prepared, Option<f64>)> {
+    Ok(match method {
+        Method::Vader => {
+            let analyzer = vader_sentiment::SentimentIntensityAnalyzer::new();
+            let right = reviews
+                .test
+                .iter()
+                .filter(|r| u8::from(analyzer.polarity_scores(&r.text)["compound"] >= 0.0) == r.label)
+                .count();
+            (Prepared::Vader(right as f32 / reviews.test.len() as f32), None)
+        }
+        Method::NbSvm => {
+            let ngrams = |set: &[Review]| set.iter().map(|r| nbsvm::ngrams(&r.text)).collect();
+            (Prepared::NbSvm { pool: ngrams(&reviews.pool), test: ngrams(&reviews.test) }, None)
+        }
+        Method::WordMean => {
+            let embedder = frozen_embedder(assets, ModelName::L6)?;
+            let table = embedder.model.word_embeddings();
+            let [_, dim] = table.dims();
+            let table = table.into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let mean = |set: &[Review]| -> Result<Vec<Vec<f32>>> {
+                set.iter().map(|r| Ok(mean_word_embedding(&embedder.tokenizer.content_ids(&r.text)?, &table, dim))).collect()
+            };
+            (features_prepared(mean(&reviews.pool)?, mean(&reviews.test)?, false), None)
+        }
+        Method::Frozen(model, pooling) | Method::SelfTrained(model, pooling) => {
+            let embedder = frozen_embedder(assets, model)?;
+            let dir = bench_dir.join("features");
+            let mut pool = store::pooled_features(&embedder, &texts(&reviews.pool), &dir, &format!("{}-pool", model.short()))?;
+            let mut test = store::pooled_features(&embedder, &texts(&reviews.test), &dir, &format!("{}-test", model.short()))?;
+            let take = |f: &mut store::PooledFeatures| f.by_pooling.remove(pooling.name()).context("a stored pooling is missing");
+            let seconds = pool.seconds + test.seconds;
+            (features_prepared(take(&mut pool)?, take(&mut test)?, matches!(method, Method::SelfTrained(..))), Some(seconds))
+        }
+    })
+}
+
+/// Standardisation fitted on the whole unlabelled pool (`train` texts only).
+fn texts(set: &[Review]) -> Vec<&str> {
+    set.iter().map(|r| r.text.as_str()).collect()
+}
+
+fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>, self_train: bool) -> Prepared {
+    let scaling = FeatureScaling::fit(&pool);
+    Prepared::Features { pool, test, scaling, self_train }
+}
+
+fn frozen_embedder(assets: &AssetDir, model: ModelName) -> Result<Embedder> {
+    let device = open_device(BackendKind::Cpu)?;
+    let (tokenizer, encoder) = assets.model_files(model)?.load(&device)?;
+    Ok(Embedder { tokenizer, model: encoder, device, pooling: Pooling::Chunks, batch_size: 8 })
+}
+
+fn mean_word_embedding(ids: &[u32], table: &[f32], dim: usize) -> Vec<f32> {
+    let mut mean = vec![0f32; dim];
+    for &id in ids {
+        let row = &table[id as usize * dim..][..dim];
+        mean.iter_mut().zip(row).for_each(|(m, x)| *m += x / ids.len() as f32);
+    }
+    mean
+}
+
+/// Pseudo-labels per class added by self-training, as a multiple of the real labels.
+const PSEUDO_PER_LABEL: usize = 1;
+
+fn evaluate(prepared: &Prepared, labelled: &[usize], pool_labels: &[u8], test_labels: &[u8], seed: u64) -> Result<f32> {
+    let labels: Vec<u8> = labelled.iter().map(|&i| pool_labels[i]).collect();
+    let right = match prepared {
+        Prepared::Vader(accuracy) => return Ok(*accuracy),
+        Prepared::NbSvm { pool, test } => {
+            let docs: Vec<&[u64]> = labelled.iter().map(|&i| pool[i].as_slice()).collect();
+            let model = NbSvm::train(&docs, &labels, seed);
+            test.iter().zip(test_labels).filter(|(doc, label)| model.predict(doc) == **label).count()
+        }
+        Prepared::Features { pool, test, scaling, self_train } => {
+            let examples: Vec<Example> = labelled.iter().map(|&i| Example { features: &pool[i], label: pool_labels[i] }).collect();
+            let mut classifier = fit(&examples, scaling)?;
+            if *self_train {
+                classifier = self_train_round(&classifier, examples, pool, labelled, scaling)?;
+            }
+            let mut right = 0;
+            for (features, &label) in test.iter().zip(test_labels) {
+                right += usize::from(classifier.predict(features)?.label == label);
+            }
+            right
+        }
+    };
+    Ok(right as f32 / test_labels.len() as f32)
+}
+
+/// One round of self-training: the unlabelled pool reviews the classifier is surest of,
+/// `PSEUDO_PER_LABEL` times as many per class as there are labels, join the labelled
+/// ones with the predicted label, and the classifier is trained again.
+fn self_train_round<'a>(
+    classifier: &Classifier,
+    mut examples: Vec<Example<'a>>,
+    pool: &'a [Vec<f32>],
+    labelled: &[usize],
+    scaling: &FeatureScaling,
+) -> Result<Classifier> {
+    let taken: HashSet<usize> = labelled.iter().copied().collect();
+    let mut scored: Vec<(f32, usize)> = Vec::new();
+    for (i, features) in pool.iter().enumerate().filter(|(i, _)| !taken.contains(i)) {
+        scored.push((classifier.predict(features)?.positive, i));
+    }
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let per_class = (PSEUDO_PER_LABEL * labelled.len() / 2).min(scored.len() / 2);
+    let negatives = scored[..per_class].iter().map(|&(_, i)| (i, 0u8));
+    let positives = scored[scored.len() - per_class..].iter().map(|&(_, i)| (i, 1u8));
+    examples.extend(negatives.chain(positives).map(|(i, label)| Example { features: &pool[i], label }));
+    fit(&examples, scaling)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_are_balanced_nested_seeded_and_differ_by_seed() {
+        let labels: Vec<u8> = (0..100).map(|i| (i % 2) as u8).collect();
+        let d20 = draw(&labels, 20, 3);
+        assert_eq!(d20.iter().filter(|&&i| labels[i] == 1).count(), 10);
+        assert_eq!(d20.iter().collect::<HashSet<_>>().len(), 20);
+        let d10 = draw(&labels, 10, 3);
+        assert!(d10.iter().all(|i| d20.contains(i)), "draws of one seed nest");
+        assert_eq!(draw(&labels, 20, 3), d20);
+        assert_ne!(draw(&labels, 20, 4), d20);
+    }
+
+    #[test]
+    fn method_names_round_trip() {
+        for method in Method::all() {
+            assert_eq!(method.name().parse::<Method>(), Ok(method));
+        }
+        assert!("l9-first".parse::<Method>().unwrap_err().contains("nbsvm"));
+    }
+}

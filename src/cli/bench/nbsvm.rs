@@ -1,0 +1,165 @@
+//! NB-SVM (Wang & Manning, 2012), the classic bag-of-n-grams baseline: a linear SVM on
+//! binarised uni+bigram features scaled by their naive-Bayes log-count ratios, its
+//! weights interpolated towards their mean magnitude.
+//!
+//! Hand-written (about a hundred lines) rather than a dependency: no maintained Rust crate
+//! offers a sparse linear SVM; `linfa-svm` is a dense kernel SMO, far too slow for 10^5
+//! n-gram dimensions. The solver is liblinear's dual coordinate descent for the L2-loss
+//! SVM (Hsieh et al., 2008).
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+/// The paper's settings for sentiment: Laplace smoothing, SVM cost, interpolation.
+const ALPHA: f32 = 1.0;
+const COST: f32 = 1.0;
+const BETA: f32 = 0.25;
+/// liblinear's stopping tolerance on the projected gradient, and its pass limit.
+const TOLERANCE: f32 = 0.1;
+const MAX_PASSES: usize = 1_000;
+
+/// A text as the set of its lower-cased word unigrams and bigrams, hashed to 64 bits
+/// (collisions are negligible at a few hundred thousand n-grams).
+pub fn ngrams(text: &str) -> Vec<u64> {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !(c.is_alphanumeric() || c == '\'')).filter(|w| !w.is_empty()).collect();
+    let hash = |parts: &[&str]| {
+        let mut h = DefaultHasher::new();
+        parts.hash(&mut h);
+        h.finish()
+    };
+    let mut grams: Vec<u64> = words.iter().map(|w| hash(&[w])).chain(words.windows(2).map(hash)).collect();
+    grams.sort_unstable();
+    grams.dedup();
+    grams
+}
+
+/// A trained NB-SVM: per n-gram `(1 - β)·w̄ + β·w` times its log-count ratio, and a bias.
+pub struct NbSvm {
+    weights: HashMap<u64, f32>,
+    bias: f32,
+}
+
+impl NbSvm {
+    /// Trains on documents (n-gram sets) with labels 1 positive / 0 negative; `seed`
+    /// orders the coordinate-descent passes.
+    pub fn train(docs: &[&[u64]], labels: &[u8], seed: u64) -> Self {
+        // The vocabulary is the training documents' n-grams.
+        let mut vocab: HashMap<u64, usize> = HashMap::new();
+        for doc in docs {
+            for &g in *doc {
+                let next = vocab.len();
+                vocab.entry(g).or_insert(next);
+            }
+        }
+        let mut positive = vec![ALPHA; vocab.len()];
+        let mut negative = vec![ALPHA; vocab.len()];
+        for (doc, &label) in docs.iter().zip(labels) {
+            let counts = if label == 1 { &mut positive } else { &mut negative };
+            doc.iter().for_each(|g| counts[vocab[g]] += 1.0);
+        }
+        let (p_total, q_total) = (positive.iter().sum::<f32>(), negative.iter().sum::<f32>());
+        let ratio: Vec<f32> = positive.iter().zip(&negative).map(|(p, q)| ((p / p_total) / (q / q_total)).ln()).collect();
+
+        // Sparse rows of r ∘ x, with a constant bias feature last (liblinear's -B 1).
+        let bias_index = vocab.len();
+        let rows: Vec<Vec<(usize, f32)>> = docs
+            .iter()
+            .map(|doc| doc.iter().map(|g| (vocab[g], ratio[vocab[g]])).chain([(bias_index, 1.0)]).collect())
+            .collect();
+        let signs: Vec<f32> = labels.iter().map(|&l| if l == 1 { 1.0 } else { -1.0 }).collect();
+        let w = dual_coordinate_descent(&rows, &signs, bias_index + 1, seed);
+
+        // Interpolation: the decision is β·(SVM score) + (1 − β)·w̄·Σ r, i.e. every weight
+        // becomes (1 − β)·w̄ + β·w and the bias β·b. Scaling the weights but not the bias
+        // would move the decision threshold, so the bias is scaled too.
+        let mean_magnitude = w[..bias_index].iter().map(|x| x.abs()).sum::<f32>() / bias_index.max(1) as f32;
+        let weights = vocab
+            .iter()
+            .map(|(&g, &i)| (g, ((1.0 - BETA) * mean_magnitude + BETA * w[i]) * ratio[i]))
+            .collect();
+        NbSvm { weights, bias: BETA * w[bias_index] }
+    }
+
+    /// 1 positive, 0 negative; n-grams never seen in training weigh nothing.
+    pub fn predict(&self, doc: &[u64]) -> u8 {
+        let score: f32 = doc.iter().filter_map(|g| self.weights.get(g)).sum::<f32>() + self.bias;
+        u8::from(score > 0.0)
+    }
+}
+
+/// Minimises `½|w|² + C Σ max(0, 1 − yᵢ w·xᵢ)²` in its dual, one coordinate at a time.
+fn dual_coordinate_descent(rows: &[Vec<(usize, f32)>], signs: &[f32], dim: usize, seed: u64) -> Vec<f32> {
+    let diagonal = 1.0 / (2.0 * COST);
+    let norms: Vec<f32> = rows.iter().map(|r| r.iter().map(|(_, v)| v * v).sum::<f32>() + diagonal).collect();
+    let mut alpha = vec![0f32; rows.len()];
+    let mut w = vec![0f32; dim];
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for _ in 0..MAX_PASSES {
+        order.shuffle(&mut rng);
+        let (mut pg_max, mut pg_min) = (f32::NEG_INFINITY, f32::INFINITY);
+        for &i in &order {
+            let margin: f32 = rows[i].iter().map(|&(j, v)| w[j] * v).sum();
+            let gradient = signs[i] * margin - 1.0 + diagonal * alpha[i];
+            let projected = if alpha[i] == 0.0 { gradient.min(0.0) } else { gradient };
+            pg_max = pg_max.max(projected);
+            pg_min = pg_min.min(projected);
+            if projected != 0.0 {
+                let old = alpha[i];
+                alpha[i] = (old - gradient / norms[i]).max(0.0);
+                let step = (alpha[i] - old) * signs[i];
+                rows[i].iter().for_each(|&(j, v)| w[j] += step * v);
+            }
+        }
+        if pg_max - pg_min < TOLERANCE {
+            break;
+        }
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ngrams_are_case_blind_sets_of_words_and_pairs() {
+        assert_eq!(ngrams("Great film, great FILM"), ngrams("great film great film"));
+        assert_eq!(ngrams("a b").len(), 3, "a, b, a b");
+        assert_ne!(ngrams("not good"), ngrams("good not"));
+        assert!(ngrams(" ,. ").is_empty());
+    }
+
+    #[test]
+    fn learns_sentiment_words_and_bigrams() {
+        let texts = [
+            ("a wonderful moving film", 1),
+            ("wonderful acting and a great story", 1),
+            ("great fun, loved it", 1),
+            ("not good at all, boring", 0),
+            ("boring plot and awful acting", 0),
+            ("awful, a waste of time", 0),
+        ];
+        let docs: Vec<Vec<u64>> = texts.iter().map(|(t, _)| ngrams(t)).collect();
+        let refs: Vec<&[u64]> = docs.iter().map(Vec::as_slice).collect();
+        let labels: Vec<u8> = texts.iter().map(|&(_, l)| l).collect();
+        let model = NbSvm::train(&refs, &labels, 0);
+        for (doc, &label) in docs.iter().zip(&labels) {
+            assert_eq!(model.predict(doc), label);
+        }
+        assert_eq!(model.predict(&ngrams("a wonderful story")), 1);
+        assert_eq!(model.predict(&ngrams("boring and awful")), 0);
+    }
+
+    #[test]
+    fn the_solver_separates_a_separable_problem_with_margin() {
+        let rows = vec![vec![(0, 1.0), (2, 1.0)], vec![(1, 1.0), (2, 1.0)]];
+        let w = dual_coordinate_descent(&rows, &[1.0, -1.0], 3, 0);
+        assert!(w[0] - w[1] > 1.0, "{w:?}");
+    }
+}

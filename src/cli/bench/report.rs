@@ -1,0 +1,212 @@
+//! The learning curve's report: JSON results, a Markdown table and an SVG chart in the
+//! style of FF11's figure, with FF11's published points drawn beside ours.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::curve::{Method, POOL_PER_CLASS, Progress, Setup};
+
+/// Fast Forward Labs' FF11 report (2019), IMDB accuracy (%) by number of labels.
+const FF11_BERT_LARGE: [(usize, f32); 6] = [(10, 72.5), (50, 84.0), (100, 88.0), (200, 89.5), (500, 91.2), (1000, 91.3)];
+const FF11_ULMFIT: [(usize, f32); 4] = [(100, 86.0), (200, 87.7), (500, 91.5), (1000, 92.0)];
+/// Flicktune's goal (issue 5): FF11's BERT-large, matched or beaten at every size.
+const GOAL: [(usize, f32); 7] = [(10, 73.0), (20, 78.0), (50, 84.0), (100, 88.0), (200, 89.5), (500, 91.2), (1000, 91.5)];
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    setup: &'a Setup,
+    methods: Vec<MethodCurve>,
+    ff11_bert_large: &'static [(usize, f32)],
+    ff11_ulmfit: &'static [(usize, f32)],
+    goal: &'static [(usize, f32)],
+}
+
+#[derive(Serialize)]
+struct MethodCurve {
+    name: String,
+    description: String,
+    /// One-off work (encoding the reviews, scoring VADER), seconds.
+    preparation_seconds: f64,
+    /// Training and scoring all draws, seconds.
+    draw_seconds: f64,
+    points: Vec<Point>,
+}
+
+#[derive(Serialize)]
+struct Point {
+    n: usize,
+    /// Mean and standard deviation over draws, in percent.
+    mean: f32,
+    sd: f32,
+    accuracies: Vec<f32>,
+}
+
+/// Writes `curve.json`, `curve.md` and `curve.svg` into `out`, from every method with
+/// results so far (not just those of this run), in the order of [`Method::all`].
+pub fn write(out: &Path, progress: &Progress) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let methods: Vec<MethodCurve> = Method::all().into_iter().filter_map(|m| curve_of(m, progress)).collect();
+    let summary = Summary { setup: &progress.setup, methods, ff11_bert_large: &FF11_BERT_LARGE, ff11_ulmfit: &FF11_ULMFIT, goal: &GOAL };
+    std::fs::write(out.join("curve.json"), serde_json::to_string_pretty(&summary)?)?;
+    std::fs::write(out.join("curve.md"), markdown(&summary))?;
+    std::fs::write(out.join("curve.svg"), svg(&summary))?;
+    Ok(())
+}
+
+fn curve_of(method: Method, progress: &Progress) -> Option<MethodCurve> {
+    let name = method.name();
+    let records: Vec<_> = progress.records.iter().filter(|r| r.method == name).collect();
+    if records.is_empty() {
+        return None;
+    }
+    let mut sizes: Vec<usize> = records.iter().map(|r| r.n).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let points = sizes
+        .into_iter()
+        .map(|n| {
+            let accuracies: Vec<f32> = records.iter().filter(|r| r.n == n).map(|r| 100.0 * r.accuracy).collect();
+            let count = accuracies.len() as f32;
+            let mean = accuracies.iter().sum::<f32>() / count;
+            let sd = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / count).sqrt();
+            Point { n, mean, sd, accuracies }
+        })
+        .collect();
+    Some(MethodCurve {
+        description: method.describe(),
+        preparation_seconds: progress.preparation.get(&name).copied().unwrap_or(0.0),
+        draw_seconds: records.iter().map(|r| r.seconds).sum(),
+        name,
+        points,
+    })
+}
+
+fn all_sizes(summary: &Summary) -> Vec<usize> {
+    let mut sizes: Vec<usize> = summary.methods.iter().flat_map(|m| m.points.iter().map(|p| p.n)).chain(GOAL.map(|g| g.0)).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}
+
+fn markdown(summary: &Summary) -> String {
+    let sizes = all_sizes(summary);
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "Accuracy (%) on the {} reviews of the `test` split, mean ± sd over seeded draws of N labels (half per class) from {} `train` reviews. Made by `flicktune bench curve`; do not edit.\n",
+        summary.setup.test_reviews,
+        2 * POOL_PER_CLASS
+    );
+    let header: Vec<String> = sizes.iter().map(usize::to_string).collect();
+    let _ = writeln!(md, "| method | {} | draws | time |", header.join(" | "));
+    let _ = writeln!(md, "|---|{}---|---|", "---|".repeat(sizes.len()));
+    for m in &summary.methods {
+        let cells: Vec<String> = sizes
+            .iter()
+            .map(|n| m.points.iter().find(|p| p.n == *n).map_or("".into(), |p| format!("{:.1} ± {:.1}", p.mean, p.sd)))
+            .collect();
+        let draws = m.points.iter().map(|p| p.accuracies.len()).max().unwrap_or(0);
+        let time = format!("{:.0} s + {:.0} s", m.preparation_seconds, m.draw_seconds);
+        let _ = writeln!(md, "| {} (`{}`) | {} | {draws} | {time} |", m.description, m.name, cells.join(" | "));
+    }
+    for (name, points) in [("FF11: BERT-large fine-tuned", &FF11_BERT_LARGE[..]), ("FF11: ULMFiT", &FF11_ULMFIT[..]), ("goal", &GOAL[..])] {
+        let cells: Vec<String> =
+            sizes.iter().map(|n| points.iter().find(|p| p.0 == *n).map_or("–".into(), |p| format!("{:.1}", p.1))).collect();
+        let _ = writeln!(md, "| {name} | {} | | |", cells.join(" | "));
+    }
+    let gaps: Vec<String> = sizes
+        .iter()
+        .map(|n| {
+            let best = summary.methods.iter().filter_map(|m| m.points.iter().find(|p| p.n == *n).map(|p| (p.mean, &m.name))).max_by(|a, b| a.0.total_cmp(&b.0));
+            match (best, GOAL.iter().find(|g| g.0 == *n)) {
+                (Some((mean, name)), Some(goal)) => format!("{:+.1} (`{name}`)", mean - goal.1),
+                _ => "–".into(),
+            }
+        })
+        .collect();
+    let _ = writeln!(md, "| best here − goal | {} | | |", gaps.join(" | "));
+    let _ = writeln!(md, "\ntime: one-off preparation (encoding the reviews, scoring VADER) + training and scoring every draw, on this machine's CPU.");
+    md
+}
+
+const WIDTH: f32 = 960.0;
+const HEIGHT: f32 = 460.0;
+const PLOT: (f32, f32, f32, f32) = (60.0, 20.0, 640.0, 420.0); // left, top, right, bottom
+const Y_RANGE: (f32, f32) = (50.0, 95.0);
+const COLOURS: [&str; 12] =
+    ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939"];
+
+fn x_of(n: usize) -> f32 {
+    let (lo, hi) = (10f32.log10(), 1000f32.log10());
+    PLOT.0 + ((n as f32).log10() - lo) / (hi - lo) * (PLOT.2 - PLOT.0)
+}
+
+fn y_of(accuracy: f32) -> f32 {
+    let t = (accuracy.clamp(Y_RANGE.0, Y_RANGE.1) - Y_RANGE.0) / (Y_RANGE.1 - Y_RANGE.0);
+    PLOT.3 - t * (PLOT.3 - PLOT.1)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn polyline(svg: &mut String, points: &[(usize, f32)], style: &str) {
+    let coords: Vec<String> = points.iter().map(|&(n, a)| format!("{:.1},{:.1}", x_of(n), y_of(a))).collect();
+    let _ = writeln!(svg, r#"<polyline fill="none" {style} points="{}"/>"#, coords.join(" "));
+}
+
+fn svg(summary: &Summary) -> String {
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    for step in 0..=9 {
+        let accuracy = Y_RANGE.0 + 5.0 * step as f32;
+        let y = y_of(accuracy);
+        let _ = writeln!(svg, r##"<line x1="{}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e5e5e5"/>"##, PLOT.0, PLOT.2);
+        let _ = writeln!(svg, r#"<text x="{}" y="{:.1}" text-anchor="end">{accuracy:.0}</text>"#, PLOT.0 - 6.0, y + 4.0);
+    }
+    for n in all_sizes(summary) {
+        let x = x_of(n);
+        let _ = writeln!(svg, r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#e5e5e5"/>"##, PLOT.1, PLOT.3);
+        let _ = writeln!(svg, r#"<text x="{x:.1}" y="{}" text-anchor="middle">{n}</text>"#, PLOT.3 + 16.0);
+    }
+    let _ = writeln!(svg, r#"<text x="{}" y="{}" text-anchor="middle">labelled reviews (log scale)</text>"#, (PLOT.0 + PLOT.2) / 2.0, HEIGHT - 6.0);
+    let _ = writeln!(svg, r#"<text transform="translate(16 {}) rotate(-90)" text-anchor="middle">accuracy on test (%)</text>"#, (PLOT.1 + PLOT.3) / 2.0);
+
+    let mut legend: Vec<(String, String)> = Vec::new();
+    polyline(&mut svg, &GOAL, r##"stroke="#999" stroke-width="1.5" stroke-dasharray="6 4""##);
+    legend.push((r##"stroke="#999" stroke-dasharray="6 4""##.into(), "goal".into()));
+    for (i, m) in summary.methods.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let points: Vec<(usize, f32)> = m.points.iter().map(|p| (p.n, p.mean)).collect();
+        polyline(&mut svg, &points, &format!(r#"stroke="{colour}" stroke-width="2""#));
+        for &(n, a) in &points {
+            let _ = writeln!(svg, r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{colour}"/>"#, x_of(n), y_of(a));
+        }
+        legend.push((format!(r#"stroke="{colour}" stroke-width="2""#), m.description.clone()));
+    }
+    for (points, marker, name) in [(&FF11_BERT_LARGE[..], "circle", "FF11: BERT-large fine-tuned"), (&FF11_ULMFIT[..], "rect", "FF11: ULMFiT")] {
+        polyline(&mut svg, points, r#"stroke="black" stroke-width="1""#);
+        for &(n, a) in points {
+            let (x, y) = (x_of(n), y_of(a));
+            let _ = match marker {
+                "circle" => writeln!(svg, r#"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="black"/>"#),
+                _ => writeln!(svg, r#"<rect x="{:.1}" y="{:.1}" width="7" height="7" fill="white" stroke="black"/>"#, x - 3.5, y - 3.5),
+            };
+        }
+        legend.push((r#"stroke="black" stroke-width="1""#.into(), name.into()));
+    }
+    for (i, (style, label)) in legend.iter().enumerate() {
+        let y = PLOT.1 + 10.0 + 20.0 * i as f32;
+        let _ = writeln!(svg, r#"<line x1="{}" x2="{}" y1="{y:.1}" y2="{y:.1}" {style}/>"#, PLOT.2 + 20.0, PLOT.2 + 44.0);
+        let _ = writeln!(svg, r#"<text x="{}" y="{:.1}">{}</text>"#, PLOT.2 + 50.0, y + 4.0, escape(label));
+    }
+    svg.push_str("</svg>\n");
+    svg
+}

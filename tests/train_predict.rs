@@ -1,0 +1,120 @@
+//! `flicktune train` and `flicktune predict` as a user runs them: a labels file in, a
+//! classifier file out, texts through a pipe, and clear errors for bad input.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use flicktune::assets::read_reviews;
+use flicktune::classifier::Classifier;
+use serde_json::Value;
+use support::assets;
+
+fn flicktune(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flicktune"))
+        .arg("--assets")
+        .arg(&assets().root)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let input = stdin.to_vec();
+    let writer = std::thread::spawn(move || pipe.write_all(&input));
+    let output = child.wait_with_output().unwrap();
+    // A command that fails before reading stdin breaks the pipe; that is fine.
+    let _ = writer.join().unwrap();
+    output
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The first `n / 2` reviews of each class in the `train` split, as a labels file.
+fn labels_file(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let reviews = read_reviews(&assets().imdb_split("train")).unwrap();
+    let picked = [0, 1].into_iter().flat_map(|label| reviews.iter().filter(move |r| r.label == label).take(n / 2));
+    let lines: String = picked.map(|r| format!("{}\n", serde_json::json!({ "text": r.text, "label": r.label }))).collect();
+    let path = dir.join("labels.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+#[test]
+fn train_then_predict_classifies_clear_reviews() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = labels_file(dir.path(), 40);
+    let out = dir.path().join("classifier.json");
+    let trained = flicktune(&["train", "--labels", labels.to_str().unwrap(), "--out", out.to_str().unwrap()], b"");
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    let classifier = Classifier::from_json(&std::fs::read(&out).unwrap()).expect("the page's classifier format");
+    assert_eq!(classifier.trained_on, 40);
+    assert_eq!((classifier.encoder.as_str(), classifier.pooling.as_str()), ("paraphrase-MiniLM-L3-v2", "chunks"));
+
+    let texts = [
+        "An absolute masterpiece. Brilliant acting, a moving story, and I loved every minute of it.",
+        "Dreadful. A boring, stupid mess with awful acting; the worst film I have seen in years.",
+    ];
+    let input: String = texts.iter().map(|t| format!("{}\n", serde_json::json!({ "text": t }))).collect();
+    let predicted = flicktune(&["predict", "--classifier", out.to_str().unwrap()], input.as_bytes());
+    assert!(predicted.status.success(), "{}", stderr(&predicted));
+    let lines: Vec<Value> = String::from_utf8(predicted.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["label"], 1, "{:?}", lines[0]);
+    assert_eq!(lines[1]["label"], 0, "{:?}", lines[1]);
+    let p = lines[0]["positive"].as_f64().unwrap();
+    assert!(p > 0.5 && p <= 1.0, "{p}");
+
+    // The page's export (a session holding the classifier) predicts the same.
+    let session = serde_json::json!({ "format": "flicktune-session", "version": 1, "labels": [], "classifier": classifier, "curve": [] });
+    let exported = dir.path().join("export.json");
+    std::fs::write(&exported, session.to_string()).unwrap();
+    let again = flicktune(&["predict", "--classifier", exported.to_str().unwrap()], input.as_bytes());
+    assert!(again.status.success(), "{}", stderr(&again));
+    let again: Vec<Value> = String::from_utf8(again.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(again, lines);
+}
+
+#[test]
+fn bad_labels_files_fail_clearly_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = r#"{"text": "great fun", "label": 1}"#;
+    for (content, says) in [
+        (format!("{good}\n{{\"text\": \"meh\", \"label\": 2}}\n"), "line 2: `label` must be 0 (negative) or 1 (positive)"),
+        (format!("{good}\n{{\"text\": \"meh\", \"label\"\n"), "line 2: not valid JSON"),
+        (format!("{good}\n{good}\n"), "one positive and one negative"),
+        (String::new(), "empty"),
+    ] {
+        let labels = dir.path().join("labels.jsonl");
+        std::fs::write(&labels, &content).unwrap();
+        let out = dir.path().join("classifier.json");
+        let result = flicktune(&["train", "--labels", labels.to_str().unwrap(), "--out", out.to_str().unwrap()], b"");
+        assert!(!result.status.success(), "{content:?} was accepted");
+        assert!(stderr(&result).contains(says), "{content:?}: {}", stderr(&result));
+        assert!(!out.exists(), "a failed run wrote a classifier");
+    }
+    let missing = flicktune(&["train", "--labels", "/no/such/file.jsonl", "--out", "x.json"], b"");
+    assert!(stderr(&missing).contains("cannot read /no/such/file.jsonl"), "{}", stderr(&missing));
+}
+
+#[test]
+fn predict_refuses_a_damaged_classifier_and_names_a_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let damaged = dir.path().join("damaged.json");
+    std::fs::write(&damaged, br#"{"format": "flicktune-classifier", "version": 1, "weights": [1.0]"#).unwrap();
+    let result = flicktune(&["predict", "--classifier", damaged.to_str().unwrap()], b"\"text\"\n");
+    assert!(!result.status.success());
+    assert!(stderr(&result).contains("not a usable classifier"), "{}", stderr(&result));
+
+    let labels = labels_file(dir.path(), 6);
+    let out = dir.path().join("classifier.json");
+    assert!(flicktune(&["train", "--labels", labels.to_str().unwrap(), "--out", out.to_str().unwrap()], b"").status.success());
+    let result = flicktune(&["predict", "--classifier", out.to_str().unwrap()], b"\"fine\"\n{oops\n");
+    assert!(!result.status.success());
+    assert!(stderr(&result).contains("line 2: not valid JSON"), "{}", stderr(&result));
+    assert!(result.stdout.is_empty(), "nothing is printed before every line is checked");
+}
