@@ -2,33 +2,14 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use flicktune::models::ModelName;
 use serde_json::Value;
-use support::{assets, fixture, max_abs_diff};
+use support::{fixture, flicktune, max_abs_diff};
 
 fn embed(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flicktune"))
-        .arg("--assets")
-        .arg(&assets().root)
-        .arg("embed")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_vec();
-    let writer = std::thread::spawn(move || pipe.write_all(&input));
-    let output = child.wait_with_output().unwrap();
-    // A command that fails on its arguments exits without reading stdin.
-    if let Err(e) = writer.join().unwrap() {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    output
+    flicktune(&[&["embed"], args].concat(), stdin)
 }
 
 fn lines(output: &Output) -> Vec<Value> {

@@ -3,32 +3,12 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use flicktune::assets::read_reviews;
 use flicktune::classifier::Classifier;
 use serde_json::Value;
-use support::assets;
-
-fn flicktune(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flicktune"))
-        .arg("--assets")
-        .arg(&assets().root)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_vec();
-    let writer = std::thread::spawn(move || pipe.write_all(&input));
-    let output = child.wait_with_output().unwrap();
-    // A command that fails before reading stdin breaks the pipe; that is fine.
-    let _ = writer.join().unwrap();
-    output
-}
+use support::{assets, flicktune};
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()

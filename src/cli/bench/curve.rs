@@ -81,8 +81,9 @@ impl Method {
         all
     }
 
+    /// Everything but what needs L6 to read whole reviews (the slowest encoding).
     fn quick() -> Vec<Method> {
-        Method::all().into_iter().filter(|m| m.encoder() != Some(ModelName::L6)).collect()
+        Method::all().into_iter().filter(|m| !matches!(m, Method::Frozen(ModelName::L6, _) | Method::SelfTrained(ModelName::L6, _))).collect()
     }
 
     pub fn name(self) -> String {
@@ -106,13 +107,6 @@ impl Method {
         }
     }
 
-    fn encoder(self) -> Option<ModelName> {
-        match self {
-            Method::Frozen(m, _) | Method::SelfTrained(m, _) => Some(m),
-            Method::WordMean => Some(ModelName::L6),
-            Method::Vader | Method::NbSvm => None,
-        }
-    }
 }
 
 impl std::str::FromStr for Method {
