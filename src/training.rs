@@ -14,7 +14,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::classifier::{Classifier, FORMAT, FeatureScaling, VERSION};
+use crate::classifier::{Classifier, ClassifierError, FORMAT, FeatureScaling, VERSION};
 
 #[derive(Config, Debug, PartialEq)]
 pub struct HeadTrainingConfig {
@@ -149,6 +149,28 @@ impl HeadTrainer {
     }
 }
 
+/// How many pseudo-labels per class one round of self-training adds: as many in all as
+/// there are real labels. Fixed in advance, never tuned on `test` (`docs/few-shot.md`).
+pub fn pseudo_per_class(labels: usize) -> usize {
+    labels / 2
+}
+
+/// Self-training's pseudo-labels, as `(index, label)`: of the unlabelled feature vectors,
+/// the `per_class` the classifier finds most negative, labelled 0, and the `per_class`
+/// most positive, labelled 1 (fewer when there are not that many).
+pub fn pseudo_labels<V: AsRef<[f32]>>(classifier: &Classifier, unlabelled: &[V], per_class: usize) -> Result<Vec<(usize, u8)>, ClassifierError> {
+    let mut scored = Vec::with_capacity(unlabelled.len());
+    for (i, features) in unlabelled.iter().enumerate() {
+        scored.push((classifier.predict(features.as_ref())?.positive, i));
+    }
+    // A stable sort: ties keep their order, so the pick is deterministic.
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let per_class = per_class.min(scored.len() / 2);
+    let negatives = scored[..per_class].iter().map(|&(_, i)| (i, 0));
+    let positives = scored[scored.len() - per_class..].iter().map(|&(_, i)| (i, 1));
+    Ok(negatives.chain(positives).collect())
+}
+
 /// Binary cross-entropy from logits (`[n, 1]`), weighted per example, averaged; in the
 /// numerically stable log-sigmoid form.
 pub(crate) fn weighted_cross_entropy(logits: Tensor<2>, targets: Tensor<2>, weights: Tensor<2>) -> Tensor<1> {
@@ -231,6 +253,25 @@ mod tests {
             assert_eq!(classifier.predict(features).unwrap().label, *label);
         }
         assert!(classifier.weights[0] > 10.0 * classifier.weights[1].abs(), "{:?}", classifier.weights);
+    }
+
+    #[test]
+    fn pseudo_labels_are_the_surest_of_each_class() {
+        let classifier = Classifier {
+            format: FORMAT.into(),
+            version: VERSION,
+            encoder: "toy".into(),
+            pooling: "first".into(),
+            scaling: FeatureScaling { center: vec![0.0], scale: vec![1.0] },
+            weights: vec![1.0],
+            bias: 0.0,
+            trained_on: 2,
+        };
+        let unlabelled = [vec![0.1f32], vec![-3.0], vec![2.0], vec![-0.2], vec![5.0]];
+        assert_eq!(pseudo_labels(&classifier, &unlabelled, 2).unwrap(), [(1, 0), (3, 0), (2, 1), (4, 1)]);
+        assert_eq!(pseudo_labels(&classifier, &unlabelled, 9).unwrap().len(), 4, "at most half the pool per class");
+        assert!(pseudo_labels(&classifier, &[vec![1.0f32, 2.0]], 1).is_err(), "wrong width");
+        assert_eq!(pseudo_per_class(20), 10);
     }
 
     #[test]

@@ -60,6 +60,23 @@ fn train_then_predict_classifies_clear_reviews() {
 }
 
 #[test]
+fn self_training_uses_the_unlabelled_reviews() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = labels_file(dir.path(), 10);
+    let reviews = read_reviews(&assets().imdb_split("train")).unwrap();
+    let pool: String = reviews[100..140].iter().map(|r| format!("{}\n", serde_json::json!(r.text))).collect();
+    let unlabelled = dir.path().join("unlabelled.jsonl");
+    std::fs::write(&unlabelled, pool).unwrap();
+    let out = dir.path().join("classifier.json");
+    let args = ["train", "--labels", labels.to_str().unwrap(), "--out", out.to_str().unwrap(), "--method", "self-train"];
+    let trained = flicktune(&[&args[..], &["--unlabelled", unlabelled.to_str().unwrap()]].concat(), b"");
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    assert!(stderr(&trained).contains("10 unlabelled reviews pseudo-labelled"), "{}", stderr(&trained));
+    let classifier = Classifier::from_json(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(classifier.trained_on, 10, "real labels only");
+}
+
+#[test]
 fn bad_labels_files_fail_clearly_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let good = r#"{"text": "great fun", "label": 1}"#;
@@ -77,6 +94,10 @@ fn bad_labels_files_fail_clearly_and_write_nothing() {
         assert!(stderr(&result).contains(says), "{content:?}: {}", stderr(&result));
         assert!(!out.exists(), "a failed run wrote a classifier");
     }
+    std::fs::write(dir.path().join("labels.jsonl"), format!("{good}\n{{\"text\": \"dull\", \"label\": 0}}\n")).unwrap();
+    let labels = dir.path().join("labels.jsonl");
+    let no_pool = flicktune(&["train", "--labels", labels.to_str().unwrap(), "--out", "x.json", "--method", "self-train"], b"");
+    assert!(stderr(&no_pool).contains("needs --unlabelled"), "{}", stderr(&no_pool));
     let missing = flicktune(&["train", "--labels", "/no/such/file.jsonl", "--out", "x.json"], b"");
     assert!(stderr(&missing).contains("cannot read /no/such/file.jsonl"), "{}", stderr(&missing));
 }

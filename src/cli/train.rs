@@ -3,18 +3,30 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use clap::Args;
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
 
 use flicktune::assets::AssetDir;
 use flicktune::backend::BackendKind;
 use flicktune::classifier::{Confusion, FeatureScaling};
 use flicktune::features::{CLASSIFIER_POOLING, Pooling};
 use flicktune::models::ModelName;
-use flicktune::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, class_weights, train_blocking};
+use flicktune::classifier::Classifier;
+use flicktune::training::{
+    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, class_weights, pseudo_labels, pseudo_per_class, train_blocking,
+};
 
 use super::EncoderArgs;
-use super::jsonl::parse_labelled;
+use super::jsonl::{parse_labelled, parse_texts};
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+pub enum TrainMethod {
+    /// Logistic regression on the frozen encoder's features of the labelled reviews.
+    Frozen,
+    /// `frozen`, then one round of self-training on the --unlabelled reviews (the best
+    /// method of `docs/few-shot.md` at 10-500 labels, by under a point).
+    SelfTrain,
+}
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -33,24 +45,56 @@ pub struct TrainArgs {
     /// cpu or wgpu.
     #[arg(long, default_value = "cpu")]
     backend: BackendKind,
+    #[arg(long, value_enum, default_value = "frozen")]
+    method: TrainMethod,
+    /// Reviews without labels (JSON Lines texts, like `predict`'s input): they standardise
+    /// the features, and `--method self-train` pseudo-labels the surest of them.
+    #[arg(long)]
+    unlabelled: Option<PathBuf>,
 }
 
 pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
     let input = std::fs::read_to_string(&args.labels).with_context(|| format!("cannot read {}", args.labels.display()))?;
     let (texts, labels): (Vec<String>, Vec<u8>) =
         parse_labelled(&input).with_context(|| format!("{} is not a labels file", args.labels.display()))?.into_iter().unzip();
-    // Refuse one-class labels before minutes of encoding, not after.
+    // Refuse one-class labels and bad unlabelled files before minutes of encoding, not after.
     class_weights(&labels)?;
+    let unlabelled_texts = match &args.unlabelled {
+        Some(path) => {
+            let input = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            parse_texts(&input).with_context(|| format!("{} is not a file of texts", path.display()))?
+        }
+        None if args.method == TrainMethod::SelfTrain => bail!("--method self-train needs --unlabelled FILE.jsonl: reviews to pseudo-label"),
+        None => Vec::new(),
+    };
 
     let encoder = EncoderArgs { model: args.model, pooling: args.pooling, backend: args.backend, batch: 8 };
     let embedder = encoder.embedder(assets)?;
-    eprintln!("encoding {} labelled reviews with {} ({} pooling)", texts.len(), args.model.hf_name(), args.pooling.name());
-    let features: Vec<Vec<f32>> = embedder.embed(&texts)?.into_iter().map(|e| e.vector).collect();
+    eprintln!(
+        "encoding {} labelled and {} unlabelled reviews with {} ({} pooling)",
+        texts.len(),
+        unlabelled_texts.len(),
+        args.model.hf_name(),
+        args.pooling.name()
+    );
+    let vectors = |texts: &[String]| -> Result<Vec<Vec<f32>>> { Ok(embedder.embed(texts)?.into_iter().map(|e| e.vector).collect()) };
+    let features = vectors(&texts)?;
+    let unlabelled = vectors(&unlabelled_texts)?;
 
-    let examples: Vec<Example> = features.iter().zip(&labels).map(|(f, &label)| Example { features: f, label }).collect();
+    let scaling = FeatureScaling::fit(&features.iter().chain(&unlabelled).collect::<Vec<_>>());
     let source = FeatureSource { encoder: args.model.hf_name().into(), pooling: args.pooling.name().into() };
-    let trainer = HeadTrainer::new(&examples, FeatureScaling::fit(&features), source, HeadTrainingConfig::new(), &embedder.device)?;
-    let classifier = train_blocking(trainer)?;
+    let mut examples: Vec<Example> = features.iter().zip(&labels).map(|(f, &label)| Example { features: f, label }).collect();
+    let fit = |examples: &[Example]| -> Result<Classifier> {
+        let trainer = HeadTrainer::new(examples, scaling.clone(), source.clone(), HeadTrainingConfig::new(), &embedder.device)?;
+        Ok(train_blocking(trainer)?)
+    };
+    let mut classifier = fit(&examples)?;
+    if args.method == TrainMethod::SelfTrain {
+        let pseudo = pseudo_labels(&classifier, &unlabelled, pseudo_per_class(labels.len()))?;
+        eprintln!("self-training: {} unlabelled reviews pseudo-labelled", pseudo.len());
+        examples.extend(pseudo.into_iter().map(|(i, label)| Example { features: &unlabelled[i], label }));
+        classifier = Classifier { trained_on: labels.len(), ..fit(&examples)? };
+    }
 
     let mut confusion = Confusion::default();
     for (f, &label) in features.iter().zip(&labels) {

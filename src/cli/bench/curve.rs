@@ -25,7 +25,7 @@ use flicktune::backend::{BackendKind, open_device};
 use flicktune::classifier::{Classifier, FeatureScaling};
 use flicktune::features::{Embedder, Pooling};
 use flicktune::models::ModelName;
-use flicktune::training::Example;
+use flicktune::training::{Example, pseudo_labels, pseudo_per_class};
 
 use super::labels::fit;
 use super::nbsvm::{self, NbSvm};
@@ -335,9 +335,6 @@ fn mean_word_embedding(ids: &[u32], table: &[f32], dim: usize) -> Vec<f32> {
     mean
 }
 
-/// Pseudo-labels per class added by self-training, as a multiple of the real labels.
-const PSEUDO_PER_LABEL: usize = 1;
-
 fn evaluate(prepared: &Prepared, labelled: &[usize], pool_labels: &[u8], test_labels: &[u8], seed: u64) -> Result<f32> {
     let labels: Vec<u8> = labelled.iter().map(|&i| pool_labels[i]).collect();
     let right = match prepared {
@@ -363,9 +360,9 @@ fn evaluate(prepared: &Prepared, labelled: &[usize], pool_labels: &[u8], test_la
     Ok(right as f32 / test_labels.len() as f32)
 }
 
-/// One round of self-training: the unlabelled pool reviews the classifier is surest of,
-/// `PSEUDO_PER_LABEL` times as many per class as there are labels, join the labelled
-/// ones with the predicted label, and the classifier is trained again.
+/// One round of self-training: the unlabelled pool reviews (all but the draw) the
+/// classifier is surest of join the labelled ones with the predicted label, and the
+/// classifier is trained again.
 fn self_train_round<'a>(
     classifier: &Classifier,
     mut examples: Vec<Example<'a>>,
@@ -374,15 +371,11 @@ fn self_train_round<'a>(
     scaling: &FeatureScaling,
 ) -> Result<Classifier> {
     let taken: HashSet<usize> = labelled.iter().copied().collect();
-    let mut scored: Vec<(f32, usize)> = Vec::new();
-    for (i, features) in pool.iter().enumerate().filter(|(i, _)| !taken.contains(i)) {
-        scored.push((classifier.predict(features)?.positive, i));
+    let open: Vec<usize> = (0..pool.len()).filter(|i| !taken.contains(i)).collect();
+    let candidates: Vec<&[f32]> = open.iter().map(|&i| pool[i].as_slice()).collect();
+    for (k, label) in pseudo_labels(classifier, &candidates, pseudo_per_class(labelled.len()))? {
+        examples.push(Example { features: &pool[open[k]], label });
     }
-    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let per_class = (PSEUDO_PER_LABEL * labelled.len() / 2).min(scored.len() / 2);
-    let negatives = scored[..per_class].iter().map(|&(_, i)| (i, 0u8));
-    let positives = scored[scored.len() - per_class..].iter().map(|&(_, i)| (i, 1u8));
-    examples.extend(negatives.chain(positives).map(|(i, label)| Example { features: &pool[i], label }));
     fit(&examples, scaling)
 }
 
