@@ -1,10 +1,12 @@
-//! `flicktune embed`: JSON Lines texts in, JSON Lines embeddings out.
+//! `flicktune embed`: JSON Lines texts in, JSON Lines embeddings out; and the stdin-to-
+//! stdout loop `flicktune predict` shares.
 
 use std::io::{BufWriter, Read, Write};
 
 use anyhow::{Context, Result};
+use serde_json::{Value, json};
 
-use flicktune::features::Embedder;
+use flicktune::features::{Embedder, Embedding};
 
 use super::jsonl::parse_texts;
 
@@ -12,14 +14,25 @@ use super::jsonl::parse_texts;
 const GROUP: usize = 64;
 
 pub fn run(embedder: &Embedder) -> Result<()> {
+    let texts = read_stdin_texts()?;
+    write_embedded(embedder, &texts, |e| Ok(json!({ "embedding": e.vector, "tokens": e.tokens })))
+}
+
+/// The texts on stdin, one per line. Every line is checked before any work, so a bad
+/// line costs nothing and prints nothing.
+pub fn read_stdin_texts() -> Result<Vec<String>> {
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input).context("stdin is not UTF-8 text")?;
-    // Every line is checked before any work, so a bad line costs nothing and prints nothing.
-    let texts = parse_texts(&input)?;
+    parse_texts(&input)
+}
+
+/// Embeds `texts` in groups and writes `line(embedding)` for each to stdout, in order,
+/// flushing after each group so output streams.
+pub fn write_embedded(embedder: &Embedder, texts: &[String], line: impl Fn(Embedding) -> Result<Value>) -> Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     for group in texts.chunks(GROUP) {
-        for e in embedder.embed(group)? {
-            serde_json::to_writer(&mut out, &serde_json::json!({ "embedding": e.vector, "tokens": e.tokens }))?;
+        for embedding in embedder.embed(group)? {
+            serde_json::to_writer(&mut out, &line(embedding)?)?;
             out.write_all(b"\n")?;
         }
         out.flush()?;

@@ -1,7 +1,6 @@
 //! `flicktune predict`: texts in (JSON Lines on stdin), one `{"label", "positive"}` line
 //! out per text, with a classifier file from `flicktune train` or the page's export.
 
-use std::io::{BufWriter, Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
@@ -14,10 +13,7 @@ use flicktune::models::ModelName;
 use flicktune::session;
 
 use super::EncoderArgs;
-use super::jsonl::parse_texts;
-
-/// Texts per encoder call; output is written after each group.
-const GROUP: usize = 64;
+use super::embed::{read_stdin_texts, write_embedded};
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -33,25 +29,17 @@ pub fn run(args: PredictArgs, assets: &AssetDir) -> Result<()> {
     let path = args.classifier.display();
     let bytes = std::fs::read(&args.classifier).with_context(|| format!("cannot read {path}"))?;
     let classifier = read_classifier(&bytes).with_context(|| format!("{path} is not a usable classifier"))?;
-    let model = ModelName::ALL.into_iter().find(|m| m.hf_name() == classifier.encoder).ok_or_else(|| {
+    let model: ModelName = classifier.encoder.parse().map_err(|_| {
         anyhow!("{path} reads features of `{}`, which is not an encoder Flicktune ships (l3, l6)", classifier.encoder)
     })?;
     let pooling = classifier.pooling.parse().map_err(|e| anyhow!("{path}: {e}"))?;
 
-    let mut input = String::new();
-    std::io::stdin().read_to_string(&mut input).context("stdin is not UTF-8 text")?;
-    let texts = parse_texts(&input)?;
+    let texts = read_stdin_texts()?;
     let embedder = EncoderArgs { model, pooling, backend: args.backend, batch: 8 }.embedder(assets)?;
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    for group in texts.chunks(GROUP) {
-        for embedding in embedder.embed(group)? {
-            let prediction = classifier.predict(&embedding.vector)?;
-            serde_json::to_writer(&mut out, &serde_json::json!({ "label": prediction.label, "positive": prediction.positive }))?;
-            out.write_all(b"\n")?;
-        }
-        out.flush()?;
-    }
-    Ok(())
+    write_embedded(&embedder, &texts, |embedding| {
+        let prediction = classifier.predict(&embedding.vector)?;
+        Ok(serde_json::json!({ "label": prediction.label, "positive": prediction.positive }))
+    })
 }
 
 /// A classifier file, or the page's export (a session holding the classifier).

@@ -8,10 +8,9 @@ use clap::{Args, ValueEnum};
 
 use flicktune::assets::AssetDir;
 use flicktune::backend::BackendKind;
-use flicktune::classifier::{Confusion, FeatureScaling};
+use flicktune::classifier::{Classifier, Confusion, FeatureScaling};
 use flicktune::features::{CLASSIFIER_POOLING, Pooling};
 use flicktune::models::ModelName;
-use flicktune::classifier::Classifier;
 use flicktune::training::{
     Example, FeatureSource, HeadTrainer, HeadTrainingConfig, class_weights, pseudo_labels, pseudo_per_class, train_blocking,
 };

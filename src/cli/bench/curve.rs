@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use flicktune::assets::{AssetDir, Review, read_reviews};
-use flicktune::backend::{BackendKind, open_device};
+use flicktune::backend::BackendKind;
 use flicktune::classifier::{Classifier, FeatureScaling};
 use flicktune::features::{Embedder, Pooling};
 use flicktune::models::ModelName;
@@ -30,6 +30,7 @@ use flicktune::training::{Example, pseudo_labels, pseudo_per_class};
 use super::labels::fit;
 use super::nbsvm::{self, NbSvm};
 use super::{report, store};
+use crate::cli::EncoderArgs;
 
 /// Pool reviews per class that draws come from (the `train` split's first, in its seeded order).
 pub const POOL_PER_CLASS: usize = 1_500;
@@ -42,11 +43,11 @@ pub struct CurveArgs {
     /// Seeded draws per label count (draw d uses seed d; the draws of one seed are nested).
     #[arg(long, default_value_t = 10)]
     draws: u64,
-    /// Methods, comma-separated (default: all; see `docs/curve.md` for what each is).
+    /// Methods, comma-separated (default: all; `docs/few-shot.md` says what each is).
     #[arg(long, value_delimiter = ',')]
     methods: Vec<Method>,
-    /// The quicker subset: 10-100 labels, 3 draws, the L3 encoder only (about 15 minutes
-    /// the first time, most of it encoding; seconds once features are stored).
+    /// The quicker subset: 10-100 labels, 3 draws, no L6 encoding (about 12 minutes the
+    /// first time, most of it encoding; seconds once features are stored).
     #[arg(long)]
     quick: bool,
     /// Where the JSON results, the Markdown table and the SVG chart go.
@@ -106,7 +107,6 @@ impl Method {
             Method::SelfTrained(m, p) => format!("{} {} + LR + self-training", m.short().to_uppercase(), p.name()),
         }
     }
-
 }
 
 impl std::str::FromStr for Method {
@@ -310,20 +310,19 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
     })
 }
 
-/// Standardisation fitted on the whole unlabelled pool (`train` texts only).
 fn texts(set: &[Review]) -> Vec<&str> {
     set.iter().map(|r| r.text.as_str()).collect()
 }
 
+/// Standardisation fitted on the whole unlabelled pool (`train` texts only).
 fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>, self_train: bool) -> Prepared {
     let scaling = FeatureScaling::fit(&pool);
     Prepared::Features { pool, test, scaling, self_train }
 }
 
+/// The encoder with its original (f32) weights on the CPU backend.
 fn frozen_embedder(assets: &AssetDir, model: ModelName) -> Result<Embedder> {
-    let device = open_device(BackendKind::Cpu)?;
-    let (tokenizer, encoder) = assets.model_files(model)?.load(&device)?;
-    Ok(Embedder { tokenizer, model: encoder, device, pooling: Pooling::Chunks, batch_size: 8 })
+    EncoderArgs { model, pooling: Pooling::Chunks, backend: BackendKind::Cpu, batch: 8 }.embedder(assets)
 }
 
 fn mean_word_embedding(ids: &[u32], table: &[f32], dim: usize) -> Vec<f32> {

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::curve::{Method, POOL_PER_CLASS, Progress, Setup};
+use super::labels::mean_sd;
 
 /// Fast Forward Labs' FF11 report (2019), IMDB accuracy (%) by number of labels.
 const FF11_BERT_LARGE: [(usize, f32); 6] = [(10, 72.5), (50, 84.0), (100, 88.0), (200, 89.5), (500, 91.2), (1000, 91.3)];
@@ -69,9 +70,7 @@ fn curve_of(method: Method, progress: &Progress) -> Option<MethodCurve> {
         .into_iter()
         .map(|n| {
             let accuracies: Vec<f32> = records.iter().filter(|r| r.n == n).map(|r| 100.0 * r.accuracy).collect();
-            let count = accuracies.len() as f32;
-            let mean = accuracies.iter().sum::<f32>() / count;
-            let sd = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / count).sqrt();
+            let (mean, sd) = mean_sd(&accuracies);
             Point { n, mean, sd, accuracies }
         })
         .collect();
