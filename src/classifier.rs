@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::tuned::{TunedError, TunedLayers};
+
 /// The `format` field of every classifier file.
 pub const FORMAT: &str = "flicktune-classifier";
 pub const VERSION: u32 = 1;
@@ -64,6 +66,10 @@ pub struct Classifier {
     pub bias: f32,
     /// How many labelled reviews it was trained on.
     pub trained_on: usize,
+    /// Set when the encoder's top layers were fine-tuned with it: the features it reads
+    /// come from the pretrained encoder with these layers laid over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuned_layers: Option<TunedLayers>,
 }
 
 /// What a classifier says about one text.
@@ -104,6 +110,8 @@ pub enum ClassifierError {
     WrongVersion(u32),
     #[error("the classifier is inconsistent: {0}")]
     Inconsistent(String),
+    #[error(transparent)]
+    Tuned(#[from] TunedError),
     #[error("the classifier reads {expected} features, but the encoder gives {got}: train it again with this encoder")]
     DimensionMismatch { expected: usize, got: usize },
 }
@@ -137,6 +145,12 @@ impl Classifier {
         let values = classifier.weights.iter().chain(&classifier.scaling.center).chain([&classifier.bias]);
         if values.into_iter().any(|v| !v.is_finite()) || classifier.scaling.scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return inconsistent("it holds non-finite numbers or a non-positive scale".into());
+        }
+        if let Some(tuned) = &classifier.tuned_layers {
+            if tuned.sha256.len() != 64 || !tuned.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return inconsistent("its fine-tuned layers' sha256 is not 64 hex digits".into());
+            }
+            tuned.inline_bytes()?;
         }
         Ok(classifier)
     }
@@ -203,6 +217,7 @@ mod tests {
             weights: vec![2.0, -1.0],
             bias: 0.5,
             trained_on: 2,
+            tuned_layers: None,
         }
     }
 

@@ -18,6 +18,7 @@ use burn::tensor::{Bool, Device, Tensor, TensorData};
 use crate::classifier::Classifier;
 use crate::encoder::{BertLayer, BertModel, EncoderInput};
 use crate::features::padded_batch;
+use crate::tokens::{TextTokenizer, TokenizeError};
 use crate::training::{TrainError, class_weights, device_error, weighted_cross_entropy};
 
 #[derive(Config, Debug, PartialEq)]
@@ -46,6 +47,15 @@ pub struct FineTuneConfig {
 pub struct TokenExample {
     pub ids: Vec<u32>,
     pub label: u8,
+}
+
+impl TokenExample {
+    /// A review as the fine-tuner reads it: its first window of `max_tokens` tokens.
+    pub fn new(tokenizer: &TextTokenizer, text: &str, label: u8, max_tokens: usize) -> Result<Self, TokenizeError> {
+        let content = tokenizer.content_ids(text)?;
+        let room = max_tokens.saturating_sub(2);
+        Ok(TokenExample { ids: tokenizer.wrap(&content[..content.len().min(room)]), label })
+    }
 }
 
 /// One batch, with the frozen layers' output already computed.
@@ -111,6 +121,11 @@ impl FineTuner {
 
     pub fn total_steps(&self) -> usize {
         self.config.epochs * self.batches.len()
+    }
+
+    /// The first layer that is tuned (layers from here to the top change).
+    pub fn first_tuned_layer(&self) -> usize {
+        self.first_tuned
     }
 
     pub fn steps_done(&self) -> usize {
@@ -244,6 +259,7 @@ mod tests {
             weights: vec![1.5, -0.5],
             bias: 0.25,
             trained_on: 2,
+            tuned_layers: None,
         };
         let device = Device::flex();
         let head = folded_head(&c, &device);
@@ -281,6 +297,7 @@ mod tests {
             weights: vec![0.1; 8],
             bias: 0.0,
             trained_on: 12,
+            tuned_layers: None,
         };
         (encoder, examples, classifier)
     }

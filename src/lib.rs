@@ -12,6 +12,7 @@
 //! | features → sentiment: the classifier and its file | [`classifier`] |
 //! | labelled features → a classifier (Burn autodiff) | [`training`] |
 //! | fine-tuning the encoder's top layers with it (ULMFiT) | [`finetune`] |
+//! | the fine-tuned layers as a file, laid over the pretrained encoder | [`tuned`] |
 //! | which review to label next | [`sampling`] |
 //! | text → sentences, for highlights | [`sentences`] |
 //! | a person's labels and classifier, saved and exported | [`session`] |
@@ -30,6 +31,7 @@ pub mod sentences;
 pub mod session;
 pub mod tokens;
 pub mod training;
+pub mod tuned;
 
 #[cfg(not(target_family = "wasm"))]
 pub mod assets;

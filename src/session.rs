@@ -12,9 +12,10 @@ use crate::classifier::Classifier;
 
 pub const FORMAT: &str = "flicktune-session";
 pub const VERSION: u32 = 1;
-/// Larger files are refused before parsing (a session with every sample review
-/// labelled and a classifier is well under 1 MB).
-pub const MAX_FILE_BYTES: usize = 5_000_000;
+/// Larger files are refused before parsing. A session with every sample review labelled
+/// and a classifier is well under 1 MB; a classifier fine-tuned with the encoder's top
+/// layers carries them (base64, up to [`crate::tuned::MAX_BYTES`] before encoding).
+pub const MAX_FILE_BYTES: usize = 40_000_000;
 
 /// One label: a review of the bundled sample (by position) and 1 positive / 0 negative.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -145,6 +145,7 @@ impl HeadTrainer {
             weights: weight.try_into_vec::<f32>().map_err(device_error)?,
             bias,
             trained_on: self.n,
+            tuned_layers: None,
         })
     }
 }
@@ -169,6 +170,16 @@ pub fn pseudo_labels<V: AsRef<[f32]>>(classifier: &Classifier, unlabelled: &[V],
     let negatives = scored[..per_class].iter().map(|&(_, i)| (i, 0));
     let positives = scored[scored.len() - per_class..].iter().map(|&(_, i)| (i, 1));
     Ok(negatives.chain(positives).collect())
+}
+
+/// Self-training's second round: `examples` (the real labels) plus, from `unlabelled`,
+/// the [`pseudo_labels`] of `classifier` (trained on those labels), as many as there are
+/// real labels.
+pub fn with_pseudo_labels<'a>(classifier: &Classifier, mut examples: Vec<Example<'a>>, unlabelled: &[&'a [f32]]) -> Result<Vec<Example<'a>>, ClassifierError> {
+    for (i, label) in pseudo_labels(classifier, unlabelled, pseudo_per_class(examples.len()))? {
+        examples.push(Example { features: unlabelled[i], label });
+    }
+    Ok(examples)
 }
 
 /// Binary cross-entropy from logits (`[n, 1]`), weighted per example, averaged; in the
@@ -266,6 +277,7 @@ mod tests {
             weights: vec![1.0],
             bias: 0.0,
             trained_on: 2,
+            tuned_layers: None,
         };
         let unlabelled = [vec![0.1f32], vec![-3.0], vec![2.0], vec![-0.2], vec![5.0]];
         assert_eq!(pseudo_labels(&classifier, &unlabelled, 2).unwrap(), [(1, 0), (3, 0), (2, 1), (4, 1)]);

@@ -119,3 +119,80 @@ fn predict_refuses_a_damaged_classifier_and_names_a_bad_line() {
     assert!(stderr(&result).contains("line 2: not valid JSON"), "{}", stderr(&result));
     assert!(result.stdout.is_empty(), "nothing is printed before every line is checked");
 }
+
+/// Predictions of `texts` (JSON Lines) by `flicktune predict` with a classifier file.
+fn predict_file(path: &std::path::Path, input: &str) -> Result<Vec<f64>, String> {
+    let out = flicktune(&["predict", "--classifier", path.to_str().unwrap()], input.as_bytes());
+    if !out.status.success() {
+        return Err(stderr(&out));
+    }
+    let lines = String::from_utf8(out.stdout).unwrap();
+    Ok(lines.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["positive"].as_f64().unwrap()).collect())
+}
+
+#[test]
+fn a_fine_tuned_classifier_file_carries_its_layers_and_predict_uses_them() {
+    use burn::tensor::Device;
+    use flicktune::features::{Embedder, Pooling};
+    use flicktune::finetune::{FineTuneConfig, FineTuner, TokenExample};
+    use flicktune::models::ModelName;
+    use flicktune::tuned::TunedLayers;
+
+    let dir = tempfile::tempdir().unwrap();
+    let labels = labels_file(dir.path(), 10);
+    let frozen_path = dir.path().join("frozen.json");
+    assert!(flicktune(&["train", "--labels", labels.to_str().unwrap(), "--out", frozen_path.to_str().unwrap()], b"").status.success());
+    let frozen = Classifier::from_json(&std::fs::read(&frozen_path).unwrap()).unwrap();
+
+    // Fine-tune L3's top layers on the same ten reviews, as the page does.
+    let device = Device::flex();
+    let (tokenizer, pretrained) = assets().model_files(ModelName::L3).unwrap().load(&device).unwrap();
+    let config = FineTuneConfig::new().with_epochs(2).with_learning_rate(1e-3);
+    let examples: Vec<TokenExample> = std::fs::read_to_string(&labels)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            TokenExample::new(&tokenizer, v["text"].as_str().unwrap(), v["label"].as_u64().unwrap() as u8, config.max_tokens).unwrap()
+        })
+        .collect();
+    let mut tuner = FineTuner::new(&pretrained, &frozen, &examples, tokenizer.pad_id(), config, &device).unwrap();
+    while !tuner.is_done() {
+        tuner.step();
+    }
+    let first = tuner.first_tuned_layer();
+    let (tuned_model, head) = pollster::block_on(tuner.finish()).unwrap();
+    let (layers, bytes) = TunedLayers::save(&tuned_model, first).unwrap();
+    let tuned = Classifier { tuned_layers: Some(layers.clone().with_bytes(&bytes)), ..head.clone() };
+    let tuned_path = dir.path().join("tuned.json");
+    std::fs::write(&tuned_path, tuned.to_json()).unwrap();
+
+    let texts = ["Loved it: funny, warm and beautifully shot.", "Tedious, ugly and far too long.", "It was fine, I guess."];
+    let input: String = texts.iter().map(|t| format!("{}\n", serde_json::json!({ "text": t }))).collect();
+    let from_cli = predict_file(&tuned_path, &input).unwrap();
+    // The same classifier in process, on the pretrained encoder with the saved layers over it.
+    let model = layers.apply(pretrained.clone(), &bytes).unwrap();
+    let embedder = Embedder { tokenizer, model, device, pooling: Pooling::Chunks, batch_size: 8 };
+    let in_process: Vec<f64> =
+        embedder.embed(&texts).unwrap().iter().map(|e| f64::from(head.predict(&e.vector).unwrap().positive)).collect();
+    for (cli, own) in from_cli.iter().zip(&in_process) {
+        assert!((cli - own).abs() < 1e-4, "predict {from_cli:?} vs in process {in_process:?}");
+    }
+    // The tuned layers matter: the same head on the pretrained encoder says otherwise.
+    let without = Classifier { tuned_layers: None, ..head };
+    let without_path = dir.path().join("without.json");
+    std::fs::write(&without_path, without.to_json()).unwrap();
+    let untuned = predict_file(&without_path, &input).unwrap();
+    assert!(untuned.iter().zip(&from_cli).any(|(a, b)| (a - b).abs() > 1e-3), "{untuned:?} vs {from_cli:?}");
+
+    // Damaged or missing layers are refused with a reason.
+    let mut damaged: Value = serde_json::from_str(&tuned.to_json()).unwrap();
+    let text = damaged["tuned_layers"]["safetensors_base64"].as_str().unwrap().to_string();
+    let flipped = if text.starts_with('A') { "B" } else { "A" };
+    damaged["tuned_layers"]["safetensors_base64"] = format!("{flipped}{}", &text[1..]).into();
+    std::fs::write(&tuned_path, damaged.to_string()).unwrap();
+    assert!(predict_file(&tuned_path, &input).unwrap_err().contains("do not match their sha256"));
+    damaged["tuned_layers"].as_object_mut().unwrap().remove("safetensors_base64");
+    std::fs::write(&tuned_path, damaged.to_string()).unwrap();
+    assert!(predict_file(&tuned_path, &input).unwrap_err().contains("the fine-tuned layers are missing"));
+}

@@ -2,7 +2,8 @@
 //!
 //! WebGPU is used when the browser gives an adapter; otherwise, or when WebGPU fails
 //! (no adapter, device lost, shader error at warm-up), the same model runs on Burn's
-//! CPU backend compiled to wasm, and the user is told why.
+//! CPU backend compiled to wasm, and the user is told why. After fine-tuning, the
+//! encoder in use is the pretrained one with the tuned top layers laid over it.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -16,6 +17,7 @@ use super::loader::{self, FileProgress, Manifest, js_error};
 use crate::backend::BackendKind;
 use crate::features::{CLASSIFIER_POOLING, Embedder, Embedding, Pooling};
 use crate::models::{ModelFiles, ModelName};
+use crate::tuned::TunedLayers;
 
 /// The device the encoder runs on, as the page shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +47,11 @@ pub struct Engine {
 
 #[derive(Default)]
 struct EngineState {
+    /// The encoder in use: the pretrained one, or it with fine-tuned top layers.
     embedder: Option<Rc<Embedder>>,
+    pretrained: Option<Rc<Embedder>>,
+    /// The fine-tuned layers in use, if any (without their bytes).
+    tuned: Option<TunedLayers>,
     backend: Option<ActiveBackend>,
     /// Burn's wgpu runtime is set up once per page: remember how that went.
     webgpu: Option<Result<(Device, String), String>>,
@@ -79,7 +85,10 @@ impl Engine {
         prefer: BackendKind,
         on_progress: &dyn Fn(FileProgress),
     ) -> Result<ActiveBackend, String> {
-        self.state.borrow_mut().embedder = None;
+        {
+            let mut state = self.state.borrow_mut();
+            (state.embedder, state.pretrained, state.tuned) = (None, None, None);
+        }
         let mut contents = Vec::new();
         for file in &manifest.files {
             contents.push(loader::load_file(model, file, on_progress).await?);
@@ -110,9 +119,45 @@ impl Engine {
     fn install(&self, embedder: Embedder, kind: BackendKind, adapter: String, notice: Option<String>) -> ActiveBackend {
         let backend = ActiveBackend { kind, adapter, notice };
         let mut state = self.state.borrow_mut();
-        state.embedder = Some(Rc::new(embedder));
+        let embedder = Rc::new(embedder);
+        state.embedder = Some(embedder.clone());
+        state.pretrained = Some(embedder);
+        state.tuned = None;
         state.backend = Some(backend.clone());
         backend
+    }
+
+    /// The pretrained encoder (fine-tuning always starts from it).
+    pub fn pretrained(&self) -> Result<Rc<Embedder>, String> {
+        self.state.borrow().pretrained.clone().ok_or_else(|| "the model is not loaded yet".into())
+    }
+
+    /// The fine-tuned layers in use, or `None` on the pretrained encoder.
+    pub fn tuned(&self) -> Option<TunedLayers> {
+        self.state.borrow().tuned.clone()
+    }
+
+    /// The pretrained encoder with `layers` (their `bytes`) laid over it, not yet in use.
+    pub fn tuned_embedder(&self, layers: &TunedLayers, bytes: &[u8]) -> Result<Rc<Embedder>, String> {
+        let pretrained = self.pretrained()?;
+        let model = layers.apply(pretrained.model.clone(), bytes).map_err(|e| e.to_string())?;
+        Ok(Rc::new(Embedder { model, tokenizer: pretrained.tokenizer.clone(), device: pretrained.device.clone(), ..*pretrained }))
+    }
+
+    /// Puts a fine-tuned encoder (from [`Self::tuned_embedder`]) in use, or, with `None`,
+    /// the pretrained one again.
+    pub fn use_encoder(&self, tuned: Option<(Rc<Embedder>, TunedLayers)>) {
+        let mut state = self.state.borrow_mut();
+        match tuned {
+            Some((embedder, layers)) => {
+                state.embedder = Some(embedder);
+                state.tuned = Some(layers.without_bytes());
+            }
+            None => {
+                state.embedder = state.pretrained.clone();
+                state.tuned = None;
+            }
+        }
     }
 
     async fn webgpu_device(&self) -> Result<(Device, String), String> {
@@ -149,12 +194,16 @@ impl Engine {
         result
     }
 
-    /// The classifier's features, once no foreground work is running.
-    pub async fn embed_in_background(&self, texts: &[String]) -> Result<Vec<Embedding>, String> {
+    /// The classifier's features, once no foreground work is running; with `embedder`
+    /// rather than the one in use, if given.
+    pub async fn embed_in_background(&self, texts: &[String], embedder: Option<&Embedder>) -> Result<Vec<Embedding>, String> {
         while self.state.borrow().foreground > 0 {
             super::yield_to_browser().await;
         }
-        self.embed_now(texts, CLASSIFIER_POOLING).await
+        match embedder {
+            Some(embedder) => embedder.embed_pooled(texts, CLASSIFIER_POOLING).await.map_err(|e| e.to_string()),
+            None => self.embed_now(texts, CLASSIFIER_POOLING).await,
+        }
     }
 
     async fn embed_now(&self, texts: &[String], pooling: Pooling) -> Result<Vec<Embedding>, String> {

@@ -3,14 +3,16 @@
 //!
 //! Features come from the cache `flicktune fetch` wrote, when it was computed with the
 //! weights the page loaded and agrees with the page's own encoder on a spot check;
-//! otherwise the page computes them in the background, one review per step.
+//! otherwise the page computes them in the background, one review per step. After
+//! fine-tuning, the features in use are the tuned encoder's; the pretrained encoder's
+//! are kept beside them, since fine-tuning always starts again from those.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::engine::Engine;
 use super::loader;
-use crate::features::{CLASSIFIER_POOLING, FeatureCache};
+use crate::features::{CLASSIFIER_POOLING, Embedder, FeatureCache};
 use crate::models::ModelName;
 
 /// A bundled review with its gold label (1 positive, 0 negative).
@@ -24,8 +26,15 @@ pub struct SampleReview {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub review: SampleReview,
+    /// From the encoder in use.
     pub features: Option<Vec<f32>>,
+    /// From the pretrained encoder: the same as `features` until a fine-tuned encoder
+    /// is in use (fine-tuning starts from these).
+    pub pretrained: Option<Vec<f32>>,
 }
+
+/// Features of every bundled review from one encoder, in index order.
+pub type AllFeatures = FeatureCache;
 
 #[derive(Default)]
 struct Reviews {
@@ -71,7 +80,7 @@ impl ReviewIndex {
     pub async fn load_texts(&self) -> Result<(), String> {
         let sample = read_jsonl("data/sample.jsonl").await?;
         let heldout = read_jsonl("data/heldout.jsonl").await?;
-        let entries = |reviews: Vec<SampleReview>| reviews.into_iter().map(|review| Entry { review, features: None }).collect();
+        let entries = |reviews: Vec<SampleReview>| reviews.into_iter().map(|review| Entry { review, features: None, pretrained: None }).collect();
         *self.reviews.borrow_mut() = Reviews { sample: entries(sample), heldout: entries(heldout) };
         Ok(())
     }
@@ -105,8 +114,10 @@ impl ReviewIndex {
                     return Ok(FeatureOrigin::ComputedHere(why_not));
                 }
                 let text = self.part(heldout, |p| p[i].review.text.clone());
-                let vector = engine.embed_in_background(&[text]).await?.remove(0).vector;
-                self.reviews.borrow_mut().part_mut(heldout)[i].features = Some(vector);
+                let vector = engine.embed_in_background(&[text], None).await?.remove(0).vector;
+                let mut reviews = self.reviews.borrow_mut();
+                let entry = &mut reviews.part_mut(heldout)[i];
+                (entry.features, entry.pretrained) = (Some(vector.clone()), Some(vector));
                 done += 1;
                 on_progress(done, total);
             }
@@ -114,9 +125,63 @@ impl ReviewIndex {
         Ok(FeatureOrigin::ComputedHere(why_not))
     }
 
+    /// Every bundled review's features from `embedder` (a fine-tuned encoder not yet in
+    /// use), one review per step, reporting `(done, total)`. `None` if `keep_going` turned
+    /// false first. `model` and `weights_sha256` label the result.
+    pub async fn read_all(
+        &self,
+        engine: &Engine,
+        embedder: &Embedder,
+        (model, weights_sha256): (ModelName, &str),
+        on_progress: &dyn Fn(usize, usize),
+        keep_going: &dyn Fn() -> bool,
+    ) -> Result<Option<AllFeatures>, String> {
+        let (sample, heldout) = (self.sample_len(), self.reviews.borrow().heldout.len());
+        let mut vectors = Vec::with_capacity(sample + heldout);
+        for i in 0..sample + heldout {
+            on_progress(i, sample + heldout);
+            super::yield_to_browser().await;
+            if !keep_going() {
+                return Ok(None);
+            }
+            let text = if i < sample { self.part(false, |p| p[i].review.text.clone()) } else { self.part(true, |p| p[i - sample].review.text.clone()) };
+            vectors.push(engine.embed_in_background(&[text], Some(embedder)).await?.remove(0).vector);
+        }
+        on_progress(sample + heldout, sample + heldout);
+        let held = vectors.split_off(sample);
+        Ok(Some(FeatureCache {
+            model: model.hf_name().into(),
+            weights_sha256: weights_sha256.into(),
+            pooling: CLASSIFIER_POOLING.name().into(),
+            dim: vectors.first().map_or(0, Vec::len),
+            sample: vectors,
+            heldout: held,
+        }))
+    }
+
+    /// Makes `features` (from [`Self::read_all`]) the ones in use, or, with `None`, the
+    /// pretrained encoder's again. `false` if they do not fit the bundled reviews.
+    pub fn use_features(&self, features: Option<&AllFeatures>) -> bool {
+        let mut reviews = self.reviews.borrow_mut();
+        let Reviews { sample, heldout } = &mut *reviews;
+        match features {
+            Some(f) if f.is_consistent(sample.len(), heldout.len()) => {
+                for (entry, vector) in sample.iter_mut().zip(&f.sample).chain(heldout.iter_mut().zip(&f.heldout)) {
+                    entry.features = Some(vector.clone());
+                }
+                true
+            }
+            Some(_) => false,
+            None => {
+                sample.iter_mut().chain(heldout.iter_mut()).for_each(|e| e.features = e.pretrained.clone());
+                true
+            }
+        }
+    }
+
     fn clear_features(&self) {
         let Reviews { sample, heldout } = &mut *self.reviews.borrow_mut();
-        sample.iter_mut().chain(heldout.iter_mut()).for_each(|e| e.features = None);
+        sample.iter_mut().chain(heldout.iter_mut()).for_each(|e| (e.features, e.pretrained) = (None, None));
     }
 
     fn part<T>(&self, heldout: bool, read: impl FnOnce(&[Entry]) -> T) -> T {
@@ -143,12 +208,9 @@ impl ReviewIndex {
         if mine.len() != cache.dim || worst > SPOT_CHECK_TOLERANCE {
             return Err(format!("the feature cache disagrees with this encoder (by {worst:.1e})"));
         }
-        let mut reviews = self.reviews.borrow_mut();
-        for (entry, vector) in reviews.sample.iter_mut().zip(cache.sample) {
-            entry.features = Some(vector);
-        }
-        for (entry, vector) in reviews.heldout.iter_mut().zip(cache.heldout) {
-            entry.features = Some(vector);
+        let Reviews { sample, heldout } = &mut *self.reviews.borrow_mut();
+        for (entry, vector) in sample.iter_mut().zip(cache.sample).chain(heldout.iter_mut().zip(cache.heldout)) {
+            (entry.features, entry.pretrained) = (Some(vector.clone()), Some(vector));
         }
         Ok(())
     }

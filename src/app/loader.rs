@@ -2,16 +2,17 @@
 //!
 //! Each model folder has a small manifest per weight precision (names, sizes, sha256), always
 //! fetched fresh. Files are kept in Cache Storage under their URL plus their sha256, so a
-//! reload reads them from the cache, and a changed file is a new entry.
+//! reload reads them from the cache, and a changed file is a new entry. The page keeps
+//! what it makes itself (fine-tuned layers) in the same cache.
 
 use js_sys::{Reflect, Uint8Array};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, Response};
 
 use crate::models::{ModelName, WeightPrecision};
+use crate::tuned::sha256_hex;
 
 const CACHE_NAME: &str = "flicktune-models-v1";
 
@@ -103,10 +104,7 @@ pub async fn load_file(
         on_progress(FileProgress { name: file.name.clone(), done, total: file.bytes, from_cache })
     };
     if let Some(cache) = &cache {
-        let hit = JsFuture::from(cache.match_with_str(&key)).await.unwrap_or(JsValue::UNDEFINED);
-        if let Ok(response) = hit.dyn_into::<Response>() {
-            let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?).await.map_err(js_error)?;
-            let bytes = Uint8Array::new(&buffer).to_vec();
+        if let Some(bytes) = cached(cache, &key).await {
             if bytes.len() as u64 == file.bytes {
                 report(file.bytes, true);
                 return Ok(bytes);
@@ -135,15 +133,39 @@ pub async fn load_file(
             file.bytes
         ));
     }
-    let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = sha256_hex(&bytes);
     if sha256 != file.sha256 {
         return Err(format!("{} does not match its manifest (sha256 {sha256}): the file on the server is corrupted", file.name));
     }
     if let Some(cache) = &cache {
-        let response = Response::new_with_opt_u8_array(Some(&mut bytes.clone())).map_err(js_error)?;
-        let _ = JsFuture::from(cache.put_with_str(&key, &response)).await;
+        let _ = put(cache, &key, &bytes).await;
     }
     Ok(bytes)
+}
+
+async fn cached(cache: &Cache, key: &str) -> Option<Vec<u8>> {
+    let hit = JsFuture::from(cache.match_with_str(key)).await.ok()?;
+    let response = hit.dyn_into::<Response>().ok()?;
+    let buffer = JsFuture::from(response.array_buffer().ok()?).await.ok()?;
+    Some(Uint8Array::new(&buffer).to_vec())
+}
+
+async fn put(cache: &Cache, key: &str, bytes: &[u8]) -> Result<(), String> {
+    let response = Response::new_with_opt_u8_array(Some(&mut bytes.to_vec())).map_err(js_error)?;
+    JsFuture::from(cache.put_with_str(key, &response)).await.map_err(js_error)?;
+    Ok(())
+}
+
+/// Keeps bytes the page made itself (fine-tuned layers, their features) in Cache
+/// Storage under `key`, a path that is never fetched from the server.
+pub async fn keep(key: &str, bytes: &[u8]) -> Result<(), String> {
+    let cache = open_cache().await.ok_or("this browser gives the page no Cache Storage")?;
+    put(&cache, key, bytes).await.map_err(|e| format!("the browser would not store {key} ({e})"))
+}
+
+/// Bytes kept with [`keep`], if the browser still has them.
+pub async fn kept(key: &str) -> Option<Vec<u8>> {
+    cached(&open_cache().await?, key).await
 }
 
 /// Forgets a model's cached files (after they failed to load, so a reload fetches anew).

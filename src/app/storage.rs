@@ -5,7 +5,10 @@ const SESSION_KEY: &str = "flicktune.session.v1";
 /// A saved session that could not be read is moved here rather than overwritten.
 const UNREADABLE_KEY: &str = "flicktune.session.unreadable";
 const MODEL_KEY: &str = "flicktune.model";
-const AUTO_RETRAIN_KEY: &str = "flicktune.auto-retrain";
+/// Settings: retrain after every label; self-training; fine-tune the encoder's top layers on Train.
+pub const AUTO_RETRAIN: &str = "flicktune.auto-retrain";
+pub const SELF_TRAIN: &str = "flicktune.self-train";
+pub const FINE_TUNE: &str = "flicktune.fine-tune";
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
@@ -41,12 +44,13 @@ pub fn write_model(model: &str) {
     }
 }
 
-pub fn read_auto_retrain() -> Option<bool> {
-    storage()?.get_item(AUTO_RETRAIN_KEY).ok().flatten().map(|v| v == "true")
+/// An on/off setting, by its key.
+pub fn read_flag(key: &str) -> Option<bool> {
+    storage()?.get_item(key).ok().flatten().map(|v| v == "true")
 }
 
-pub fn write_auto_retrain(on: bool) {
+pub fn write_flag(key: &str, on: bool) {
     if let Some(storage) = storage() {
-        let _ = storage.set_item(AUTO_RETRAIN_KEY, if on { "true" } else { "false" });
+        let _ = storage.set_item(key, if on { "true" } else { "false" });
     }
 }

@@ -11,6 +11,7 @@ use flicktune::backend::BackendKind;
 use flicktune::classifier::Classifier;
 use flicktune::models::ModelName;
 use flicktune::session;
+use flicktune::tuned::TunedError;
 
 use super::EncoderArgs;
 use super::embed::{read_stdin_texts, write_embedded};
@@ -35,7 +36,12 @@ pub fn run(args: PredictArgs, assets: &AssetDir) -> Result<()> {
     let pooling = classifier.pooling.parse().map_err(|e| anyhow!("{path}: {e}"))?;
 
     let texts = read_stdin_texts()?;
-    let embedder = EncoderArgs { model, pooling, backend: args.backend, batch: 8 }.embedder(assets)?;
+    let mut embedder = EncoderArgs { model, pooling, backend: args.backend, batch: 8 }.embedder(assets)?;
+    if let Some(tuned) = &classifier.tuned_layers {
+        // Checked against the sha256 when the file was read.
+        let bytes = tuned.inline_bytes()?.ok_or(TunedError::Missing).with_context(|| format!("{path} cannot be used"))?;
+        embedder.model = tuned.apply(embedder.model, &bytes).with_context(|| format!("{path} cannot be used"))?;
+    }
     write_embedded(&embedder, &texts, |embedding| {
         let prediction = classifier.predict(&embedding.vector)?;
         Ok(serde_json::json!({ "label": prediction.label, "positive": prediction.positive }))

@@ -12,7 +12,7 @@ use flicktune::classifier::{Classifier, Confusion, FeatureScaling};
 use flicktune::features::{CLASSIFIER_POOLING, Pooling};
 use flicktune::models::ModelName;
 use flicktune::training::{
-    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, class_weights, pseudo_labels, pseudo_per_class, train_blocking,
+    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, class_weights, train_blocking, with_pseudo_labels,
 };
 
 use super::EncoderArgs;
@@ -82,16 +82,16 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
 
     let scaling = FeatureScaling::fit(&features.iter().chain(&unlabelled).collect::<Vec<_>>());
     let source = FeatureSource { encoder: args.model.hf_name().into(), pooling: args.pooling.name().into() };
-    let mut examples: Vec<Example> = features.iter().zip(&labels).map(|(f, &label)| Example { features: f, label }).collect();
+    let examples: Vec<Example> = features.iter().zip(&labels).map(|(f, &label)| Example { features: f, label }).collect();
     let fit = |examples: &[Example]| -> Result<Classifier> {
         let trainer = HeadTrainer::new(examples, scaling.clone(), source.clone(), HeadTrainingConfig::new(), &embedder.device)?;
         Ok(train_blocking(trainer)?)
     };
     let mut classifier = fit(&examples)?;
     if args.method == TrainMethod::SelfTrain {
-        let pseudo = pseudo_labels(&classifier, &unlabelled, pseudo_per_class(labels.len()))?;
-        eprintln!("self-training: {} unlabelled reviews pseudo-labelled", pseudo.len());
-        examples.extend(pseudo.into_iter().map(|(i, label)| Example { features: &unlabelled[i], label }));
+        let unlabelled: Vec<&[f32]> = unlabelled.iter().map(Vec::as_slice).collect();
+        let examples = with_pseudo_labels(&classifier, examples, &unlabelled)?;
+        eprintln!("self-training: {} unlabelled reviews pseudo-labelled", examples.len() - labels.len());
         classifier = Classifier { trained_on: labels.len(), ..fit(&examples)? };
     }
 

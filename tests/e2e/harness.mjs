@@ -145,3 +145,12 @@ export async function heldoutAccuracy(page) {
   return parseFloat(text);
 }
 
+
+/** Classifies a pasted text; returns what the page predicts (or why it cannot). */
+export async function classify(page, text) {
+  await page.getByTestId("classify-input").fill(text);
+  await page.getByTestId("classify").click();
+  const prediction = page.getByTestId("prediction");
+  await prediction.filter({ hasText: /%|error|first/ }).waitFor({ timeout: 120_000 });
+  return prediction.textContent();
+}

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
-  SAMPLE, heldoutAccuracy, labelWithButtons, ready, startServer, stopAutoRetrain, train, waitReady, withPage,
+  SAMPLE, classify, heldoutAccuracy, labelWithButtons, ready, startServer, stopAutoRetrain, train, waitReady, withPage,
 } from "./harness.mjs";
 
 const PAYLOAD = "<img src=x onerror=alert(1)>";
@@ -16,14 +16,6 @@ let server;
 
 before(async () => { server = await startServer(); });
 after(() => server.stop());
-
-async function classify(page, text) {
-  await page.getByTestId("classify-input").fill(text);
-  await page.getByTestId("classify").click();
-  const prediction = page.getByTestId("prediction");
-  await prediction.filter({ hasText: /%|error|first/ }).waitFor({ timeout: 120_000 });
-  return prediction.textContent();
-}
 
 test("label 20 reviews, train, and the classifier is accurate, kept across a reload, exported and imported", { timeout: 600_000 }, async () => {
   const exported = join(tmpdir(), `flicktune-export-${process.pid}.json`);

@@ -36,10 +36,32 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrainStatus {
     Idle,
-    Running { step: usize, total: usize },
-    Finished { seconds: f64, labels: usize },
+    Running { phase: TrainPhase, step: usize, total: usize },
+    Finished { seconds: f64, labels: usize, fine_tuning: Option<FineTuneTimes> },
     Cancelled,
     Failed(String),
+}
+
+/// What a running training is doing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TrainPhase {
+    /// The classifier on the encoder's features.
+    Head,
+    /// The encoder's top layers with the classifier.
+    FineTune,
+    /// Reading every bundled review again with the fine-tuned encoder.
+    Reread,
+    /// Putting a saved fine-tuned encoder back in use (after a reload or an import).
+    Restore,
+}
+
+/// How long the parts of a fine-tuning run took.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FineTuneTimes {
+    pub layers: usize,
+    pub epochs: usize,
+    pub tuning_seconds: f64,
+    pub reread_seconds: f64,
 }
 
 /// The page's state, shared with the components through context.
@@ -70,6 +92,12 @@ struct PageState {
     label_events: RwSignal<u32>,
     /// Retrain after every label (a setting, kept in the browser).
     auto_retrain: RwSignal<bool>,
+    /// One round of self-training on the unlabelled sample (a setting, kept; on by default).
+    self_train: RwSignal<bool>,
+    /// Fine-tune the encoder's top layers when Train is pressed (a setting, kept).
+    fine_tune: RwSignal<bool>,
+    /// The sha256 of the fine-tuned layers the encoder in use has, if any.
+    tuned: RwSignal<Option<String>>,
     /// A retrain was asked for while one was running: start again when it stops.
     retrain_pending: RwSignal<bool>,
     /// `(step, loss)` of the current or last training run.
@@ -82,10 +110,13 @@ struct PageState {
 }
 
 impl PageState {
-    /// The saved classifier, if it reads the loaded encoder's features.
+    /// The saved classifier, if it reads the features of the encoder in use (the loaded
+    /// model, with the same fine-tuned layers or none).
     fn classifier(&self) -> Option<Classifier> {
-        let model = self.model.get();
-        self.session.with(|s| s.classifier.clone()).filter(|c| c.encoder == model.hf_name())
+        let (model, tuned) = (self.model.get(), self.tuned.get());
+        self.session.with(|s| s.classifier.clone()).filter(|c| {
+            c.encoder == model.hf_name() && c.tuned_layers.as_ref().map(|t| &t.sha256) == tuned.as_ref()
+        })
     }
 }
 
@@ -116,7 +147,10 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
         skipped: RwSignal::new(Vec::new()),
         training: RwSignal::new(TrainStatus::Idle),
         label_events: RwSignal::new(0),
-        auto_retrain: RwSignal::new(storage::read_auto_retrain().unwrap_or(true)),
+        auto_retrain: RwSignal::new(storage::read_flag(storage::AUTO_RETRAIN).unwrap_or(true)),
+        self_train: RwSignal::new(storage::read_flag(storage::SELF_TRAIN).unwrap_or(true)),
+        fine_tune: RwSignal::new(storage::read_flag(storage::FINE_TUNE).unwrap_or(false)),
+        tuned: RwSignal::new(None),
         retrain_pending: RwSignal::new(false),
         losses: RwSignal::new(Vec::new()),
         cancel_training: RwSignal::new(false),
@@ -136,7 +170,9 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
         }
     });
     Effect::new(move |_| storage::write_model(state.model.get().short()));
-    Effect::new(move |_| storage::write_auto_retrain(state.auto_retrain.get()));
+    Effect::new(move |_| storage::write_flag(storage::AUTO_RETRAIN, state.auto_retrain.get()));
+    Effect::new(move |_| storage::write_flag(storage::SELF_TRAIN, state.self_train.get()));
+    Effect::new(move |_| storage::write_flag(storage::FINE_TUNE, state.fine_tune.get()));
     let (load_engine, load_index) = (engine.clone(), index.clone());
     Effect::new(move |_| {
         let (model, prefer) = (state.model.get(), state.prefer.get());
@@ -155,7 +191,7 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
             <training::TrainPanel engine=engine.clone() index=index.clone()/>
             <heldout::HeldoutPanel index=index.clone()/>
             <classify::ClassifyPanel engine=engine.clone()/>
-            <session::SessionPanel index=index.clone()/>
+            <session::SessionPanel engine=engine.clone() index=index.clone()/>
             <encoder::ModelPanel/>
             <encoder::BackendPanel/>
             <encoder::IndexPanel/>
@@ -199,6 +235,7 @@ async fn load(
 ) {
     let current = move || state.generation.get_untracked() == generation;
     state.status.set(Status::Loading);
+    state.tuned.set(None);
     state.files.set(Vec::new());
     let manifest = match loader::fetch_manifest(model, precision).await {
         Ok(manifest) => manifest,
@@ -246,7 +283,10 @@ async fn load(
         }
     };
     match index.index(&engine, model, &weights_sha256, &on_indexed, &current).await {
-        Ok(origin) if current() => state.features_origin.set(Some(origin)),
+        Ok(origin) if current() => {
+            state.features_origin.set(Some(origin));
+            training::use_classifiers_encoder(&engine, &index, state).await;
+        }
         Ok(_) => {}
         Err(e) => leptos::logging::warn!("computing the bundled reviews' features stopped: {e}"),
     }

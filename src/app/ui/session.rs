@@ -1,12 +1,15 @@
-//! Keeping the work: export labels and classifier to a JSON file, import one back (checked
-//! in full first: a bad file changes nothing), and reset after confirmation.
+//! Keeping the work: export labels and classifier (with its fine-tuned layers, if any) to
+//! a JSON file, import one back (checked in full first: a bad file changes nothing), and
+//! reset after confirmation.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use super::training::{keep_imported, kept_tuned_bytes, use_classifiers_encoder};
 use super::{PageState, TrainStatus};
+use crate::app::engine::Engine;
 use crate::app::index::ReviewIndex;
 use crate::app::loader::js_error;
 use crate::session::{MAX_FILE_BYTES, Session};
@@ -14,28 +17,43 @@ use crate::session::{MAX_FILE_BYTES, Session};
 const EXPORT_NAME: &str = "flicktune-labels.json";
 
 #[component]
-pub fn SessionPanel(index: ReviewIndex) -> impl IntoView {
+pub fn SessionPanel(engine: Engine, index: ReviewIndex) -> impl IntoView {
     let state = expect_context::<PageState>();
+    let (import_engine, reset_engine, reset_index) = (engine.clone(), engine, index.clone());
     let message = RwSignal::new(None::<String>);
     let export = move |_| {
-        let json = state.session.with_untracked(Session::to_json);
-        message.set(Some(match download(EXPORT_NAME, &json) {
-            Ok(()) => format!("Exported {} labels to {EXPORT_NAME}.", state.session.with_untracked(|s| s.labels.len())),
-            Err(e) => format!("Export failed: {e}"),
-        }));
+        spawn_local(async move {
+            let mut session = state.session.get_untracked();
+            // A fine-tuned classifier travels with its tuned layers, so it works wherever it is imported.
+            let mut note = "";
+            if let Some(layers) = session.classifier.as_mut().and_then(|c| c.tuned_layers.as_mut()) {
+                match kept_tuned_bytes(layers).await {
+                    Some(bytes) => *layers = layers.clone().with_bytes(&bytes),
+                    None => note = " (without the fine-tuned layers, which this browser no longer has)",
+                }
+            }
+            message.set(Some(match download(EXPORT_NAME, &session.to_json()) {
+                Ok(()) => format!("Exported {} labels to {EXPORT_NAME}{note}.", session.labels.len()),
+                Err(e) => format!("Export failed: {e}"),
+            }));
+        });
     };
     let import = move |ev: leptos::ev::Event| {
         let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else { return };
         let Some(file) = input.files().and_then(|f| f.get(0)) else { return };
         input.set_value("");
-        let index = index.clone();
+        let (engine, index) = (import_engine.clone(), index.clone());
         spawn_local(async move {
+            if matches!(state.training.get_untracked(), TrainStatus::Running { .. }) {
+                return message.set(Some("Import waits until training stops: cancel it or let it finish.".into()));
+            }
             message.set(Some(match read_import(&file, &index).await {
                 Ok(session) => {
                     let n = session.labels.len();
                     state.session.set(session);
                     state.skipped.set(Vec::new());
                     state.training.set(TrainStatus::Idle);
+                    use_classifiers_encoder(&engine, &index, state).await;
                     format!("Imported {n} labels from {}.", file.name())
                 }
                 Err(e) => format!("Import failed, nothing was changed: {e}"),
@@ -51,6 +69,8 @@ pub fn SessionPanel(index: ReviewIndex) -> impl IntoView {
             state.skipped.set(Vec::new());
             state.training.set(TrainStatus::Idle);
             state.losses.set(Vec::new());
+            let (engine, index) = (reset_engine.clone(), reset_index.clone());
+            spawn_local(async move { use_classifiers_encoder(&engine, &index, state).await });
             message.set(Some("Everything was reset.".into()));
         }
     };
@@ -79,7 +99,17 @@ async fn read_import(file: &web_sys::File, index: &ReviewIndex) -> Result<Sessio
         return Err(format!("{} is {:.0} kB; a labels file is at most {} kB", file.name(), file.size() / 1e3, MAX_FILE_BYTES / 1000));
     }
     let text = JsFuture::from(file.text()).await.map_err(js_error)?.as_string().unwrap_or_default();
-    Session::from_json(text.as_bytes(), &index.sample_texts()).map_err(|e| e.to_string())
+    let mut session = Session::from_json(text.as_bytes(), &index.sample_texts()).map_err(|e| e.to_string())?;
+    // Fine-tuned layers (checked against their sha256 by now) go to Cache Storage; the
+    // saved session names them.
+    if let Some(layers) = session.classifier.as_mut().and_then(|c| c.tuned_layers.as_mut()) {
+        let bytes = layers.inline_bytes().map_err(|e| e.to_string())?.ok_or_else(|| {
+            "its classifier was fine-tuned, but the file lacks the tuned layers: export it again from the page that trained it".to_string()
+        })?;
+        keep_imported(layers, &bytes).await?;
+        *layers = layers.clone().without_bytes();
+    }
+    Ok(session)
 }
 
 /// Offers `contents` as a file download, without any server.

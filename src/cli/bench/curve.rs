@@ -25,7 +25,7 @@ use flicktune::backend::BackendKind;
 use flicktune::classifier::{Classifier, FeatureScaling};
 use flicktune::features::{Embedder, Pooling};
 use flicktune::models::ModelName;
-use flicktune::training::{Example, pseudo_labels, pseudo_per_class};
+use flicktune::training::{Example, with_pseudo_labels};
 
 use super::labels::fit;
 use super::nbsvm::{self, NbSvm};
@@ -70,7 +70,12 @@ pub enum Method {
     Frozen(ModelName, Pooling),
     /// [`Method::Frozen`], then one round of self-training on the unlabelled pool.
     SelfTrained(ModelName, Pooling),
+    /// The same with only [`PAGE_POOL`] unlabelled reviews, as many as the page has.
+    SelfTrainedPageSized(ModelName, Pooling),
 }
+
+/// The page's unlabelled pool: its bundled `train` sample (`src/assets/page_data.rs`).
+pub const PAGE_POOL: usize = 300;
 
 impl Method {
     pub fn all() -> Vec<Method> {
@@ -79,12 +84,21 @@ impl Method {
             all.extend(Pooling::ALL.map(|p| Method::Frozen(model, p)));
         }
         all.push(Method::SelfTrained(ModelName::L3, Pooling::Chunks));
+        all.push(Method::SelfTrainedPageSized(ModelName::L3, Pooling::Chunks));
         all
     }
 
     /// Everything but what needs L6 to read whole reviews (the slowest encoding).
     fn quick() -> Vec<Method> {
-        Method::all().into_iter().filter(|m| !matches!(m, Method::Frozen(ModelName::L6, _) | Method::SelfTrained(ModelName::L6, _))).collect()
+        Method::all().into_iter().filter(|m| m.encoder() != Some(ModelName::L6)).collect()
+    }
+
+    /// The encoder whose features it reads, if any.
+    fn encoder(self) -> Option<ModelName> {
+        match self {
+            Method::Frozen(m, _) | Method::SelfTrained(m, _) | Method::SelfTrainedPageSized(m, _) => Some(m),
+            Method::Vader | Method::NbSvm | Method::WordMean => None,
+        }
     }
 
     pub fn name(self) -> String {
@@ -94,6 +108,7 @@ impl Method {
             Method::WordMean => "word-mean".into(),
             Method::Frozen(m, p) => format!("{}-{}", m.short(), p.name()),
             Method::SelfTrained(m, p) => format!("{}-{}-self-train", m.short(), p.name()),
+            Method::SelfTrainedPageSized(m, p) => format!("{}-{}-self-train-{PAGE_POOL}", m.short(), p.name()),
         }
     }
 
@@ -105,6 +120,9 @@ impl Method {
             Method::WordMean => "mean of L6 word embeddings + LR".into(),
             Method::Frozen(m, p) => format!("{} {} + LR (frozen)", m.short().to_uppercase(), p.name()),
             Method::SelfTrained(m, p) => format!("{} {} + LR + self-training", m.short().to_uppercase(), p.name()),
+            Method::SelfTrainedPageSized(m, p) => {
+                format!("{} {} + LR + self-training on {PAGE_POOL} unlabelled (the page's)", m.short().to_uppercase(), p.name())
+            }
         }
     }
 }
@@ -217,7 +235,7 @@ enum Prepared {
     /// Test accuracy: the same for every draw, since no labels are used.
     Vader(f32),
     NbSvm { pool: Vec<Vec<u64>>, test: Vec<Vec<u64>> },
-    Features { pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>, scaling: FeatureScaling, self_train: bool },
+    Features { pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>, scaling: FeatureScaling, self_train: Option<usize> },
 }
 
 pub fn run(args: CurveArgs, assets: &AssetDir) -> Result<()> {
@@ -296,16 +314,21 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
             let mean = |set: &[Review]| -> Result<Vec<Vec<f32>>> {
                 set.iter().map(|r| Ok(mean_word_embedding(&embedder.tokenizer.content_ids(&r.text)?, &table, dim))).collect()
             };
-            (features_prepared(mean(&reviews.pool)?, mean(&reviews.test)?, false), None)
+            (features_prepared(mean(&reviews.pool)?, mean(&reviews.test)?, None), None)
         }
-        Method::Frozen(model, pooling) | Method::SelfTrained(model, pooling) => {
+        Method::Frozen(model, pooling) | Method::SelfTrained(model, pooling) | Method::SelfTrainedPageSized(model, pooling) => {
             let embedder = frozen_embedder(assets, model)?;
             let dir = bench_dir.join("features");
             let mut pool = store::pooled_features(&embedder, &texts(&reviews.pool), &dir, &format!("{}-pool", model.short()))?;
             let mut test = store::pooled_features(&embedder, &texts(&reviews.test), &dir, &format!("{}-test", model.short()))?;
             let take = |f: &mut store::PooledFeatures| f.by_pooling.remove(pooling.name()).context("a stored pooling is missing");
             let seconds = pool.seconds + test.seconds;
-            (features_prepared(take(&mut pool)?, take(&mut test)?, matches!(method, Method::SelfTrained(..))), Some(seconds))
+            let unlabelled = match method {
+                Method::SelfTrained(..) => Some(usize::MAX),
+                Method::SelfTrainedPageSized(..) => Some(PAGE_POOL),
+                _ => None,
+            };
+            (features_prepared(take(&mut pool)?, take(&mut test)?, unlabelled), Some(seconds))
         }
     })
 }
@@ -315,7 +338,8 @@ fn texts(set: &[Review]) -> Vec<&str> {
 }
 
 /// Standardisation fitted on the whole unlabelled pool (`train` texts only).
-fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>, self_train: bool) -> Prepared {
+/// `self_train`: self-training on the first that many pool reviews (not drawn).
+fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>, self_train: Option<usize>) -> Prepared {
     let scaling = FeatureScaling::fit(&pool);
     Prepared::Features { pool, test, scaling, self_train }
 }
@@ -346,8 +370,8 @@ fn evaluate(prepared: &Prepared, labelled: &[usize], pool_labels: &[u8], test_la
         Prepared::Features { pool, test, scaling, self_train } => {
             let examples: Vec<Example> = labelled.iter().map(|&i| Example { features: &pool[i], label: pool_labels[i] }).collect();
             let mut classifier = fit(&examples, scaling)?;
-            if *self_train {
-                classifier = self_train_round(&classifier, examples, pool, labelled, scaling)?;
+            if let Some(unlabelled) = *self_train {
+                classifier = self_train_round(&classifier, examples, &pool[..unlabelled.min(pool.len())], labelled, scaling)?;
             }
             let mut right = 0;
             for (features, &label) in test.iter().zip(test_labels) {
@@ -359,23 +383,19 @@ fn evaluate(prepared: &Prepared, labelled: &[usize], pool_labels: &[u8], test_la
     Ok(right as f32 / test_labels.len() as f32)
 }
 
-/// One round of self-training: the unlabelled pool reviews (all but the draw) the
+/// One round of self-training: the unlabelled reviews of `pool` (all but the draw) the
 /// classifier is surest of join the labelled ones with the predicted label, and the
 /// classifier is trained again.
 fn self_train_round<'a>(
     classifier: &Classifier,
-    mut examples: Vec<Example<'a>>,
+    examples: Vec<Example<'a>>,
     pool: &'a [Vec<f32>],
     labelled: &[usize],
     scaling: &FeatureScaling,
 ) -> Result<Classifier> {
     let taken: HashSet<usize> = labelled.iter().copied().collect();
-    let open: Vec<usize> = (0..pool.len()).filter(|i| !taken.contains(i)).collect();
-    let candidates: Vec<&[f32]> = open.iter().map(|&i| pool[i].as_slice()).collect();
-    for (k, label) in pseudo_labels(classifier, &candidates, pseudo_per_class(labelled.len()))? {
-        examples.push(Example { features: &pool[open[k]], label });
-    }
-    fit(&examples, scaling)
+    let open: Vec<&[f32]> = pool.iter().enumerate().filter(|(i, _)| !taken.contains(i)).map(|(_, f)| f.as_slice()).collect();
+    fit(&with_pseudo_labels(classifier, examples, &open)?, scaling)
 }
 
 #[cfg(test)]

@@ -97,14 +97,10 @@ fn fine_tune_and_score(
     config: FineTuneConfig,
     refit_head: bool,
 ) -> Result<(f32, f32)> {
-    let room = config.max_tokens - 2;
     let examples = labelled
         .iter()
-        .map(|&i| {
-            let ids = embedder.tokenizer.content_ids(&pool.texts[i])?;
-            Ok(TokenExample { ids: embedder.tokenizer.wrap(&ids[..ids.len().min(room)]), label: pool.labels[i] })
-        })
-        .collect::<Result<Vec<_>>>()?;
+        .map(|&i| TokenExample::new(&embedder.tokenizer, &pool.texts[i], pool.labels[i], config.max_tokens))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut tuner =
         FineTuner::new(&embedder.model, classifier, &examples, embedder.tokenizer.pad_id(), config, &embedder.device)?;
     let mut loss = tuner.step();

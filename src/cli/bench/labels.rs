@@ -20,7 +20,7 @@ use flicktune::classifier::{Classifier, Confusion, FeatureScaling};
 use flicktune::features::{CLASSIFIER_POOLING, Embedder, FeatureCache};
 use flicktune::models::{F16_WEIGHTS_FILE, ModelName};
 use flicktune::sampling::{self, Candidate};
-use flicktune::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, train_blocking};
+use flicktune::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, train_blocking, with_pseudo_labels};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum EvalSet {
@@ -49,6 +49,10 @@ pub struct LabelsArgs {
     /// last classifier trained, as in the page); 1 retrains after every label.
     #[arg(long, default_value_t = 10)]
     retrain_every: usize,
+    /// Add one round of self-training on the sample's unlabelled reviews to every
+    /// training, as the page does by default.
+    #[arg(long)]
+    self_train: bool,
 }
 
 /// Labelled reviews and their features (the page's, `chunks` pooling, f16 weights).
@@ -95,15 +99,16 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
     let scaling = FeatureScaling::fit(&pool.features);
 
     let started = Instant::now();
-    let order = suggestion_order(&pool, &scaling, largest, args.retrain_every.max(1))?;
-    let suggested = curve(&order, &pool, &eval, &scaling, &args.sizes)?;
+    let trainer = Trainer { pool: &pool, scaling: &scaling, self_train: args.self_train };
+    let order = suggestion_order(&trainer, largest, args.retrain_every.max(1))?;
+    let suggested = curve(&order, &trainer, &eval, &args.sizes)?;
     let suggest_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let mut random: Vec<Vec<f32>> = vec![Vec::new(); args.sizes.len()];
     for seed in 0..args.draws {
         let mut order: Vec<usize> = (0..pool.labels.len()).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-        for (i, accuracy) in curve(&order, &pool, &eval, &scaling, &args.sizes)?.into_iter().enumerate() {
+        for (i, accuracy) in curve(&order, &trainer, &eval, &args.sizes)?.into_iter().enumerate() {
             random[i].push(accuracy);
         }
     }
@@ -111,7 +116,8 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
         EvalSet::Heldout => "the page's held-out sample (test split)",
         EvalSet::TrainDev => "train-split reviews outside the page's sample",
     };
-    println!("{}: accuracy (%) on {} reviews of {eval_name}", args.model.hf_name(), eval.labels.len());
+    let method = if args.self_train { ", with self-training" } else { "" };
+    println!("{}{method}: accuracy (%) on {} reviews of {eval_name}", args.model.hf_name(), eval.labels.len());
     println!(
         "suggested: one run, training after every {} label(s) ({suggest_seconds:.1} s); random: {} seeded draws ({:.1} s)\n",
         args.retrain_every,
@@ -129,12 +135,13 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
 
 /// The order in which the page would suggest the sample's reviews to a person who
 /// trains after every `retrain_every` labels.
-fn suggestion_order(pool: &Labelled, scaling: &FeatureScaling, n: usize, retrain_every: usize) -> Result<Vec<usize>> {
+fn suggestion_order(trainer: &Trainer, n: usize, retrain_every: usize) -> Result<Vec<usize>> {
+    let pool = trainer.pool;
     let mut order: Vec<usize> = Vec::new();
     let mut classifier = None;
     while order.len() < n {
         if order.len() % retrain_every == 0 {
-            classifier = train(&order, pool, scaling)?;
+            classifier = trainer.train(&order)?;
         }
         let open: Vec<usize> = (0..pool.labels.len()).filter(|i| !order.contains(i)).collect();
         let candidates: Vec<Candidate> = open
@@ -152,16 +159,38 @@ fn suggestion_order(pool: &Labelled, scaling: &FeatureScaling, n: usize, retrain
 }
 
 /// Accuracy on `eval` after training on the first `n` of `order`, for each size.
-fn curve(order: &[usize], pool: &Labelled, eval: &Labelled, scaling: &FeatureScaling, sizes: &[usize]) -> Result<Vec<f32>> {
+fn curve(order: &[usize], trainer: &Trainer, eval: &Labelled, sizes: &[usize]) -> Result<Vec<f32>> {
     sizes
         .iter()
         .map(|&n| {
-            Ok(match train(&order[..n], pool, scaling)? {
+            Ok(match trainer.train(&order[..n])? {
                 Some(c) => accuracy(&c, eval),
                 None => 0.5, // one class only: no classifier, chance
             })
         })
         .collect()
+}
+
+/// The page's training on its sample: with or without self-training on the rest of it.
+struct Trainer<'a> {
+    pool: &'a Labelled,
+    scaling: &'a FeatureScaling,
+    self_train: bool,
+}
+
+impl Trainer<'_> {
+    /// The page's classifier on these labelled reviews of the pool; `None` while one class is missing.
+    fn train(&self, labelled: &[usize]) -> Result<Option<Classifier>> {
+        let Some(classifier) = train(labelled, self.pool, self.scaling)? else { return Ok(None) };
+        if !self.self_train {
+            return Ok(Some(classifier));
+        }
+        let examples: Vec<Example> =
+            labelled.iter().map(|&i| Example { features: &self.pool.features[i], label: self.pool.labels[i] }).collect();
+        let open: Vec<&[f32]> =
+            (0..self.pool.labels.len()).filter(|i| !labelled.contains(i)).map(|i| self.pool.features[i].as_slice()).collect();
+        fit(&with_pseudo_labels(&classifier, examples, &open)?, self.scaling).map(Some)
+    }
 }
 
 /// The page's classifier on these labelled reviews; `None` while one class is missing.
