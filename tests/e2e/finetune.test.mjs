@@ -6,11 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
-  classify, heldoutAccuracy, labelWithButtons, ready, startServer, stopAutoRetrain, train, withPage,
+  NEGATIVE, POSITIVE, classify, heldoutAccuracy, labelWithButtons, ready, startServer, stopAutoRetrain, train, withPage,
 } from "./harness.mjs";
 
-const POSITIVE = "A wonderful, moving film. The acting is superb and the story is beautiful. I loved every minute of it.";
-const NEGATIVE = "A dreadful, boring film. The acting is terrible and the plot makes no sense. A complete waste of time.";
 const RESTORED = /^done: classifier from your last visit, trained on 20 labels, with its fine-tuned encoder/;
 let server;
 

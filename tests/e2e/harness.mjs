@@ -9,6 +9,10 @@ import { chromium } from "playwright-core";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 
+/** Reviews any working classifier gets right. */
+export const POSITIVE = "A wonderful, moving film. The acting is superb and the story is beautiful. I loved every minute of it.";
+export const NEGATIVE = "A dreadful, boring film. The acting is terrible and the plot makes no sense. A complete waste of time.";
+
 /** The fetched models and data, as ./dev sets them. */
 export const ASSETS = process.env.FLICKTUNE_ASSETS ?? join(ROOT, "assets");
 

@@ -6,12 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
-  SAMPLE, classify, heldoutAccuracy, labelWithButtons, ready, startServer, stopAutoRetrain, train, waitReady, withPage,
+  NEGATIVE, POSITIVE, SAMPLE, classify, heldoutAccuracy, labelWithButtons, ready, startServer, stopAutoRetrain, train, waitReady, withPage,
 } from "./harness.mjs";
 
 const PAYLOAD = "<img src=x onerror=alert(1)>";
-const POSITIVE = "A wonderful, moving film. The acting is superb and the story is beautiful. I loved every minute of it.";
-const NEGATIVE = "A dreadful, boring film. The acting is terrible and the plot makes no sense. A complete waste of time.";
 let server;
 
 before(async () => { server = await startServer(); });

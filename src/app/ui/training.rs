@@ -80,21 +80,9 @@ pub fn TrainPanel(engine: Engine, index: ReviewIndex) -> impl IntoView {
                 <Show when=running>
                     <button on:click=move |_| state.cancel_training.set(true)>"Cancel"</button>
                 </Show>
-                <label>
-                    <input type="checkbox" data-testid="auto-retrain" prop:checked=move || state.auto_retrain.get()
-                        on:change=move |ev| state.auto_retrain.set(event_target_checked(&ev))/>
-                    " Retrain after every label"
-                </label>
-                <label>
-                    <input type="checkbox" data-testid="self-train" prop:checked=move || state.self_train.get()
-                        on:change=move |ev| state.self_train.set(event_target_checked(&ev))/>
-                    " Learn from the unlabelled reviews too (self-training)"
-                </label>
-                <label>
-                    <input type="checkbox" data-testid="fine-tune" prop:checked=move || state.fine_tune.get()
-                        on:change=move |ev| state.fine_tune.set(event_target_checked(&ev))/>
-                    " Fine-tune the encoder's top layers too"
-                </label>
+                <Setting value=state.auto_retrain testid="auto-retrain" label="Retrain after every label"/>
+                <Setting value=state.self_train testid="self-train" label="Learn from the unlabelled reviews too (self-training)"/>
+                <Setting value=state.fine_tune testid="fine-tune" label="Fine-tune the encoder's top layers too"/>
             </div>
             <Show when=move || state.fine_tune.get()>
                 <p class="hint">
@@ -113,6 +101,18 @@ pub fn TrainPanel(engine: Engine, index: ReviewIndex) -> impl IntoView {
                     format_y=|y| format!("{y:.2}") testid="loss-curve"/>
             </Show>
         </section>
+    }
+}
+
+/// A checkbox for an on/off setting.
+#[component]
+fn Setting(value: RwSignal<bool>, testid: &'static str, label: &'static str) -> impl IntoView {
+    view! {
+        <label>
+            <input type="checkbox" data-testid=testid prop:checked=move || value.get()
+                on:change=move |ev| value.set(event_target_checked(&ev))/>
+            " " {label}
+        </label>
     }
 }
 
