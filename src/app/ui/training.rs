@@ -153,12 +153,12 @@ async fn run(engine: Engine, index: ReviewIndex, state: PageState, pressed: bool
 /// cancelled. Without fine-tuning, the classifier reads the encoder in use (fine-tuned
 /// earlier, or not) unless the setting was turned off, which puts the pretrained one back.
 async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune: bool) -> Result<Option<(usize, Option<FineTuneTimes>)>, String> {
-    if !state.fine_tune.get_untracked() && engine.tuned().is_some() {
-        use_encoder(engine, index, state, None)?;
-    }
+    // With the setting off, a fine-tuned encoder in use gives way to the pretrained one
+    // (once the run is complete: a cancelled run changes nothing).
+    let back_to_pretrained = !state.fine_tune.get_untracked() && engine.tuned().is_some();
     let labels = state.session.with_untracked(|s| s.labels.clone());
     // Fine-tuning starts from the pretrained encoder and a classifier on its features.
-    let data = training_data(engine, index, &labels, fine_tune).await?;
+    let data = training_data(engine, index, &labels, fine_tune || back_to_pretrained).await?;
     let source = FeatureSource { encoder: state.model.get_untracked().hf_name().into(), pooling: CLASSIFIER_POOLING.name().into() };
     let Some(mut head) = train_head(engine, state, &data.labelled, &data.scaling, &source).await? else { return Ok(None) };
     if state.self_train.get_untracked() {
@@ -176,6 +176,9 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
             None => return Ok(None),
         }
     } else {
+        if back_to_pretrained {
+            use_encoder(engine, index, state, None)?;
+        }
         (Classifier { tuned_layers: engine.tuned(), ..head }, None)
     };
     let accuracy = evaluate(index, &classifier).map(|c| c.accuracy());

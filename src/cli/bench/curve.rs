@@ -121,7 +121,7 @@ impl Method {
             Method::Frozen(m, p) => format!("{} {} + LR (frozen)", m.short().to_uppercase(), p.name()),
             Method::SelfTrained(m, p) => format!("{} {} + LR + self-training", m.short().to_uppercase(), p.name()),
             Method::SelfTrainedPageSized(m, p) => {
-                format!("{} {} + LR + self-training on {PAGE_POOL} unlabelled (the page's)", m.short().to_uppercase(), p.name())
+                format!("{} {} + LR + self-training on {PAGE_POOL} (page)", m.short().to_uppercase(), p.name())
             }
         }
     }
