@@ -74,8 +74,8 @@ pub enum Method {
     SelfTrainedPageSized(ModelName, Pooling),
 }
 
-/// The page's unlabelled pool: its bundled `train` sample (`src/assets/page_data.rs`).
-pub const PAGE_POOL: usize = 300;
+/// The page's unlabelled pool: its bundled `train` sample.
+pub const PAGE_POOL: usize = flicktune::assets::SAMPLE_SIZE;
 
 impl Method {
     pub fn all() -> Vec<Method> {
