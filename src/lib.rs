@@ -10,6 +10,7 @@
 //! | the pretrained encoders and their files | [`models`] |
 //! | hidden states → pooled, normalised features | [`features`] |
 //! | features → sentiment: the classifier and its file | [`classifier`] |
+//! | a lexicon's opinion, no labels needed (seeds the classifier) | [`lexicon`] |
 //! | labelled features → a classifier (Burn autodiff) | [`training`] |
 //! | fine-tuning the encoder's top layers with it (ULMFiT) | [`finetune`] |
 //! | the fine-tuned layers as a file, laid over the pretrained encoder | [`tuned`] |
@@ -25,6 +26,7 @@ pub mod classifier;
 pub mod encoder;
 pub mod features;
 pub mod finetune;
+pub mod lexicon;
 pub mod models;
 pub mod sampling;
 pub mod sentences;

@@ -31,6 +31,7 @@ pub struct HeadTrainingConfig {
 }
 
 /// One labelled example: its features and label (1 positive, 0 negative).
+#[derive(Clone, Copy)]
 pub struct Example<'a> {
     pub features: &'a [f32],
     pub label: u8,
@@ -160,16 +161,38 @@ pub fn pseudo_per_class(labels: usize) -> usize {
 /// the `per_class` the classifier finds most negative, labelled 0, and the `per_class`
 /// most positive, labelled 1 (fewer when there are not that many).
 pub fn pseudo_labels<V: AsRef<[f32]>>(classifier: &Classifier, unlabelled: &[V], per_class: usize) -> Result<Vec<(usize, u8)>, ClassifierError> {
-    let mut scored = Vec::with_capacity(unlabelled.len());
-    for (i, features) in unlabelled.iter().enumerate() {
-        scored.push((classifier.predict(features.as_ref())?.positive, i));
+    let mut scores = Vec::with_capacity(unlabelled.len());
+    for features in unlabelled {
+        scores.push(classifier.predict(features.as_ref())?.positive);
     }
+    Ok(surest_of_each_class(&scores, per_class))
+}
+
+/// `(index, label)` of the `per_class` lowest scores, labelled 0, and the `per_class`
+/// highest, labelled 1 (at most half the scores each).
+fn surest_of_each_class(scores: &[f32], per_class: usize) -> Vec<(usize, u8)> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
     // A stable sort: ties keep their order, so the pick is deterministic.
-    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let per_class = per_class.min(scored.len() / 2);
-    let negatives = scored[..per_class].iter().map(|&(_, i)| (i, 0));
-    let positives = scored[scored.len() - per_class..].iter().map(|&(_, i)| (i, 1));
-    Ok(negatives.chain(positives).collect())
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let per_class = per_class.min(order.len() / 2);
+    let negatives = order[..per_class].iter().map(|&i| (i, 0));
+    let positives = order[order.len() - per_class..].iter().map(|&i| (i, 1));
+    negatives.chain(positives).collect()
+}
+
+/// Unlabelled reviews per class that [`with_lexicon_seeds`] adds: chosen among 25, 50 and
+/// 100 on `train` reviews (`flicktune bench curve --eval train-dev`, docs/few-shot.md).
+pub const LEXICON_SEEDS_PER_CLASS: usize = 100;
+
+/// Self-training's first round, seeded by the lexicon: `examples` (the real labels) plus
+/// the `per_class` unlabelled reviews [`crate::lexicon::score`] finds most negative,
+/// labelled 0, and most positive, labelled 1. `lexicon_scores[i]` is `unlabelled[i]`'s.
+pub fn with_lexicon_seeds<'a>(mut examples: Vec<Example<'a>>, unlabelled: &[&'a [f32]], lexicon_scores: &[f32], per_class: usize) -> Vec<Example<'a>> {
+    debug_assert_eq!(unlabelled.len(), lexicon_scores.len());
+    for (i, label) in surest_of_each_class(lexicon_scores, per_class) {
+        examples.push(Example { features: unlabelled[i], label });
+    }
+    examples
 }
 
 /// Self-training's second round: `examples` (the real labels) plus, from `unlabelled`,
@@ -284,6 +307,16 @@ mod tests {
         assert_eq!(pseudo_labels(&classifier, &unlabelled, 9).unwrap().len(), 4, "at most half the pool per class");
         assert!(pseudo_labels(&classifier, &[vec![1.0f32, 2.0]], 1).is_err(), "wrong width");
         assert_eq!(pseudo_per_class(20), 10);
+    }
+
+    #[test]
+    fn lexicon_seeds_are_its_surest_of_each_class_after_the_labels() {
+        let (a, b, c, d) = ([0.0f32], [1.0f32], [2.0f32], [3.0f32]);
+        let labelled = vec![Example { features: &a, label: 1 }];
+        let seeded = with_lexicon_seeds(labelled, &[&b, &c, &d], &[0.9, -0.8, 0.1], 1);
+        let got: Vec<(f32, u8)> = seeded.iter().map(|e| (e.features[0], e.label)).collect();
+        assert_eq!(got, [(0.0, 1), (2.0, 0), (1.0, 1)], "the label first, then the most negative and the most positive");
+        assert_eq!(with_lexicon_seeds(Vec::new(), &[&b, &c, &d], &[0.9, -0.8, 0.1], 5).len(), 2, "at most half the pool per class");
     }
 
     #[test]

@@ -67,13 +67,20 @@ fn self_training_uses_the_unlabelled_reviews() {
     let pool: String = reviews[100..140].iter().map(|r| format!("{}\n", serde_json::json!(r.text))).collect();
     let unlabelled = dir.path().join("unlabelled.jsonl");
     std::fs::write(&unlabelled, pool).unwrap();
-    let out = dir.path().join("classifier.json");
-    let args = ["train", "--labels", labels.to_str().unwrap(), "--out", out.to_str().unwrap(), "--method", "self-train"];
-    let trained = flicktune(&[&args[..], &["--unlabelled", unlabelled.to_str().unwrap()]].concat(), b"");
-    assert!(trained.status.success(), "{}", stderr(&trained));
-    assert!(stderr(&trained).contains("10 unlabelled reviews pseudo-labelled"), "{}", stderr(&trained));
-    let classifier = Classifier::from_json(&std::fs::read(&out).unwrap()).unwrap();
-    assert_eq!(classifier.trained_on, 10, "real labels only");
+    let mut weights = Vec::new();
+    for (method, seeds) in [("self-train", None), ("lexicon-self-train", Some("40 unlabelled reviews labelled by VADER"))] {
+        let out = dir.path().join(format!("{method}.json"));
+        let args = ["train", "--labels", labels.to_str().unwrap(), "--out", out.to_str().unwrap(), "--method", method];
+        let trained = flicktune(&[&args[..], &["--unlabelled", unlabelled.to_str().unwrap()]].concat(), b"");
+        assert!(trained.status.success(), "{}", stderr(&trained));
+        assert!(stderr(&trained).contains("10 unlabelled reviews pseudo-labelled"), "{}", stderr(&trained));
+        assert_eq!(stderr(&trained).contains("labelled by VADER"), seeds.is_some(), "{method}: {}", stderr(&trained));
+        assert!(seeds.is_none_or(|s| stderr(&trained).contains(s)), "{method}: {}", stderr(&trained));
+        let classifier = Classifier::from_json(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(classifier.trained_on, 10, "real labels only");
+        weights.push(classifier.weights);
+    }
+    assert_ne!(weights[0], weights[1], "the lexicon's seeds change the classifier");
 }
 
 #[test]

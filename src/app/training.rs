@@ -20,16 +20,15 @@ pub enum Outcome {
 /// is called every few steps; `cancelled()` is checked as often.
 pub async fn train(
     engine: &Engine,
-    examples: &[(Vec<f32>, u8)],
+    examples: &[Example<'_>],
     scaling: FeatureScaling,
     source: FeatureSource,
     on_progress: &dyn Fn(usize, usize, f32),
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Outcome, String> {
     let device = engine.device().ok_or("the model is not loaded yet")?;
-    let examples: Vec<Example> = examples.iter().map(|(f, label)| Example { features: f, label: *label }).collect();
     let mut trainer =
-        HeadTrainer::new(&examples, scaling, source, HeadTrainingConfig::new(), &device).map_err(|e| e.to_string())?;
+        HeadTrainer::new(examples, scaling, source, HeadTrainingConfig::new(), &device).map_err(|e| e.to_string())?;
     while !trainer.is_done() {
         let mut loss = trainer.step();
         for _ in 1..STEPS_PER_REPORT {

@@ -10,9 +10,11 @@ use flicktune::assets::AssetDir;
 use flicktune::backend::BackendKind;
 use flicktune::classifier::{Classifier, Confusion, FeatureScaling};
 use flicktune::features::{CLASSIFIER_POOLING, Pooling};
+use flicktune::lexicon;
 use flicktune::models::ModelName;
 use flicktune::training::{
-    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, class_weights, train_blocking, with_pseudo_labels,
+    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LEXICON_SEEDS_PER_CLASS, class_weights, train_blocking,
+    with_lexicon_seeds, with_pseudo_labels,
 };
 
 use super::EncoderArgs;
@@ -22,9 +24,17 @@ use super::jsonl::{parse_labelled, parse_texts};
 pub enum TrainMethod {
     /// Logistic regression on the frozen encoder's features of the labelled reviews.
     Frozen,
-    /// `frozen`, then one round of self-training on the --unlabelled reviews (the best
-    /// method of `docs/few-shot.md` at 10-500 labels, by under a point).
+    /// `frozen`, then one round of self-training on the --unlabelled reviews.
     SelfTrain,
+    /// `self-train` whose first classifier also learns from the --unlabelled reviews the
+    /// VADER lexicon is surest of: what the page trains (`docs/few-shot.md`).
+    LexiconSelfTrain,
+}
+
+impl TrainMethod {
+    fn learns_from_unlabelled(self) -> bool {
+        self != TrainMethod::Frozen
+    }
 }
 
 #[derive(Args)]
@@ -63,7 +73,9 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
             let input = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             parse_texts(&input).with_context(|| format!("{} is not a file of texts", path.display()))?
         }
-        None if args.method == TrainMethod::SelfTrain => bail!("--method self-train needs --unlabelled FILE.jsonl: reviews to pseudo-label"),
+        None if args.method.learns_from_unlabelled() => {
+            bail!("--method {} needs --unlabelled FILE.jsonl: reviews to pseudo-label", args.method.to_possible_value().expect("no skipped values").get_name())
+        }
         None => Vec::new(),
     };
 
@@ -87,9 +99,16 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
         let trainer = HeadTrainer::new(examples, scaling.clone(), source.clone(), HeadTrainingConfig::new(), &embedder.device)?;
         Ok(train_blocking(trainer)?)
     };
-    let mut classifier = fit(&examples)?;
-    if args.method == TrainMethod::SelfTrain {
-        let unlabelled: Vec<&[f32]> = unlabelled.iter().map(Vec::as_slice).collect();
+    let unlabelled: Vec<&[f32]> = unlabelled.iter().map(Vec::as_slice).collect();
+    let mut classifier = if args.method == TrainMethod::LexiconSelfTrain {
+        let scores: Vec<f32> = unlabelled_texts.iter().map(|t| lexicon::score(t)).collect();
+        let seeded = with_lexicon_seeds(examples.clone(), &unlabelled, &scores, LEXICON_SEEDS_PER_CLASS);
+        eprintln!("lexicon seeds: {} unlabelled reviews labelled by VADER", seeded.len() - examples.len());
+        fit(&seeded)?
+    } else {
+        fit(&examples)?
+    };
+    if args.method.learns_from_unlabelled() {
         let examples = with_pseudo_labels(&classifier, examples, &unlabelled)?;
         eprintln!("self-training: {} unlabelled reviews pseudo-labelled", examples.len() - labels.len());
         classifier = Classifier { trained_on: labels.len(), ..fit(&examples)? };

@@ -18,7 +18,8 @@ use crate::classifier::{Classifier, FeatureScaling};
 use crate::features::{CLASSIFIER_POOLING, Embedder};
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use crate::session::{CurvePoint, Label};
-use crate::training::{FeatureSource, pseudo_labels, pseudo_per_class, read_loss};
+use crate::lexicon;
+use crate::training::{Example, FeatureSource, LEXICON_SEEDS_PER_CLASS, read_loss, with_lexicon_seeds, with_pseudo_labels};
 use crate::tuned::TunedLayers;
 
 #[component]
@@ -81,7 +82,7 @@ pub fn TrainPanel(engine: Engine, index: ReviewIndex) -> impl IntoView {
                     <button on:click=move |_| state.cancel_training.set(true)>"Cancel"</button>
                 </Show>
                 <Setting value=state.auto_retrain testid="auto-retrain" label="Retrain after every label"/>
-                <Setting value=state.self_train testid="self-train" label="Learn from the unlabelled reviews too (self-training)"/>
+                <Setting value=state.self_train testid="self-train" label="Learn from the unlabelled reviews too (lexicon seeds + self-training)"/>
                 <Setting value=state.fine_tune testid="fine-tune" label="Fine-tune the encoder's top layers too"/>
             </div>
             <Show when=move || state.fine_tune.get()>
@@ -160,14 +161,21 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
     // Fine-tuning starts from the pretrained encoder and a classifier on its features.
     let data = training_data(engine, index, &labels, fine_tune || back_to_pretrained).await?;
     let source = FeatureSource { encoder: state.model.get_untracked().hf_name().into(), pooling: CLASSIFIER_POOLING.name().into() };
-    let Some(mut head) = train_head(engine, state, &data.labelled, &data.scaling, &source).await? else { return Ok(None) };
-    if state.self_train.get_untracked() {
-        // One round of self-training: the classifier's surest picks among the unlabelled
-        // reviews, as many as there are labels, join the labels (docs/few-shot.md).
-        let pseudo = pseudo_labels(&head, &data.unlabelled, pseudo_per_class(labels.len())).map_err(|e| e.to_string())?;
-        let mut examples = data.labelled.clone();
-        examples.extend(pseudo.into_iter().map(|(i, label)| (data.unlabelled[i].clone(), label)));
-        let Some(refit) = train_head(engine, state, &examples, &data.scaling, &source).await? else { return Ok(None) };
+    let examples: Vec<Example> = data.labelled.iter().map(|(features, label)| Example { features, label: *label }).collect();
+    let unlabelled: Vec<&[f32]> = data.unlabelled.iter().map(Vec::as_slice).collect();
+    let learn_from_unlabelled = state.self_train.get_untracked();
+    // The curve's method (docs/few-shot.md): a first classifier on the labels and the
+    // lexicon's surest picks among the unlabelled reviews, then one round of
+    // self-training: its own surest picks, as many as there are labels, join the labels.
+    let first_round = if learn_from_unlabelled {
+        with_lexicon_seeds(examples.clone(), &unlabelled, &data.lexicon_scores, LEXICON_SEEDS_PER_CLASS)
+    } else {
+        examples.clone()
+    };
+    let Some(mut head) = train_head(engine, state, &first_round, &data.scaling, &source).await? else { return Ok(None) };
+    if learn_from_unlabelled {
+        let second_round = with_pseudo_labels(&head, examples, &unlabelled).map_err(|e| e.to_string())?;
+        let Some(refit) = train_head(engine, state, &second_round, &data.scaling, &source).await? else { return Ok(None) };
         head = Classifier { trained_on: labels.len(), ..refit };
     }
     let (classifier, times) = if fine_tune {
@@ -192,20 +200,26 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
 }
 
 /// What the classifier trains on: the labelled reviews' features (embedding any not yet
-/// known), the unlabelled sample reviews' features, and the standardisation fitted on all
-/// of them (every `train`-split review at hand). From the pretrained encoder when
-/// `pretrained`, else from the one in use.
+/// known), the unlabelled sample reviews' features and lexicon scores, and the
+/// standardisation fitted on all of them (every `train`-split review at hand). From the
+/// pretrained encoder when `pretrained`, else from the one in use.
 struct TrainingData {
     labelled: Vec<(Vec<f32>, u8)>,
     unlabelled: Vec<Vec<f32>>,
+    lexicon_scores: Vec<f32>,
     scaling: FeatureScaling,
 }
 
 async fn training_data(engine: &Engine, index: &ReviewIndex, labels: &[Label], pretrained: bool) -> Result<TrainingData, String> {
     let pick = move |e: &crate::app::index::Entry| if pretrained { e.pretrained.clone() } else { e.features.clone() };
     let is_labelled = |i: usize| labels.iter().any(|l| l.review == i);
-    let unlabelled: Vec<Vec<f32>> =
-        index.with_sample(|s| s.iter().enumerate().filter(|(i, _)| !is_labelled(*i)).filter_map(|(_, e)| pick(e)).collect());
+    let (unlabelled, lexicon_scores): (Vec<Vec<f32>>, Vec<f32>) = index.with_sample(|s| {
+        s.iter()
+            .enumerate()
+            .filter(|(i, _)| !is_labelled(*i))
+            .filter_map(|(_, e)| Some((pick(e)?, lexicon::score(&e.review.text))))
+            .unzip()
+    });
     let mut labelled = Vec::with_capacity(labels.len());
     for label in labels {
         let features = match index.with_sample(|s| s.get(label.review).and_then(pick)) {
@@ -224,11 +238,11 @@ async fn training_data(engine: &Engine, index: &ReviewIndex, labels: &[Label], p
         labelled.push((features, label.label));
     }
     let scaling = FeatureScaling::fit(&labelled.iter().map(|(f, _)| f).chain(&unlabelled).collect::<Vec<_>>());
-    Ok(TrainingData { labelled, unlabelled, scaling })
+    Ok(TrainingData { labelled, unlabelled, lexicon_scores, scaling })
 }
 
 /// Trains the classifier on `examples`, its loss curve continuing the run's; `None` when cancelled.
-async fn train_head(engine: &Engine, state: PageState, examples: &[(Vec<f32>, u8)], scaling: &FeatureScaling, source: &FeatureSource) -> Result<Option<Classifier>, String> {
+async fn train_head(engine: &Engine, state: PageState, examples: &[Example<'_>], scaling: &FeatureScaling, source: &FeatureSource) -> Result<Option<Classifier>, String> {
     let offset = state.losses.with_untracked(|l| l.last().map_or(0, |(s, _)| *s));
     let on_progress = move |step: usize, total: usize, loss: f32| {
         state.training.set(TrainStatus::Running { phase: TrainPhase::Head, step, total });

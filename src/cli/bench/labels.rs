@@ -20,7 +20,10 @@ use flicktune::classifier::{Classifier, Confusion, FeatureScaling};
 use flicktune::features::{CLASSIFIER_POOLING, Embedder, FeatureCache};
 use flicktune::models::{F16_WEIGHTS_FILE, ModelName};
 use flicktune::sampling::{self, Candidate};
-use flicktune::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, train_blocking, with_pseudo_labels};
+use flicktune::lexicon;
+use flicktune::training::{
+    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LEXICON_SEEDS_PER_CLASS, train_blocking, with_lexicon_seeds, with_pseudo_labels,
+};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum EvalSet {
@@ -49,8 +52,9 @@ pub struct LabelsArgs {
     /// last classifier trained, as in the page); 1 retrains after every label.
     #[arg(long, default_value_t = 10)]
     retrain_every: usize,
-    /// Add one round of self-training on the sample's unlabelled reviews to every
-    /// training, as the page does by default.
+    /// Learn from the sample's unlabelled reviews in every training, as the page does by
+    /// default: the lexicon's surest picks seed the first classifier, then one round of
+    /// self-training.
     #[arg(long)]
     self_train: bool,
 }
@@ -99,7 +103,8 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
     let scaling = FeatureScaling::fit(&pool.features);
 
     let started = Instant::now();
-    let trainer = Trainer { pool: &pool, scaling: &scaling, self_train: args.self_train };
+    let lexicon_scores = args.self_train.then(|| pool.texts.iter().map(|t| lexicon::score(t)).collect());
+    let trainer = Trainer { pool: &pool, scaling: &scaling, lexicon_scores };
     let order = suggestion_order(&trainer, largest, args.retrain_every.max(1))?;
     let suggested = curve(&order, &trainer, &eval, &args.sizes)?;
     let suggest_seconds = started.elapsed().as_secs_f64();
@@ -116,7 +121,7 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
         EvalSet::Heldout => "the page's held-out sample (test split)",
         EvalSet::TrainDev => "train-split reviews outside the page's sample",
     };
-    let method = if args.self_train { ", with self-training" } else { "" };
+    let method = if args.self_train { ", with lexicon seeds and self-training" } else { "" };
     println!("{}{method}: accuracy (%) on {} reviews of {eval_name}", args.model.hf_name(), eval.labels.len());
     println!(
         "suggested: one run, training after every {} label(s) ({suggest_seconds:.1} s); random: {} seeded draws ({:.1} s)\n",
@@ -171,33 +176,38 @@ fn curve(order: &[usize], trainer: &Trainer, eval: &Labelled, sizes: &[usize]) -
         .collect()
 }
 
-/// The page's training on its sample: with or without self-training on the rest of it.
+/// The page's training on its sample: learning from the rest of it (lexicon seeds, then
+/// self-training) when `lexicon_scores` (of every sample review) are given.
 struct Trainer<'a> {
     pool: &'a Labelled,
     scaling: &'a FeatureScaling,
-    self_train: bool,
+    lexicon_scores: Option<Vec<f32>>,
 }
 
 impl Trainer<'_> {
     /// The page's classifier on these labelled reviews of the pool; `None` while one class is missing.
     fn train(&self, labelled: &[usize]) -> Result<Option<Classifier>> {
-        let Some(classifier) = train(labelled, self.pool, self.scaling)? else { return Ok(None) };
-        if !self.self_train {
-            return Ok(Some(classifier));
+        let examples = examples(labelled, self.pool);
+        if examples.iter().all(|e| e.label == examples[0].label) {
+            return Ok(None);
         }
-        let examples: Vec<Example> =
-            labelled.iter().map(|&i| Example { features: &self.pool.features[i], label: self.pool.labels[i] }).collect();
-        let open: Vec<&[f32]> =
-            (0..self.pool.labels.len()).filter(|i| !labelled.contains(i)).map(|i| self.pool.features[i].as_slice()).collect();
-        fit(&with_pseudo_labels(&classifier, examples, &open)?, self.scaling).map(Some)
+        let Some(lexicon_scores) = &self.lexicon_scores else { return fit(&examples, self.scaling).map(Some) };
+        let open: Vec<usize> = (0..self.pool.labels.len()).filter(|i| !labelled.contains(i)).collect();
+        let unlabelled: Vec<&[f32]> = open.iter().map(|&i| self.pool.features[i].as_slice()).collect();
+        let scores: Vec<f32> = open.iter().map(|&i| lexicon_scores[i]).collect();
+        let first = fit(&with_lexicon_seeds(examples.clone(), &unlabelled, &scores, LEXICON_SEEDS_PER_CLASS), self.scaling)?;
+        fit(&with_pseudo_labels(&first, examples, &unlabelled)?, self.scaling).map(Some)
     }
+}
+
+fn examples<'a>(labelled: &[usize], pool: &'a Labelled) -> Vec<Example<'a>> {
+    labelled.iter().map(|&i| Example { features: &pool.features[i], label: pool.labels[i] }).collect()
 }
 
 /// The page's classifier on these labelled reviews; `None` while one class is missing.
 pub(super) fn train(labelled: &[usize], pool: &Labelled, scaling: &FeatureScaling) -> Result<Option<Classifier>> {
-    let examples: Vec<Example> = labelled.iter().map(|&i| Example { features: &pool.features[i], label: pool.labels[i] }).collect();
-    let classes = examples.iter().map(|e| e.label).collect::<std::collections::HashSet<_>>();
-    if classes.len() < 2 {
+    let examples = examples(labelled, pool);
+    if examples.iter().all(|e| e.label == examples[0].label) {
         return Ok(None);
     }
     fit(&examples, scaling).map(Some)

@@ -85,10 +85,14 @@ impl NbSvm {
         NbSvm { weights, bias: BETA * w[bias_index] }
     }
 
-    /// 1 positive, 0 negative; n-grams never seen in training weigh nothing.
+    /// The decision value: positive above 0; n-grams never seen in training weigh nothing.
+    pub fn score(&self, doc: &[u64]) -> f32 {
+        doc.iter().filter_map(|g| self.weights.get(g)).sum::<f32>() + self.bias
+    }
+
+    /// 1 positive, 0 negative.
     pub fn predict(&self, doc: &[u64]) -> u8 {
-        let score: f32 = doc.iter().filter_map(|g| self.weights.get(g)).sum::<f32>() + self.bias;
-        u8::from(score > 0.0)
+        u8::from(self.score(doc) > 0.0)
     }
 }
 

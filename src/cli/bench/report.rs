@@ -49,7 +49,7 @@ struct Point {
 /// results so far (not just those of this run), in the order of [`Method::all`].
 pub fn write(out: &Path, progress: &Progress) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let methods: Vec<MethodCurve> = Method::all().into_iter().filter_map(|m| curve_of(m, progress)).collect();
+    let methods: Vec<MethodCurve> = Method::candidates().into_iter().filter_map(|m| curve_of(m, progress)).collect();
     let summary = Summary { setup: &progress.setup, methods, ff11_bert_large: &FF11_BERT_LARGE, ff11_ulmfit: &FF11_ULMFIT, goal: &GOAL };
     std::fs::write(out.join("curve.json"), serde_json::to_string_pretty(&summary)?)?;
     std::fs::write(out.join("curve.md"), markdown(&summary))?;
@@ -95,8 +95,9 @@ fn markdown(summary: &Summary) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "Accuracy (%) on the {} reviews of the `test` split, mean ± sd over seeded draws of N labels (half per class) from {} `train` reviews. Made by `flicktune bench curve`; do not edit.\n",
+        "Accuracy (%) on the {} reviews of {}, mean ± sd over seeded draws of N labels (half per class) from {} `train` reviews. Made by `flicktune bench curve`; do not edit.\n",
         summary.setup.test_reviews,
+        scored_on(summary.setup),
         2 * POOL_PER_CLASS
     );
     let header: Vec<String> = sizes.iter().map(usize::to_string).collect();
@@ -132,6 +133,10 @@ fn markdown(summary: &Summary) -> String {
         "\ntime: one-off preparation + training and scoring every draw, on the CPU of the machine that ran it. The preparation of the rows of one encoder is one and the same pass: encoding the pool and the test split once, for all three poolings."
     );
     md
+}
+
+fn scored_on(setup: &Setup) -> &'static str {
+    if setup.scored_on == "train-dev" { "`train` outside the pool (`--eval train-dev`, for choosing methods)" } else { "the `test` split" }
 }
 
 fn seconds(s: f64) -> String {
@@ -191,7 +196,7 @@ fn svg(summary: &Summary) -> String {
         let _ = writeln!(svg, r#"<text x="{x:.1}" y="{}" text-anchor="middle">{n}</text>"#, PLOT.3 + 16.0);
     }
     let _ = writeln!(svg, r#"<text x="{}" y="{}" text-anchor="middle">labelled reviews (log scale)</text>"#, (PLOT.0 + PLOT.2) / 2.0, HEIGHT - 6.0);
-    let _ = writeln!(svg, r#"<text transform="translate(16 {}) rotate(-90)" text-anchor="middle">accuracy on test (%)</text>"#, (PLOT.1 + PLOT.3) / 2.0);
+    let _ = writeln!(svg, r#"<text transform="translate(16 {}) rotate(-90)" text-anchor="middle">accuracy on {} (%)</text>"#, (PLOT.1 + PLOT.3) / 2.0, summary.setup.scored_on);
 
     // Each legend entry: line style, optional marker, label.
     let mut legend: Vec<(String, Option<&str>, String)> = Vec::new();
@@ -233,7 +238,7 @@ mod tests {
     fn progress() -> Progress {
         let record = |method: &str, n, draw, accuracy| Record { method: method.into(), n, draw, accuracy, seconds: 0.5 };
         Progress {
-            setup: Setup { pool_per_class: POOL_PER_CLASS, test_reviews: 2_000 },
+            setup: Setup { pool_per_class: POOL_PER_CLASS, test_reviews: 2_000, scored_on: "test".into() },
             records: vec![
                 record("nbsvm", 10, 0, 0.5),
                 record("nbsvm", 10, 1, 0.7),
@@ -247,7 +252,7 @@ mod tests {
     #[test]
     fn the_table_has_means_spreads_ff11_and_the_gap_to_the_goal() {
         let progress = progress();
-        let methods: Vec<MethodCurve> = Method::all().into_iter().filter_map(|m| curve_of(m, &progress)).collect();
+        let methods: Vec<MethodCurve> = Method::candidates().into_iter().filter_map(|m| curve_of(m, &progress)).collect();
         assert_eq!(methods.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["nbsvm", "l3-chunks"]);
         let summary = Summary { setup: &progress.setup, methods, ff11_bert_large: &FF11_BERT_LARGE, ff11_ulmfit: &FF11_ULMFIT, goal: &GOAL };
         let md = markdown(&summary);
