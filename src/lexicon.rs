@@ -3,7 +3,7 @@
 //!
 //! With a handful of labels a classifier knows little, while the lexicon already gets
 //! 70% of IMDB reviews right. Its surest picks among the unlabelled reviews seed the
-//! classifier ([`crate::training::with_lexicon_seeds`]); `docs/few-shot.md` has the numbers.
+//! classifier ([`crate::training::first_round`]); `docs/few-shot.md` has the numbers.
 
 use vader_sentiment::SentimentIntensityAnalyzer;
 

@@ -180,19 +180,69 @@ fn surest_of_each_class(scores: &[f32], per_class: usize) -> Vec<(usize, u8)> {
     negatives.chain(positives).collect()
 }
 
-/// Unlabelled reviews per class that [`with_lexicon_seeds`] adds: chosen among 25, 50 and
-/// 100 on `train` reviews (`flicktune bench curve --eval train-dev`, docs/few-shot.md).
+/// Unlabelled reviews per class that the lexicon labels for the first round: chosen among
+/// 25, 50 and 100 on `train` reviews (`flicktune bench curve --eval train-dev`,
+/// docs/few-shot.md).
 pub const LEXICON_SEEDS_PER_CLASS: usize = 100;
 
-/// Self-training's first round, seeded by the lexicon: `examples` (the real labels) plus
-/// the `per_class` unlabelled reviews [`crate::lexicon::score`] finds most negative,
-/// labelled 0, and most positive, labelled 1. `lexicon_scores[i]` is `unlabelled[i]`'s.
+/// Up to this many labels the second round keeps every lexicon seed; beyond, it keeps
+/// `per_class × this / labels` per class (chosen on `train` reviews too):
+/// the lexicon steadies a classifier that knows little, and holds back one that knows more.
+const LEXICON_SEEDS_KEPT_UNTIL: usize = 20;
+
+/// `examples` plus the `per_class` unlabelled reviews [`crate::lexicon::score`] finds
+/// most negative, labelled 0, and most positive, labelled 1. `lexicon_scores[i]` is
+/// `unlabelled[i]`'s.
 pub fn with_lexicon_seeds<'a>(mut examples: Vec<Example<'a>>, unlabelled: &[&'a [f32]], lexicon_scores: &[f32], per_class: usize) -> Vec<Example<'a>> {
     debug_assert_eq!(unlabelled.len(), lexicon_scores.len());
     for (i, label) in surest_of_each_class(lexicon_scores, per_class) {
         examples.push(Example { features: unlabelled[i], label });
     }
     examples
+}
+
+/// The lexicon's scores of the unlabelled reviews, and how many per class it labels.
+#[derive(Clone, Copy)]
+pub struct LexiconSeeds<'s> {
+    pub scores: &'s [f32],
+    pub per_class: usize,
+}
+
+impl<'s> LexiconSeeds<'s> {
+    /// The page's: [`LEXICON_SEEDS_PER_CLASS`] per class.
+    pub fn new(scores: &'s [f32]) -> Self {
+        LexiconSeeds { scores, per_class: LEXICON_SEEDS_PER_CLASS }
+    }
+}
+
+/// Learning from unlabelled reviews, the page's default (docs/few-shot.md): what the
+/// first classifier trains on. The labels, plus the lexicon's surest picks among the
+/// unlabelled reviews when `seeds` are given (plain self-training without).
+pub fn first_round<'a>(examples: &[Example<'a>], unlabelled: &[&'a [f32]], seeds: Option<LexiconSeeds>) -> Vec<Example<'a>> {
+    match seeds {
+        Some(seeds) => with_lexicon_seeds(examples.to_vec(), unlabelled, seeds.scores, seeds.per_class),
+        None => examples.to_vec(),
+    }
+}
+
+/// What the second classifier trains on, given the `first` one: the labels, the first
+/// classifier's surest picks ([`with_pseudo_labels`]), and, fading as labels grow, the
+/// lexicon's surest picks again.
+pub fn second_round<'a>(
+    first: &Classifier,
+    examples: Vec<Example<'a>>,
+    unlabelled: &[&'a [f32]],
+    seeds: Option<LexiconSeeds>,
+) -> Result<Vec<Example<'a>>, ClassifierError> {
+    let labels = examples.len();
+    let with_pseudo = with_pseudo_labels(first, examples, unlabelled)?;
+    Ok(match seeds {
+        Some(seeds) => {
+            let kept = (seeds.per_class * LEXICON_SEEDS_KEPT_UNTIL) as f32 / labels.max(LEXICON_SEEDS_KEPT_UNTIL) as f32;
+            with_lexicon_seeds(with_pseudo, unlabelled, seeds.scores, kept.round() as usize)
+        }
+        None => with_pseudo,
+    })
 }
 
 /// Self-training's second round: `examples` (the real labels) plus, from `unlabelled`,
@@ -289,9 +339,9 @@ mod tests {
         assert!(classifier.weights[0] > 10.0 * classifier.weights[1].abs(), "{:?}", classifier.weights);
     }
 
-    #[test]
-    fn pseudo_labels_are_the_surest_of_each_class() {
-        let classifier = Classifier {
+    /// Positive as its one feature is above 0, surer as it is further from 0.
+    fn one_feature_classifier() -> Classifier {
+        Classifier {
             format: FORMAT.into(),
             version: VERSION,
             encoder: "toy".into(),
@@ -301,7 +351,12 @@ mod tests {
             bias: 0.0,
             trained_on: 2,
             tuned_layers: None,
-        };
+        }
+    }
+
+    #[test]
+    fn pseudo_labels_are_the_surest_of_each_class() {
+        let classifier = one_feature_classifier();
         let unlabelled = [vec![0.1f32], vec![-3.0], vec![2.0], vec![-0.2], vec![5.0]];
         assert_eq!(pseudo_labels(&classifier, &unlabelled, 2).unwrap(), [(1, 0), (3, 0), (2, 1), (4, 1)]);
         assert_eq!(pseudo_labels(&classifier, &unlabelled, 9).unwrap().len(), 4, "at most half the pool per class");
@@ -317,6 +372,27 @@ mod tests {
         let got: Vec<(f32, u8)> = seeded.iter().map(|e| (e.features[0], e.label)).collect();
         assert_eq!(got, [(0.0, 1), (2.0, 0), (1.0, 1)], "the label first, then the most negative and the most positive");
         assert_eq!(with_lexicon_seeds(Vec::new(), &[&b, &c, &d], &[0.9, -0.8, 0.1], 5).len(), 2, "at most half the pool per class");
+    }
+
+    #[test]
+    fn the_second_round_keeps_fewer_lexicon_seeds_as_labels_grow() {
+        let classifier = one_feature_classifier();
+        let features: Vec<[f32; 1]> = (0..1000).map(|i| [i as f32]).collect();
+        let unlabelled: Vec<&[f32]> = features.iter().map(|f| f.as_slice()).collect();
+        let scores: Vec<f32> = (0..1000).map(|i| -(i as f32)).collect();
+        let label = [0.5f32];
+        let second_round_len = |n: usize| {
+            let examples: Vec<Example> = (0..n).map(|i| Example { features: &label, label: (i % 2) as u8 }).collect();
+            second_round(&classifier, examples, &unlabelled, Some(LexiconSeeds::new(&scores))).unwrap().len()
+        };
+        // n labels + n pseudo-labels + the kept seeds of both classes.
+        assert_eq!(second_round_len(10), 10 + 10 + 200, "all kept up to 20 labels");
+        assert_eq!(second_round_len(20), 20 + 20 + 200);
+        assert_eq!(second_round_len(100), 100 + 100 + 40, "100 × 20 / 100 per class");
+        assert_eq!(first_round(&[], &unlabelled, Some(LexiconSeeds::new(&scores))).len(), 200);
+        assert!(first_round(&[], &unlabelled, None).is_empty(), "plain self-training: the labels only");
+        let plain = second_round(&classifier, vec![Example { features: &label, label: 1 }; 4], &unlabelled, None).unwrap();
+        assert_eq!(plain.len(), 8);
     }
 
     #[test]

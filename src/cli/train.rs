@@ -13,8 +13,7 @@ use flicktune::features::{CLASSIFIER_POOLING, Pooling};
 use flicktune::lexicon;
 use flicktune::models::ModelName;
 use flicktune::training::{
-    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LEXICON_SEEDS_PER_CLASS, class_weights, train_blocking,
-    with_lexicon_seeds, with_pseudo_labels,
+    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LexiconSeeds, class_weights, first_round, second_round, train_blocking,
 };
 
 use super::EncoderArgs;
@@ -100,18 +99,17 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
         Ok(train_blocking(trainer)?)
     };
     let unlabelled: Vec<&[f32]> = unlabelled.iter().map(Vec::as_slice).collect();
-    let mut classifier = if args.method == TrainMethod::LexiconSelfTrain {
-        let scores: Vec<f32> = unlabelled_texts.iter().map(|t| lexicon::score(t)).collect();
-        let seeded = with_lexicon_seeds(examples.clone(), &unlabelled, &scores, LEXICON_SEEDS_PER_CLASS);
-        eprintln!("lexicon seeds: {} unlabelled reviews labelled by VADER", seeded.len() - examples.len());
-        fit(&seeded)?
-    } else {
-        fit(&examples)?
-    };
+    let lexicon_scores: Vec<f32> = unlabelled_texts.iter().map(|t| lexicon::score(t)).collect();
+    let seeds = (args.method == TrainMethod::LexiconSelfTrain).then(|| LexiconSeeds::new(&lexicon_scores));
+    let first = first_round(&examples, &unlabelled, seeds);
+    if seeds.is_some() {
+        eprintln!("lexicon seeds: {} unlabelled reviews labelled by VADER", first.len() - examples.len());
+    }
+    let mut classifier = fit(&first)?;
     if args.method.learns_from_unlabelled() {
-        let examples = with_pseudo_labels(&classifier, examples, &unlabelled)?;
-        eprintln!("self-training: {} unlabelled reviews pseudo-labelled", examples.len() - labels.len());
-        classifier = Classifier { trained_on: labels.len(), ..fit(&examples)? };
+        let second = second_round(&classifier, examples, &unlabelled, seeds)?;
+        eprintln!("self-training: {} unlabelled reviews join the labels in the second round", second.len() - labels.len());
+        classifier = Classifier { trained_on: labels.len(), ..fit(&second)? };
     }
 
     let mut confusion = Confusion::default();

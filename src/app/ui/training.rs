@@ -19,7 +19,7 @@ use crate::features::{CLASSIFIER_POOLING, Embedder};
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use crate::session::{CurvePoint, Label};
 use crate::lexicon;
-use crate::training::{Example, FeatureSource, LEXICON_SEEDS_PER_CLASS, read_loss, with_lexicon_seeds, with_pseudo_labels};
+use crate::training::{Example, FeatureSource, LexiconSeeds, first_round, read_loss, second_round};
 use crate::tuned::TunedLayers;
 
 #[component]
@@ -166,16 +166,13 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
     let learn_from_unlabelled = state.self_train.get_untracked();
     // The curve's method (docs/few-shot.md): a first classifier on the labels and the
     // lexicon's surest picks among the unlabelled reviews, then one round of
-    // self-training: its own surest picks, as many as there are labels, join the labels.
-    let first_round = if learn_from_unlabelled {
-        with_lexicon_seeds(examples.clone(), &unlabelled, &data.lexicon_scores, LEXICON_SEEDS_PER_CLASS)
-    } else {
-        examples.clone()
-    };
-    let Some(mut head) = train_head(engine, state, &first_round, &data.scaling, &source).await? else { return Ok(None) };
+    // self-training on its own surest picks (and, fading as labels grow, the lexicon's).
+    let seeds = Some(LexiconSeeds::new(&data.lexicon_scores));
+    let first = if learn_from_unlabelled { first_round(&examples, &unlabelled, seeds) } else { examples.clone() };
+    let Some(mut head) = train_head(engine, state, &first, &data.scaling, &source).await? else { return Ok(None) };
     if learn_from_unlabelled {
-        let second_round = with_pseudo_labels(&head, examples, &unlabelled).map_err(|e| e.to_string())?;
-        let Some(refit) = train_head(engine, state, &second_round, &data.scaling, &source).await? else { return Ok(None) };
+        let second = second_round(&head, examples, &unlabelled, seeds).map_err(|e| e.to_string())?;
+        let Some(refit) = train_head(engine, state, &second, &data.scaling, &source).await? else { return Ok(None) };
         head = Classifier { trained_on: labels.len(), ..refit };
     }
     let (classifier, times) = if fine_tune {

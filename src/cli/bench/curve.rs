@@ -26,7 +26,7 @@ use flicktune::classifier::{Classifier, FeatureScaling};
 use flicktune::features::{Embedder, Pooling};
 use flicktune::models::ModelName;
 use flicktune::lexicon;
-use flicktune::training::{Example, with_lexicon_seeds, with_pseudo_labels};
+use flicktune::training::{Example, LexiconSeeds, first_round, second_round};
 
 use super::labels::fit;
 use super::nbsvm::{self, NbSvm};
@@ -547,16 +547,16 @@ impl Features {
         let Some(limit) = self.self_train else { return fit(&examples, &self.scaling) };
         let open = self.open(labelled, limit);
         let unlabelled: Vec<&[f32]> = open.iter().map(|&i| self.pool[i].as_slice()).collect();
-        let first = match (&self.vader, self.vader_seeds) {
-            (Some((compound, _)), per_class @ 1..) => {
-                let scores: Vec<f32> = open.iter().map(|&i| compound[i]).collect();
-                fit(&with_lexicon_seeds(examples.clone(), &unlabelled, &scores, per_class), &self.scaling)?
-            }
-            _ => fit(&examples, &self.scaling)?,
+        let scores: Vec<f32> = match &self.vader {
+            Some((compound, _)) => open.iter().map(|&i| compound[i]).collect(),
+            None => Vec::new(),
         };
-        // One round of self-training: the unlabelled reviews the classifier is surest of
-        // join the labelled ones with the predicted label, and it is trained again.
-        fit(&with_pseudo_labels(&first, examples, &unlabelled)?, &self.scaling)
+        let seeds = (self.vader_seeds > 0).then_some(LexiconSeeds { scores: &scores, per_class: self.vader_seeds });
+        // One round of self-training (seeded by the lexicon, if the method says so): the
+        // unlabelled reviews the classifier is surest of join the labelled ones with the
+        // predicted label, and it is trained again.
+        let first = fit(&first_round(&examples, &unlabelled, seeds), &self.scaling)?;
+        fit(&second_round(&first, examples, &unlabelled, seeds)?, &self.scaling)
     }
 }
 

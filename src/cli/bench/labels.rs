@@ -22,7 +22,7 @@ use flicktune::models::{F16_WEIGHTS_FILE, ModelName};
 use flicktune::sampling::{self, Candidate};
 use flicktune::lexicon;
 use flicktune::training::{
-    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LEXICON_SEEDS_PER_CLASS, train_blocking, with_lexicon_seeds, with_pseudo_labels,
+    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LexiconSeeds, first_round, second_round, train_blocking,
 };
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -195,8 +195,9 @@ impl Trainer<'_> {
         let open: Vec<usize> = (0..self.pool.labels.len()).filter(|i| !labelled.contains(i)).collect();
         let unlabelled: Vec<&[f32]> = open.iter().map(|&i| self.pool.features[i].as_slice()).collect();
         let scores: Vec<f32> = open.iter().map(|&i| lexicon_scores[i]).collect();
-        let first = fit(&with_lexicon_seeds(examples.clone(), &unlabelled, &scores, LEXICON_SEEDS_PER_CLASS), self.scaling)?;
-        fit(&with_pseudo_labels(&first, examples, &unlabelled)?, self.scaling).map(Some)
+        let seeds = Some(LexiconSeeds::new(&scores));
+        let first = fit(&first_round(&examples, &unlabelled, seeds), self.scaling)?;
+        fit(&second_round(&first, examples, &unlabelled, seeds)?, self.scaling).map(Some)
     }
 }
 
