@@ -169,10 +169,14 @@ impl Method {
             Method::SelfTrainedPageSized(m, p) => format!("{}-{}-self-train-{PAGE_POOL}", m.short(), p.name()),
             Method::VaderSeeded(m, p, k) => format!("{}-{}-vader-{k}-self-train-{PAGE_POOL}", m.short(), p.name()),
             Method::Ensemble { model, pooling, seeds, vader_vote } => {
-                let lr = if seeds == 0 { Method::SelfTrainedPageSized(model, pooling) } else { Method::VaderSeeded(model, pooling, seeds) };
-                format!("{}nbsvm+{}", if vader_vote { "vader+" } else { "" }, lr.name())
+                format!("{}nbsvm+{}", if vader_vote { "vader+" } else { "" }, Method::ensemble_member(model, pooling, seeds).name())
             }
         }
+    }
+
+    /// The encoder classifier inside [`Method::Ensemble`].
+    fn ensemble_member(model: ModelName, pooling: Pooling, seeds: usize) -> Method {
+        if seeds == 0 { Method::SelfTrainedPageSized(model, pooling) } else { Method::VaderSeeded(model, pooling, seeds) }
     }
 
     /// What the page trains by default.
@@ -196,8 +200,8 @@ impl Method {
                 format!("{} {} + LR + VADER's surest {k}+{k} + self-training on {PAGE_POOL}", m.short().to_uppercase(), p.name())
             }
             Method::Ensemble { model, pooling, seeds, vader_vote } => {
-                let lr = if seeds == 0 { Method::SelfTrainedPageSized(model, pooling) } else { Method::VaderSeeded(model, pooling, seeds) };
-                format!("{}NB-SVM + {}, summed", if vader_vote { "VADER + " } else { "" }, lr.describe_plainly())
+                let member = Method::ensemble_member(model, pooling, seeds).describe_plainly();
+                format!("{}NB-SVM + {member}, summed", if vader_vote { "VADER + " } else { "" })
             }
         }
     }
@@ -338,7 +342,8 @@ struct Features {
     scaling: FeatureScaling,
     /// Self-training on the first this many pool reviews (not drawn).
     self_train: Option<usize>,
-    /// VADER's compound score of every pool review and every scored one.
+    /// VADER's compound score of every pool review, and of every scored one when it votes
+    /// (empty otherwise).
     vader: Option<(Vec<f32>, Vec<f32>)>,
     /// How many of the unlabelled reviews VADER is surest of, per class, join the labelled ones.
     vader_seeds: usize,
@@ -449,7 +454,8 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
             };
             if features.vader_seeds > 0 || features.vader_vote {
                 let compound = |set: &[Review]| set.iter().map(|r| lexicon::score(&r.text)).collect();
-                features.vader = Some((compound(&reviews.pool), compound(&reviews.test)));
+                let scored = if features.vader_vote { compound(&reviews.test) } else { Vec::new() };
+                features.vader = Some((compound(&reviews.pool), scored));
             }
             if let Method::Ensemble { .. } = method {
                 features.nbsvm = Some(all_ngrams(reviews));
@@ -494,46 +500,54 @@ fn evaluate(prepared: &Prepared, labelled: &[usize], pool_labels: &[u8], test_la
     let right = match prepared {
         Prepared::Vader(accuracy) => return Ok(*accuracy),
         Prepared::NbSvm { pool, test } => {
-            let docs: Vec<&[u64]> = labelled.iter().map(|&i| pool[i].as_slice()).collect();
-            let model = NbSvm::train(&docs, &labels, seed);
+            let model = train_nbsvm(pool, labelled, &labels, seed);
             test.iter().zip(test_labels).filter(|(doc, label)| model.predict(doc) == **label).count()
         }
         Prepared::Features(features) => {
             let classifier = features.classifier(labelled, pool_labels)?;
-            let mut logits = Vec::with_capacity(features.test.len());
+            let mut decisions = Vec::with_capacity(features.test.len());
             for x in &features.test {
-                logits.push(classifier.logit(x)?);
+                decisions.push(classifier.logit(x)?);
             }
-            if let Some((pool, test)) = &features.nbsvm {
-                let docs: Vec<&[u64]> = labelled.iter().map(|&i| pool[i].as_slice()).collect();
-                let labels: Vec<u8> = labelled.iter().map(|&i| pool_labels[i]).collect();
-                let model = NbSvm::train(&docs, &labels, seed);
-                let open = features.open(labelled, PAGE_POOL);
-                let mut lr_open = Vec::new();
-                for &i in &open {
-                    lr_open.push(classifier.logit(&features.pool[i])?);
-                }
-                let nb_open: Vec<f32> = open.iter().map(|&i| model.score(&pool[i])).collect();
-                let (lr_spread, nb_spread) = (spread(&lr_open), spread(&nb_open));
-                for (logit, doc) in logits.iter_mut().zip(test) {
-                    *logit = *logit / lr_spread + model.score(doc) / nb_spread;
-                }
-                if let (true, Some((pool_compound, test_compound))) = (features.vader_vote, &features.vader) {
-                    let vader_open: Vec<f32> = open.iter().map(|&i| pool_compound[i]).collect();
-                    // The lexicon knows nothing of this data: it weighs fully at few labels and
-                    // fades as they grow (`VADER_FULL_WEIGHT_UNTIL`, chosen on train-dev).
-                    let weight = (VADER_FULL_WEIGHT_UNTIL as f32 / labelled.len() as f32).min(1.0);
-                    let vader_spread = spread(&vader_open) / weight;
-                    logits.iter_mut().zip(test_compound).for_each(|(z, c)| *z += c / vader_spread);
-                }
+            if let Some((pool, _)) = &features.nbsvm {
+                let model = train_nbsvm(pool, labelled, &labels, seed);
+                decisions = features.ensemble_decisions(&classifier, &model, &decisions, labelled)?;
             }
-            logits.iter().zip(test_labels).filter(|(z, label)| u8::from(**z > 0.0) == **label).count()
+            decisions.iter().zip(test_labels).filter(|(z, label)| u8::from(**z > 0.0) == **label).count()
         }
     };
     Ok(right as f32 / test_labels.len() as f32)
 }
 
+fn train_nbsvm(pool: &[Vec<u64>], labelled: &[usize], labels: &[u8], seed: u64) -> NbSvm {
+    let docs: Vec<&[u64]> = labelled.iter().map(|&i| pool[i].as_slice()).collect();
+    NbSvm::train(&docs, labels, seed)
+}
+
 impl Features {
+    /// The ensemble's decision on each scored review: the classifier's `logits`, NB-SVM's
+    /// score and (if it votes) VADER's, each divided by its spread over the unlabelled set.
+    fn ensemble_decisions(&self, classifier: &Classifier, model: &NbSvm, logits: &[f32], labelled: &[usize]) -> Result<Vec<f32>> {
+        let (pool_ngrams, test_ngrams) = self.nbsvm.as_ref().context("the ensemble needs n-grams")?;
+        let open = self.open(labelled, PAGE_POOL);
+        let mut lr_open = Vec::with_capacity(open.len());
+        for &i in &open {
+            lr_open.push(classifier.logit(&self.pool[i])?);
+        }
+        let nb_open: Vec<f32> = open.iter().map(|&i| model.score(&pool_ngrams[i])).collect();
+        let (lr_spread, nb_spread) = (spread(&lr_open), spread(&nb_open));
+        let mut decisions: Vec<f32> = logits.iter().zip(test_ngrams).map(|(z, doc)| z / lr_spread + model.score(doc) / nb_spread).collect();
+        if let (true, Some((pool_compound, test_compound))) = (self.vader_vote, &self.vader) {
+            let vader_open: Vec<f32> = open.iter().map(|&i| pool_compound[i]).collect();
+            // The lexicon knows nothing of this data: it weighs fully at few labels and
+            // fades as they grow (`VADER_FULL_WEIGHT_UNTIL`, chosen on train-dev).
+            let weight = (VADER_FULL_WEIGHT_UNTIL as f32 / labelled.len() as f32).min(1.0);
+            let vader_spread = spread(&vader_open) / weight;
+            decisions.iter_mut().zip(test_compound).for_each(|(z, c)| *z += c / vader_spread);
+        }
+        Ok(decisions)
+    }
+
     /// The pool's first `limit` reviews that are not in the draw: the unlabelled set.
     fn open(&self, labelled: &[usize], limit: usize) -> Vec<usize> {
         let taken: HashSet<usize> = labelled.iter().copied().collect();
