@@ -1,18 +1,24 @@
-//! Features → sentiment: the linear classifier the page and the CLI train, its file
-//! format, and prediction.
+//! Features (and the text) → sentiment: the classifier the page and the CLI train, its
+//! file format, and prediction.
 //!
 //! A classifier reads the pooled features of one encoder: it standardises them (a centre
 //! and scale per dimension, fitted on labelled and unlabelled reviews of the `train`
-//! split) and applies logistic regression. The JSON file is the same whether the page
-//! exports it or `flicktune train` writes it.
+//! split) and applies logistic regression. The page's default adds [`TextVotes`]: NB-SVM
+//! on the text's word n-grams and the VADER lexicon vote beside the encoder. The JSON file
+//! is the same whether the page exports it or `flicktune train` writes it.
 
 use serde::{Deserialize, Serialize};
 
+use crate::nbsvm::{self, NbSvm};
 use crate::tuned::{TunedError, TunedLayers};
 
 /// The `format` field of every classifier file.
 pub const FORMAT: &str = "flicktune-classifier";
-pub const VERSION: u32 = 1;
+/// Written in new files. Version 2 added the optional `text_votes`: a reader of version 1
+/// would ignore them and predict differently, so it must refuse the file instead.
+pub const VERSION: u32 = 2;
+/// Versions this Flicktune reads.
+const READS: std::ops::RangeInclusive<u32> = 1..=VERSION;
 /// Features wider than this are not from any encoder we ship: reject before allocating.
 const MAX_DIM: usize = 4096;
 
@@ -70,6 +76,59 @@ pub struct Classifier {
     /// come from the pretrained encoder with these layers laid over it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuned_layers: Option<TunedLayers>,
+    /// Votes from the text itself beside the encoder's, if it was trained with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_votes: Option<TextVotes>,
+}
+
+/// What a classifier reads from a text besides the encoder's features: its word n-grams
+/// and the VADER lexicon's compound score. Computed once per text and kept, since the
+/// page asks about the same reviews again and again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextView {
+    pub ngrams: Vec<String>,
+    pub lexicon: f32,
+}
+
+impl TextView {
+    pub fn of(text: &str) -> Self {
+        TextView { ngrams: nbsvm::ngrams(text), lexicon: crate::lexicon::score(text) }
+    }
+}
+
+/// Votes beside the encoder's logistic regression: the classifier's decision is the sum
+/// of its logit, NB-SVM's score and (while labels are few) the lexicon's, each divided by
+/// its spread over the unlabelled reviews it was trained beside, so that none drowns the
+/// others. Made by [`crate::training::text_votes`] (docs/few-shot.md: the ensemble).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextVotes {
+    /// Trained on the labelled reviews' n-grams.
+    pub nbsvm: NbSvm,
+    /// The spread of the logistic regression's logits.
+    pub encoder_spread: f32,
+    /// The spread of NB-SVM's scores.
+    pub nbsvm_spread: f32,
+    /// The spread of the lexicon's scores divided by the lexicon's weight; absent when the
+    /// lexicon does not vote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lexicon_spread: Option<f32>,
+}
+
+impl TextVotes {
+    fn check(&self) -> Result<(), String> {
+        self.nbsvm.check()?;
+        let spreads = [Some(self.encoder_spread), Some(self.nbsvm_spread), self.lexicon_spread];
+        if spreads.into_iter().flatten().any(|s| !(s.is_finite() && s > 0.0)) {
+            return Err("its votes' spreads must be positive numbers".into());
+        }
+        Ok(())
+    }
+
+    /// The sum of the three votes, given the encoder's logit.
+    fn decision(&self, logit: f32, text: &TextView) -> f32 {
+        let lexicon = self.lexicon_spread.map_or(0.0, |spread| text.lexicon / spread);
+        logit / self.encoder_spread + self.nbsvm.score(&text.ngrams) / self.nbsvm_spread + lexicon
+    }
 }
 
 /// What a classifier says about one text.
@@ -106,7 +165,7 @@ pub enum ClassifierError {
     Malformed(String),
     #[error("this is a `{0}` file, not a Flicktune classifier (format `{FORMAT}`)")]
     WrongFormat(String),
-    #[error("classifier file version {0} is not supported (this Flicktune reads version {VERSION})")]
+    #[error("classifier file version {0} is not supported (this Flicktune reads versions 1 to {VERSION}): use the Flicktune that wrote it, or train again")]
     WrongVersion(u32),
     #[error("the classifier is inconsistent: {0}")]
     Inconsistent(String),
@@ -131,7 +190,7 @@ impl Classifier {
             None => return Err(ClassifierError::Malformed("no `format` field".into())),
         }
         let classifier: Classifier = serde_json::from_value(value).map_err(|e| ClassifierError::Malformed(e.to_string()))?;
-        if classifier.version != VERSION {
+        if !READS.contains(&classifier.version) {
             return Err(ClassifierError::WrongVersion(classifier.version));
         }
         let dim = classifier.weights.len();
@@ -152,6 +211,9 @@ impl Classifier {
             }
             tuned.inline_bytes()?;
         }
+        if let Some(votes) = &classifier.text_votes {
+            votes.check().map_err(ClassifierError::Inconsistent)?;
+        }
         Ok(classifier)
     }
 
@@ -163,7 +225,7 @@ impl Classifier {
         self.weights.len()
     }
 
-    /// The logit `w·x + b` of one feature vector.
+    /// The encoder's vote alone: the logit `w·x + b` of one feature vector.
     pub fn logit(&self, features: &[f32]) -> Result<f32, ClassifierError> {
         if features.len() != self.dim() {
             return Err(ClassifierError::DimensionMismatch { expected: self.dim(), got: features.len() });
@@ -172,8 +234,19 @@ impl Classifier {
         Ok(scaled.iter().zip(&self.weights).map(|(x, w)| x * w).sum::<f32>() + self.bias)
     }
 
-    pub fn predict(&self, features: &[f32]) -> Result<Prediction, ClassifierError> {
-        Ok(Prediction::from_probability(sigmoid(self.logit(features)?)))
+    /// The decision on a text, given its features: positive above 0. The logit, or the
+    /// sum of the votes when the classifier has [`TextVotes`].
+    pub fn decision(&self, features: &[f32], text: &TextView) -> Result<f32, ClassifierError> {
+        let logit = self.logit(features)?;
+        Ok(match &self.text_votes {
+            Some(votes) => votes.decision(logit, text),
+            None => logit,
+        })
+    }
+
+    /// What it says about a text, given the text's features.
+    pub fn predict(&self, features: &[f32], text: &TextView) -> Result<Prediction, ClassifierError> {
+        Ok(Prediction::from_probability(sigmoid(self.decision(features, text)?)))
     }
 }
 
@@ -218,7 +291,13 @@ mod tests {
             bias: 0.5,
             trained_on: 2,
             tuned_layers: None,
+            text_votes: None,
         }
+    }
+
+    fn with_votes(lexicon_spread: Option<f32>) -> Classifier {
+        let nbsvm = NbSvm { weights: [("great".to_string(), 3.0), ("not great".to_string(), -5.0)].into(), bias: -1.0 };
+        Classifier { text_votes: Some(TextVotes { nbsvm, encoder_spread: 2.0, nbsvm_spread: 4.0, lexicon_spread }), ..classifier() }
     }
 
     #[test]
@@ -232,13 +311,31 @@ mod tests {
     #[test]
     fn predicts_with_scaling_and_round_trips_through_json() {
         let c = classifier();
+        let text = TextView::of("not great");
         // (1-0)/1*2 + (3-1)/2*-1 + 0.5 = 1.5
         assert!((c.logit(&[1.0, 3.0]).unwrap() - 1.5).abs() < 1e-6);
-        let p = c.predict(&[1.0, 3.0]).unwrap();
+        assert_eq!(c.decision(&[1.0, 3.0], &text).unwrap(), c.logit(&[1.0, 3.0]).unwrap(), "no votes: the logit alone");
+        let p = c.predict(&[1.0, 3.0], &text).unwrap();
         assert_eq!(p.label, 1);
         assert!((p.positive - sigmoid(1.5)).abs() < 1e-6);
         assert_eq!(Classifier::from_json(c.to_json().as_bytes()).unwrap(), c);
-        assert!(matches!(c.predict(&[1.0]), Err(ClassifierError::DimensionMismatch { expected: 2, got: 1 })));
+        assert!(matches!(c.predict(&[1.0], &text), Err(ClassifierError::DimensionMismatch { expected: 2, got: 1 })));
+    }
+
+    #[test]
+    fn text_votes_sum_each_vote_over_its_spread() {
+        let text = TextView { ngrams: nbsvm::ngrams("Not great."), lexicon: 0.6 };
+        // logit 1.5 / 2, NB-SVM (3 - 5 - 1) / 4, lexicon 0.6 / 0.3.
+        let with_lexicon = with_votes(Some(0.3));
+        assert!((with_lexicon.decision(&[1.0, 3.0], &text).unwrap() - (0.75 - 0.75 + 2.0)).abs() < 1e-5);
+        let without = with_votes(None);
+        assert!((without.decision(&[1.0, 3.0], &text).unwrap() - 0.0).abs() < 1e-5);
+        assert_eq!(Classifier::from_json(with_lexicon.to_json().as_bytes()).unwrap(), with_lexicon);
+        let mut bad = with_votes(Some(0.0));
+        assert!(matches!(Classifier::from_json(bad.to_json().as_bytes()), Err(ClassifierError::Inconsistent(_))));
+        bad = with_votes(None);
+        bad.text_votes.as_mut().unwrap().nbsvm.weights.insert(String::new(), 1.0);
+        assert!(matches!(Classifier::from_json(bad.to_json().as_bytes()), Err(ClassifierError::Inconsistent(_))));
     }
 
     #[test]
@@ -256,9 +353,12 @@ mod tests {
         assert!(Classifier::from_json(nan.to_json().as_bytes()).is_err());
         assert!(matches!(Classifier::from_json(b"{\"format\":\"other\"}"), Err(ClassifierError::WrongFormat(_))));
         assert!(matches!(Classifier::from_json(b"[1,2"), Err(ClassifierError::Malformed(_))));
-        let mut v2: serde_json::Value = serde_json::from_str(&classifier().to_json()).unwrap();
-        v2["version"] = 2.into();
-        assert!(matches!(Classifier::from_value(v2), Err(ClassifierError::WrongVersion(2))));
+        let mut newer: serde_json::Value = serde_json::from_str(&classifier().to_json()).unwrap();
+        newer["version"] = 3.into();
+        assert!(matches!(Classifier::from_value(newer), Err(ClassifierError::WrongVersion(3))));
+        let mut v1: serde_json::Value = serde_json::from_str(&classifier().to_json()).unwrap();
+        v1["version"] = 1.into();
+        assert!(Classifier::from_value(v1).is_ok(), "files from before the votes still read");
     }
 
     #[test]

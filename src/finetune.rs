@@ -260,6 +260,7 @@ mod tests {
             bias: 0.25,
             trained_on: 2,
             tuned_layers: None,
+            text_votes: None,
         };
         let device = Device::flex();
         let head = folded_head(&c, &device);
@@ -298,6 +299,7 @@ mod tests {
             bias: 0.0,
             trained_on: 12,
             tuned_layers: None,
+            text_votes: None,
         };
         (encoder, examples, classifier)
     }

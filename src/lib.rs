@@ -10,7 +10,8 @@
 //! | the pretrained encoders and their files | [`models`] |
 //! | hidden states → pooled, normalised features | [`features`] |
 //! | features → sentiment: the classifier and its file | [`classifier`] |
-//! | a lexicon's opinion, no labels needed (seeds the classifier) | [`lexicon`] |
+//! | a lexicon's opinion, no labels needed (seeds the classifier, votes in it) | [`lexicon`] |
+//! | text → word n-grams → NB-SVM (votes beside the encoder) | [`nbsvm`] |
 //! | labelled features → a classifier (Burn autodiff) | [`training`] |
 //! | fine-tuning the encoder's top layers with it (ULMFiT) | [`finetune`] |
 //! | the fine-tuned layers as a file, laid over the pretrained encoder | [`tuned`] |
@@ -28,6 +29,7 @@ pub mod features;
 pub mod finetune;
 pub mod lexicon;
 pub mod models;
+pub mod nbsvm;
 pub mod sampling;
 pub mod sentences;
 pub mod session;

@@ -14,7 +14,8 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::classifier::{Classifier, ClassifierError, FORMAT, FeatureScaling, VERSION};
+use crate::classifier::{Classifier, ClassifierError, FORMAT, FeatureScaling, TextView, TextVotes, VERSION, sigmoid};
+use crate::nbsvm::NbSvm;
 
 #[derive(Config, Debug, PartialEq)]
 pub struct HeadTrainingConfig {
@@ -147,6 +148,7 @@ impl HeadTrainer {
             bias,
             trained_on: self.n,
             tuned_layers: None,
+            text_votes: None,
         })
     }
 }
@@ -163,7 +165,7 @@ pub fn pseudo_per_class(labels: usize) -> usize {
 pub fn pseudo_labels<V: AsRef<[f32]>>(classifier: &Classifier, unlabelled: &[V], per_class: usize) -> Result<Vec<(usize, u8)>, ClassifierError> {
     let mut scores = Vec::with_capacity(unlabelled.len());
     for features in unlabelled {
-        scores.push(classifier.predict(features.as_ref())?.positive);
+        scores.push(sigmoid(classifier.logit(features.as_ref())?));
     }
     Ok(surest_of_each_class(&scores, per_class))
 }
@@ -255,6 +257,45 @@ pub fn with_pseudo_labels<'a>(classifier: &Classifier, mut examples: Vec<Example
     Ok(examples)
 }
 
+/// Up to this many labels the lexicon's vote counts as much as each model's; beyond, it
+/// counts `this / labels` as much (chosen on `train` reviews: docs/few-shot.md).
+const LEXICON_VOTES_FULLY_UNTIL: usize = 100;
+
+/// The text's votes beside `classifier` (the page's default, docs/few-shot.md: the
+/// ensemble): NB-SVM trained on the `labelled` reviews' n-grams and, if `lexicon_votes`,
+/// the lexicon, each vote divided by its spread over the `unlabelled` reviews (features
+/// and text). `seed` orders NB-SVM's solver.
+pub fn text_votes(
+    classifier: &Classifier,
+    labelled: &[(&TextView, u8)],
+    unlabelled: &[(&[f32], &TextView)],
+    lexicon_votes: bool,
+    seed: u64,
+) -> Result<TextVotes, ClassifierError> {
+    let docs: Vec<&[String]> = labelled.iter().map(|(view, _)| view.ngrams.as_slice()).collect();
+    let labels: Vec<u8> = labelled.iter().map(|&(_, label)| label).collect();
+    let nbsvm = NbSvm::train(&docs, &labels, seed);
+    let mut logits = Vec::with_capacity(unlabelled.len());
+    for (features, _) in unlabelled {
+        logits.push(classifier.logit(features)?);
+    }
+    let nbsvm_scores: Vec<f32> = unlabelled.iter().map(|(_, view)| nbsvm.score(&view.ngrams)).collect();
+    let lexicon_spread = lexicon_votes.then(|| {
+        // The lexicon knows nothing of this data: it weighs fully while labels are few and
+        // fades as they grow.
+        let weight = (LEXICON_VOTES_FULLY_UNTIL as f32 / labelled.len().max(1) as f32).min(1.0);
+        spread(&unlabelled.iter().map(|(_, view)| view.lexicon).collect::<Vec<_>>()) / weight
+    });
+    Ok(TextVotes { encoder_spread: spread(&logits), nbsvm_spread: spread(&nbsvm_scores), lexicon_spread, nbsvm })
+}
+
+/// The standard deviation (at least `f32::EPSILON`), for putting votes on one scale.
+fn spread(values: &[f32]) -> f32 {
+    let n = values.len().max(1) as f32;
+    let mean = values.iter().sum::<f32>() / n;
+    (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt().max(f32::EPSILON)
+}
+
 /// Binary cross-entropy from logits (`[n, 1]`), weighted per example, averaged; in the
 /// numerically stable log-sigmoid form.
 pub(crate) fn weighted_cross_entropy(logits: Tensor<2>, targets: Tensor<2>, weights: Tensor<2>) -> Tensor<1> {
@@ -334,7 +375,7 @@ mod tests {
         let classifier = pollster::block_on(trainer.into_classifier()).unwrap();
         assert_eq!(classifier.trained_on, 20);
         for (features, label) in &data {
-            assert_eq!(classifier.predict(features).unwrap().label, *label);
+            assert_eq!(u8::from(classifier.logit(features).unwrap() > 0.0), *label);
         }
         assert!(classifier.weights[0] > 10.0 * classifier.weights[1].abs(), "{:?}", classifier.weights);
     }
@@ -351,6 +392,7 @@ mod tests {
             bias: 0.0,
             trained_on: 2,
             tuned_layers: None,
+            text_votes: None,
         }
     }
 
@@ -393,6 +435,27 @@ mod tests {
         assert!(first_round(&[], &unlabelled, None).is_empty(), "plain self-training: the labels only");
         let plain = second_round(&classifier, vec![Example { features: &label, label: 1 }; 4], &unlabelled, None).unwrap();
         assert_eq!(plain.len(), 8);
+    }
+
+    #[test]
+    fn text_votes_put_each_vote_on_the_unlabelled_reviews_scale() {
+        let classifier = one_feature_classifier();
+        let view = |text: &str, lexicon: f32| TextView { ngrams: crate::nbsvm::ngrams(text), lexicon };
+        let labelled = [view("a great film", 0.6), view("a dull film", -0.4)];
+        let labelled: Vec<(&TextView, u8)> = labelled.iter().zip([1, 0]).collect();
+        let texts = [view("great", 0.5), view("dull", -0.5), view("great great", 0.3), view("film", -0.3)];
+        let features = [[1.0f32], [-1.0], [3.0], [-3.0]];
+        let unlabelled: Vec<(&[f32], &TextView)> = features.iter().map(|f| f.as_slice()).zip(&texts).collect();
+        let votes = text_votes(&classifier, &labelled, &unlabelled, true, 0).unwrap();
+        assert!((votes.encoder_spread - 5f32.sqrt()).abs() < 1e-5, "{}", votes.encoder_spread);
+        assert!((votes.lexicon_spread.unwrap() - (0.17f32).sqrt()).abs() < 1e-5, "full weight at 2 labels");
+        assert!(votes.nbsvm.score(&texts[0].ngrams) > votes.nbsvm.score(&texts[1].ngrams));
+        let without = text_votes(&classifier, &labelled, &unlabelled, false, 0).unwrap();
+        assert_eq!((without.lexicon_spread, without.nbsvm), (None, votes.nbsvm));
+        // With 200 labels the lexicon counts half: its spread doubles.
+        let many: Vec<(&TextView, u8)> = (0..200).map(|i| labelled[i % 2]).collect();
+        let faded = text_votes(&classifier, &many, &unlabelled, true, 0).unwrap();
+        assert!((faded.lexicon_spread.unwrap() - 2.0 * (0.17f32).sqrt()).abs() < 1e-5);
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod support;
 use std::process::Output;
 
 use flicktune::assets::read_reviews;
-use flicktune::classifier::Classifier;
+use flicktune::classifier::{Classifier, sigmoid};
 use serde_json::Value;
 use support::{assets, flicktune};
 
@@ -67,10 +67,11 @@ fn self_training_uses_the_unlabelled_reviews() {
     let pool: String = reviews[100..140].iter().map(|r| format!("{}\n", serde_json::json!(r.text))).collect();
     let unlabelled = dir.path().join("unlabelled.jsonl");
     std::fs::write(&unlabelled, pool).unwrap();
-    let mut weights = Vec::new();
+    let mut classifiers = Vec::new();
     // 40 unlabelled reviews: the classifier's surest 5 + 5 in the second round, and with
     // the lexicon, its surest 20 + 20 in both rounds (at most half the reviews per class).
-    let runs = [("self-train", None, "10 unlabelled reviews join"), ("lexicon-self-train", Some("40 unlabelled reviews labelled by VADER"), "50 unlabelled reviews join")];
+    let seeded = (Some("40 unlabelled reviews labelled by VADER"), "50 unlabelled reviews join");
+    let runs = [("self-train", None, "10 unlabelled reviews join"), ("lexicon-self-train", seeded.0, seeded.1), ("ensemble", seeded.0, seeded.1)];
     for (method, seeds, second_round) in runs {
         let out = dir.path().join(format!("{method}.json"));
         let args = ["train", "--labels", labels.to_str().unwrap(), "--out", out.to_str().unwrap(), "--method", method];
@@ -81,9 +82,28 @@ fn self_training_uses_the_unlabelled_reviews() {
         assert!(seeds.is_none_or(|s| stderr(&trained).contains(s)), "{method}: {}", stderr(&trained));
         let classifier = Classifier::from_json(&std::fs::read(&out).unwrap()).unwrap();
         assert_eq!(classifier.trained_on, 10, "real labels only");
-        weights.push(classifier.weights);
+        assert_eq!(classifier.text_votes.is_some(), method == "ensemble", "{method}");
+        assert_eq!(stderr(&trained).contains("votes: NB-SVM"), method == "ensemble", "{method}: {}", stderr(&trained));
+        classifiers.push((out, classifier));
     }
-    assert_ne!(weights[0], weights[1], "the lexicon's seeds change the classifier");
+    assert_ne!(classifiers[0].1.weights, classifiers[1].1.weights, "the lexicon's seeds change the classifier");
+
+    // The ensemble's file: NB-SVM knows the labelled reviews' n-grams, the lexicon votes,
+    // and `predict` reads the text as well as the features.
+    let (ensemble_path, ensemble) = &classifiers[2];
+    let votes = ensemble.text_votes.as_ref().unwrap();
+    assert!(votes.lexicon_spread.is_some() && votes.nbsvm.weights.len() > 100, "{} n-grams", votes.nbsvm.weights.len());
+    let texts = [
+        "An absolute masterpiece. Brilliant acting, a moving story, and I loved every minute of it.",
+        "Dreadful. A boring, stupid mess with awful acting; the worst film I have seen in years.",
+    ];
+    let input: String = texts.iter().map(|t| format!("{}
+", serde_json::json!(t))).collect();
+    let with_votes = predict_file(ensemble_path, &input).unwrap();
+    assert!(with_votes[0] > 0.5 && with_votes[1] < 0.5, "{with_votes:?}");
+    let encoder_only = dir.path().join("encoder-only.json");
+    std::fs::write(&encoder_only, Classifier { text_votes: None, ..ensemble.clone() }.to_json()).unwrap();
+    assert_ne!(predict_file(&encoder_only, &input).unwrap(), with_votes, "the votes change the prediction");
 }
 
 #[test]
@@ -184,7 +204,7 @@ fn a_fine_tuned_classifier_file_carries_its_layers_and_predict_uses_them() {
     let model = layers.apply(pretrained.clone(), &bytes).unwrap();
     let embedder = Embedder { tokenizer, model, device, pooling: Pooling::Chunks, batch_size: 8 };
     let in_process: Vec<f64> =
-        embedder.embed(&texts).unwrap().iter().map(|e| f64::from(head.predict(&e.vector).unwrap().positive)).collect();
+        embedder.embed(&texts).unwrap().iter().map(|e| f64::from(sigmoid(head.logit(&e.vector).unwrap()))).collect();
     for (cli, own) in from_cli.iter().zip(&in_process) {
         assert!((cli - own).abs() < 1e-4, "predict {from_cli:?} vs in process {in_process:?}");
     }

@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use super::engine::Engine;
 use super::loader;
+use crate::classifier::TextView;
 use crate::features::{CLASSIFIER_POOLING, Embedder, FeatureCache};
 use crate::models::ModelName;
 
@@ -22,10 +23,12 @@ pub struct SampleReview {
     pub label: u8,
 }
 
-/// A bundled review and, once known, its features.
+/// A bundled review, what the classifier reads from its text, and, once known, its features.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub review: SampleReview,
+    /// Its n-grams and lexicon score, computed once when the texts are read.
+    pub view: TextView,
     /// From the encoder in use.
     pub features: Option<Vec<f32>>,
     /// From the pretrained encoder: the same as `features` until a fine-tuned encoder
@@ -80,7 +83,9 @@ impl ReviewIndex {
     pub async fn load_texts(&self) -> Result<(), String> {
         let sample = read_jsonl("data/sample.jsonl").await?;
         let heldout = read_jsonl("data/heldout.jsonl").await?;
-        let entries = |reviews: Vec<SampleReview>| reviews.into_iter().map(|review| Entry { review, features: None, pretrained: None }).collect();
+        let entries = |reviews: Vec<SampleReview>| {
+            reviews.into_iter().map(|review| Entry { view: TextView::of(&review.text), review, features: None, pretrained: None }).collect()
+        };
         *self.reviews.borrow_mut() = Reviews { sample: entries(sample), heldout: entries(heldout) };
         Ok(())
     }

@@ -15,7 +15,7 @@ const GROUP: usize = 64;
 
 pub fn run(embedder: &Embedder) -> Result<()> {
     let texts = read_stdin_texts()?;
-    write_embedded(embedder, &texts, |e| Ok(json!({ "embedding": e.vector, "tokens": e.tokens })))
+    write_embedded(embedder, &texts, |_, e| Ok(json!({ "embedding": e.vector, "tokens": e.tokens })))
 }
 
 /// The texts on stdin, one per line. Every line is checked before any work, so a bad
@@ -26,13 +26,13 @@ pub fn read_stdin_texts() -> Result<Vec<String>> {
     parse_texts(&input)
 }
 
-/// Embeds `texts` in groups and writes `line(embedding)` for each to stdout, in order,
-/// flushing after each group so output streams.
-pub fn write_embedded(embedder: &Embedder, texts: &[String], line: impl Fn(Embedding) -> Result<Value>) -> Result<()> {
+/// Embeds `texts` in groups and writes `line(text, embedding)` for each to stdout, in
+/// order, flushing after each group so output streams.
+pub fn write_embedded(embedder: &Embedder, texts: &[String], line: impl Fn(&str, Embedding) -> Result<Value>) -> Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     for group in texts.chunks(GROUP) {
-        for embedding in embedder.embed(group)? {
-            serde_json::to_writer(&mut out, &line(embedding)?)?;
+        for (text, embedding) in group.iter().zip(embedder.embed(group)?) {
+            serde_json::to_writer(&mut out, &line(text, embedding)?)?;
             out.write_all(b"\n")?;
         }
         out.flush()?;

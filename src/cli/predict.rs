@@ -8,7 +8,7 @@ use clap::Args;
 
 use flicktune::assets::AssetDir;
 use flicktune::backend::BackendKind;
-use flicktune::classifier::Classifier;
+use flicktune::classifier::{Classifier, TextView};
 use flicktune::models::ModelName;
 use flicktune::session;
 use flicktune::tuned::TunedError;
@@ -42,8 +42,8 @@ pub fn run(args: PredictArgs, assets: &AssetDir) -> Result<()> {
         let bytes = tuned.inline_bytes()?.ok_or(TunedError::Missing).with_context(|| format!("{path} cannot be used"))?;
         embedder.model = tuned.apply(embedder.model, &bytes).with_context(|| format!("{path} cannot be used"))?;
     }
-    write_embedded(&embedder, &texts, |embedding| {
-        let prediction = classifier.predict(&embedding.vector)?;
+    write_embedded(&embedder, &texts, |text, embedding| {
+        let prediction = classifier.predict(&embedding.vector, &TextView::of(text))?;
         Ok(serde_json::json!({ "label": prediction.label, "positive": prediction.positive }))
     })
 }

@@ -8,12 +8,12 @@ use clap::{Args, ValueEnum};
 
 use flicktune::assets::AssetDir;
 use flicktune::backend::BackendKind;
-use flicktune::classifier::{Classifier, Confusion, FeatureScaling};
+use flicktune::classifier::{Classifier, Confusion, FeatureScaling, TextView};
 use flicktune::features::{CLASSIFIER_POOLING, Pooling};
-use flicktune::lexicon;
 use flicktune::models::ModelName;
 use flicktune::training::{
-    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LexiconSeeds, class_weights, first_round, second_round, train_blocking,
+    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LexiconSeeds, class_weights, first_round, second_round, text_votes,
+    train_blocking,
 };
 
 use super::EncoderArgs;
@@ -26,13 +26,20 @@ pub enum TrainMethod {
     /// `frozen`, then one round of self-training on the --unlabelled reviews.
     SelfTrain,
     /// `self-train` whose first classifier also learns from the --unlabelled reviews the
-    /// VADER lexicon is surest of: what the page trains (`docs/few-shot.md`).
+    /// VADER lexicon is surest of.
     LexiconSelfTrain,
+    /// `lexicon-self-train` with NB-SVM (on the labelled reviews' word n-grams) and the
+    /// lexicon voting beside the encoder: what the page trains (`docs/few-shot.md`).
+    Ensemble,
 }
 
 impl TrainMethod {
     fn learns_from_unlabelled(self) -> bool {
         self != TrainMethod::Frozen
+    }
+
+    fn lexicon_seeds(self) -> bool {
+        matches!(self, TrainMethod::LexiconSelfTrain | TrainMethod::Ensemble)
     }
 }
 
@@ -99,8 +106,11 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
         Ok(train_blocking(trainer)?)
     };
     let unlabelled: Vec<&[f32]> = unlabelled.iter().map(Vec::as_slice).collect();
-    let lexicon_scores: Vec<f32> = unlabelled_texts.iter().map(|t| lexicon::score(t)).collect();
-    let seeds = (args.method == TrainMethod::LexiconSelfTrain).then(|| LexiconSeeds::new(&lexicon_scores));
+    let views: Vec<TextView> = texts.iter().map(|t| TextView::of(t)).collect();
+    let unlabelled_views: Vec<TextView> =
+        if args.method.lexicon_seeds() { unlabelled_texts.iter().map(|t| TextView::of(t)).collect() } else { Vec::new() };
+    let lexicon_scores: Vec<f32> = unlabelled_views.iter().map(|v| v.lexicon).collect();
+    let seeds = args.method.lexicon_seeds().then(|| LexiconSeeds::new(&lexicon_scores));
     let first = first_round(&examples, &unlabelled, seeds);
     if seeds.is_some() {
         eprintln!("lexicon seeds: {} unlabelled reviews labelled by VADER", first.len() - examples.len());
@@ -111,10 +121,16 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
         eprintln!("self-training: {} unlabelled reviews join the labels in the second round", second.len() - labels.len());
         classifier = Classifier { trained_on: labels.len(), ..fit(&second)? };
     }
+    if args.method == TrainMethod::Ensemble {
+        let labelled: Vec<(&TextView, u8)> = views.iter().zip(labels.iter().copied()).collect();
+        let unlabelled: Vec<(&[f32], &TextView)> = unlabelled.iter().copied().zip(&unlabelled_views).collect();
+        classifier.text_votes = Some(text_votes(&classifier, &labelled, &unlabelled, true, 0)?);
+        eprintln!("votes: NB-SVM on the labelled reviews' n-grams and the VADER lexicon join the encoder's");
+    }
 
     let mut confusion = Confusion::default();
-    for (f, &label) in features.iter().zip(&labels) {
-        confusion.add(label, classifier.predict(f)?.label);
+    for ((f, view), &label) in features.iter().zip(&views).zip(&labels) {
+        confusion.add(label, classifier.predict(f, view)?.label);
     }
     std::fs::write(&args.out, classifier.to_json()).with_context(|| format!("cannot write {}", args.out.display()))?;
     let positive = labels.iter().filter(|&&l| l == 1).count();

@@ -53,6 +53,9 @@ test("label 20 reviews, train, and the classifier is accurate, kept across a rel
   const file = JSON.parse(readFileSync(exported, "utf8"));
   assert.equal(file.labels.length, 20);
   assert.equal(file.classifier.format, "flicktune-classifier");
+  // The page's default: NB-SVM on the labelled reviews' n-grams and the lexicon vote beside the encoder.
+  const votes = file.classifier.text_votes;
+  assert.ok(votes && votes.lexicon_spread > 0 && Object.keys(votes.nbsvm.weights).length > 100, "the text's votes travel with the classifier");
 
   await withPage({ webgpu: false }, async (page) => {
     await page.goto(server.url);

@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 use super::PageState;
 use super::labelling::describe;
 use crate::app::engine::Engine;
-use crate::classifier::Prediction;
+use crate::classifier::{Prediction, TextView};
 use crate::sentences::{MAX_SENTENCES, has_words, sentence_ranges};
 
 /// Longer texts are refused with a message (the encoder would read every chunk).
@@ -106,7 +106,7 @@ async fn run(engine: &Engine, state: PageState, text: String) -> Result<(Predict
     }
     let classifier = state.classifier().ok_or("Train a classifier first (label a few reviews, then Train).")?;
     let overall = engine.embed_for_classifier(std::slice::from_ref(&text)).await?.remove(0);
-    let overall = classifier.predict(&overall.vector).map_err(|e| e.to_string())?;
+    let overall = classifier.predict(&overall.vector, &TextView::of(&text)).map_err(|e| e.to_string())?;
     let pieces: Vec<String> = sentence_ranges(&text, MAX_SENTENCES).into_iter().map(|r| text[r].to_string()).collect();
     let scored: Vec<String> = pieces.iter().filter(|p| has_words(p)).cloned().collect();
     let mut predictions = engine.embed_for_classifier(&scored).await?.into_iter();
@@ -114,7 +114,7 @@ async fn run(engine: &Engine, state: PageState, text: String) -> Result<(Predict
     for piece in pieces {
         let prediction = if has_words(&piece) {
             let features = predictions.next().ok_or("the encoder returned too few sentences")?;
-            Some(classifier.predict(&features.vector).map_err(|e| e.to_string())?)
+            Some(classifier.predict(&features.vector, &TextView::of(&piece)).map_err(|e| e.to_string())?)
         } else {
             None
         };

@@ -13,7 +13,7 @@ pub fn evaluate(index: &ReviewIndex, classifier: &Classifier) -> Option<Confusio
     index.with_heldout(|heldout| {
         let mut confusion = Confusion::default();
         for entry in heldout {
-            confusion.add(entry.review.label, classifier.predict(entry.features.as_deref()?).ok()?.label);
+            confusion.add(entry.review.label, classifier.predict(entry.features.as_deref()?, &entry.view).ok()?.label);
         }
         (confusion.total() > 0).then_some(confusion)
     })

@@ -27,7 +27,7 @@ fn next_review(state: PageState, index: &ReviewIndex) -> Option<usize> {
                 .iter()
                 .map(|&i| {
                     let features = sample[i].features.as_deref().unwrap_or_default();
-                    let positive = classifier.as_ref().and_then(|c| c.predict(features).ok()).map(|p| p.positive);
+                    let positive = classifier.as_ref().and_then(|c| c.predict(features, &sample[i].view).ok()).map(|p| p.positive);
                     Candidate { features, positive }
                 })
                 .collect();
@@ -61,7 +61,12 @@ pub fn LabelPanel(index: ReviewIndex) -> impl IntoView {
         state.indexed.track();
         let review = current.get()?;
         let classifier = state.classifier()?;
-        stored.with_value(|index| index.with_sample(|s| classifier.predict(s.get(review)?.features.as_deref()?).ok()))
+        stored.with_value(|index| {
+            index.with_sample(|s| {
+                let entry = s.get(review)?;
+                classifier.predict(entry.features.as_deref()?, &entry.view).ok()
+            })
+        })
     };
     let give = move |label: u8| {
         if let Some(review) = current.get_untracked() {

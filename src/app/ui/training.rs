@@ -14,12 +14,11 @@ use crate::app::engine::Engine;
 use crate::app::index::{AllFeatures, ReviewIndex};
 use crate::app::loader;
 use crate::app::training::{self, Outcome};
-use crate::classifier::{Classifier, FeatureScaling};
+use crate::classifier::{Classifier, FeatureScaling, TextView, TextVotes};
 use crate::features::{CLASSIFIER_POOLING, Embedder};
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use crate::session::{CurvePoint, Label};
-use crate::lexicon;
-use crate::training::{Example, FeatureSource, LexiconSeeds, first_round, read_loss, second_round};
+use crate::training::{Example, FeatureSource, LexiconSeeds, first_round, read_loss, second_round, text_votes};
 use crate::tuned::TunedLayers;
 
 #[component]
@@ -82,7 +81,8 @@ pub fn TrainPanel(engine: Engine, index: ReviewIndex) -> impl IntoView {
                     <button on:click=move |_| state.cancel_training.set(true)>"Cancel"</button>
                 </Show>
                 <Setting value=state.auto_retrain testid="auto-retrain" label="Retrain after every label"/>
-                <Setting value=state.self_train testid="self-train" label="Learn from the unlabelled reviews too (lexicon seeds + self-training)"/>
+                <Setting value=state.self_train testid="self-train"
+                    label="Learn from the unlabelled reviews and the text too (lexicon seeds, self-training, NB-SVM and lexicon votes)"/>
                 <Setting value=state.fine_tune testid="fine-tune" label="Fine-tune the encoder's top layers too"/>
             </div>
             <Show when=move || state.fine_tune.get()>
@@ -166,7 +166,8 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
     let learn_from_unlabelled = state.self_train.get_untracked();
     // The curve's method (docs/few-shot.md): a first classifier on the labels and the
     // lexicon's surest picks among the unlabelled reviews, then one round of
-    // self-training on its own surest picks (and, fading as labels grow, the lexicon's).
+    // self-training on its own surest picks (and, fading as labels grow, the lexicon's);
+    // NB-SVM and the lexicon vote beside it (added last, once the features are final).
     let seeds = Some(LexiconSeeds::new(&data.lexicon_scores));
     let first = if learn_from_unlabelled { first_round(&examples, &unlabelled, seeds) } else { examples.clone() };
     let Some(mut head) = train_head(engine, state, &first, &data.scaling, &source).await? else { return Ok(None) };
@@ -186,6 +187,7 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
         }
         (Classifier { tuned_layers: engine.tuned(), ..head }, None)
     };
+    let classifier = if learn_from_unlabelled { Classifier { text_votes: Some(votes(index, &labels, &classifier)?), ..classifier } } else { classifier };
     let accuracy = evaluate(index, &classifier).map(|c| c.accuracy());
     state.session.update(|s| {
         if let Some(accuracy) = accuracy {
@@ -194,6 +196,24 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
         s.classifier = Some(classifier);
     });
     Ok(Some((labels.len(), times)))
+}
+
+/// The text's votes beside `classifier` (trained on `labels`), their spreads measured
+/// over the unlabelled sample reviews with the features in use (fine-tuned or not).
+fn votes(index: &ReviewIndex, labels: &[Label], classifier: &Classifier) -> Result<TextVotes, String> {
+    index.with_sample(|sample| {
+        let views: Vec<TextView> =
+            labels.iter().map(|l| sample.get(l.review).map_or_else(|| TextView::of(&l.text), |e| e.view.clone())).collect();
+        let labelled: Vec<(&TextView, u8)> = views.iter().zip(labels.iter().map(|l| l.label)).collect();
+        let is_labelled = |i: usize| labels.iter().any(|l| l.review == i);
+        let unlabelled: Vec<(&[f32], &TextView)> = sample
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !is_labelled(*i))
+            .filter_map(|(_, e)| Some((e.features.as_deref()?, &e.view)))
+            .collect();
+        text_votes(classifier, &labelled, &unlabelled, true, 0).map_err(|e| e.to_string())
+    })
 }
 
 /// What the classifier trains on: the labelled reviews' features (embedding any not yet
@@ -214,7 +234,7 @@ async fn training_data(engine: &Engine, index: &ReviewIndex, labels: &[Label], p
         s.iter()
             .enumerate()
             .filter(|(i, _)| !is_labelled(*i))
-            .filter_map(|(_, e)| Some((pick(e)?, lexicon::score(&e.review.text))))
+            .filter_map(|(_, e)| Some((pick(e)?, e.view.lexicon)))
             .unzip()
     });
     let mut labelled = Vec::with_capacity(labels.len());

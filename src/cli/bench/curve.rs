@@ -22,14 +22,14 @@ use serde::{Deserialize, Serialize};
 
 use flicktune::assets::{AssetDir, Review, read_reviews};
 use flicktune::backend::BackendKind;
-use flicktune::classifier::{Classifier, FeatureScaling};
+use flicktune::classifier::{Classifier, FeatureScaling, TextView};
 use flicktune::features::{Embedder, Pooling};
 use flicktune::models::ModelName;
 use flicktune::lexicon;
-use flicktune::training::{Example, LexiconSeeds, first_round, second_round};
+use flicktune::nbsvm::NbSvm;
+use flicktune::training::{Example, LEXICON_SEEDS_PER_CLASS, LexiconSeeds, first_round, second_round, text_votes};
 
 use super::labels::fit;
-use super::nbsvm::{self, NbSvm};
 use super::{report, store};
 use crate::cli::EncoderArgs;
 
@@ -79,10 +79,6 @@ impl Scored {
     }
 }
 
-/// Up to this many labels VADER's vote counts as much as each model's; beyond, it
-/// counts `this / N` as much.
-const VADER_FULL_WEIGHT_UNTIL: usize = 100;
-
 /// `train` reviews per class after the pool that `--eval train-dev` scores on.
 const TRAIN_DEV_PER_CLASS: usize = 500;
 
@@ -106,7 +102,7 @@ pub enum Method {
     /// NB-SVM and the encoder's logistic regression ([`Method::SelfTrainedPageSized`], or
     /// [`Method::VaderSeeded`] with `seeds` per class) together, and VADER too if
     /// `vader_vote`: the sum of their decision values, each divided by its spread over the
-    /// unlabelled reviews.
+    /// unlabelled reviews (the library's [`text_votes`]).
     Ensemble { model: ModelName, pooling: Pooling, seeds: usize, vader_vote: bool },
 }
 
@@ -121,10 +117,12 @@ impl Method {
         }
         all.push(Method::SelfTrained(ModelName::L3, Pooling::Chunks));
         all.push(Method::SelfTrainedPageSized(ModelName::L3, Pooling::Chunks));
-        // The push's steps, each kept for what it adds (chosen with `--eval train-dev`).
-        all.push(Method::PAGE);
+        // The push's steps, each kept for what it adds (chosen with `--eval train-dev`); the
+        // last is the page's.
+        all.push(Method::VaderSeeded(ModelName::L3, Pooling::Chunks, LEXICON_SEEDS_PER_CLASS));
         let ensemble = |seeds, vader_vote| Method::Ensemble { model: ModelName::L3, pooling: Pooling::Chunks, seeds, vader_vote };
-        all.extend([ensemble(0, false), ensemble(100, true)]);
+        all.extend([ensemble(0, false), ensemble(LEXICON_SEEDS_PER_CLASS, true)]);
+        debug_assert_eq!(all.last(), Some(&Method::PAGE));
         all
     }
 
@@ -180,7 +178,8 @@ impl Method {
     }
 
     /// What the page trains by default.
-    pub const PAGE: Method = Method::VaderSeeded(ModelName::L3, Pooling::Chunks, 100);
+    pub const PAGE: Method =
+        Method::Ensemble { model: ModelName::L3, pooling: Pooling::Chunks, seeds: LEXICON_SEEDS_PER_CLASS, vader_vote: true };
 
     /// What the method is, for tables and charts.
     pub fn describe(self) -> String {
@@ -331,7 +330,7 @@ pub fn draw(pool_labels: &[u8], n: usize, seed: u64) -> Vec<usize> {
 enum Prepared {
     /// Test accuracy: the same for every draw, since no labels are used.
     Vader(f32),
-    NbSvm { pool: Vec<Vec<u64>>, test: Vec<Vec<u64>> },
+    NbSvm(Box<TextViews>),
     Features(Box<Features>),
 }
 
@@ -342,15 +341,26 @@ struct Features {
     scaling: FeatureScaling,
     /// Self-training on the first this many pool reviews (not drawn).
     self_train: Option<usize>,
-    /// VADER's compound score of every pool review, and of every scored one when it votes
-    /// (empty otherwise).
-    vader: Option<(Vec<f32>, Vec<f32>)>,
+    /// The n-grams and lexicon scores of the pool and the scored reviews, when the method
+    /// reads them.
+    views: Option<TextViews>,
     /// How many of the unlabelled reviews VADER is surest of, per class, join the labelled ones.
     vader_seeds: usize,
-    /// VADER's score joins the ensemble's sum.
-    vader_vote: bool,
-    /// NB-SVM's n-grams of the pool and the scored reviews, for the ensemble.
-    nbsvm: Option<(Vec<Vec<u64>>, Vec<Vec<u64>>)>,
+    /// NB-SVM votes beside the encoder ([`Method::Ensemble`]), and VADER too if `Some(true)`.
+    votes: Option<bool>,
+}
+
+/// [`TextView`]s of the pool's reviews and of the scored ones.
+struct TextViews {
+    pool: Vec<TextView>,
+    test: Vec<TextView>,
+}
+
+impl TextViews {
+    fn of(reviews: &Reviews) -> Self {
+        let views = |set: &[Review]| set.iter().map(|r| TextView::of(&r.text)).collect();
+        TextViews { pool: views(&reviews.pool), test: views(&reviews.test) }
+    }
 }
 
 pub fn run(args: CurveArgs, assets: &AssetDir) -> Result<()> {
@@ -415,10 +425,7 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
             let right = reviews.test.iter().filter(|r| u8::from(lexicon::score(&r.text) >= 0.0) == r.label).count();
             (Prepared::Vader(right as f32 / reviews.test.len() as f32), None)
         }
-        Method::NbSvm => {
-            let (pool, test) = all_ngrams(reviews);
-            (Prepared::NbSvm { pool, test }, None)
-        }
+        Method::NbSvm => (Prepared::NbSvm(Box::new(TextViews::of(reviews))), None),
         Method::WordMean => {
             let embedder = frozen_embedder(assets, ModelName::L6)?;
             let table = embedder.model.word_embeddings();
@@ -447,18 +454,13 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
                 Method::SelfTrained(..) => Some(usize::MAX),
                 _ => Some(PAGE_POOL),
             };
-            (features.vader_seeds, features.vader_vote) = match method {
-                Method::VaderSeeded(_, _, seeds) => (seeds, false),
-                Method::Ensemble { seeds, vader_vote, .. } => (seeds, vader_vote),
-                _ => (0, false),
+            (features.vader_seeds, features.votes) = match method {
+                Method::VaderSeeded(_, _, seeds) => (seeds, None),
+                Method::Ensemble { seeds, vader_vote, .. } => (seeds, Some(vader_vote)),
+                _ => (0, None),
             };
-            if features.vader_seeds > 0 || features.vader_vote {
-                let compound = |set: &[Review]| set.iter().map(|r| lexicon::score(&r.text)).collect();
-                let scored = if features.vader_vote { compound(&reviews.test) } else { Vec::new() };
-                features.vader = Some((compound(&reviews.pool), scored));
-            }
-            if let Method::Ensemble { .. } = method {
-                features.nbsvm = Some(all_ngrams(reviews));
+            if features.vader_seeds > 0 || features.votes.is_some() {
+                features.views = Some(TextViews::of(reviews));
             }
             (Prepared::Features(Box::new(features)), Some(seconds))
         }
@@ -469,16 +471,11 @@ fn texts(set: &[Review]) -> Vec<&str> {
     set.iter().map(|r| r.text.as_str()).collect()
 }
 
-fn all_ngrams(reviews: &Reviews) -> (Vec<Vec<u64>>, Vec<Vec<u64>>) {
-    let ngrams = |set: &[Review]| set.iter().map(|r| nbsvm::ngrams(&r.text)).collect();
-    (ngrams(&reviews.pool), ngrams(&reviews.test))
-}
-
 /// Plain logistic regression on the features, standardised with the whole unlabelled
 /// pool (`train` texts only).
 fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>) -> Features {
     let scaling = FeatureScaling::fit(&pool);
-    Features { pool, test, scaling, self_train: None, vader: None, vader_seeds: 0, vader_vote: false, nbsvm: None }
+    Features { pool, test, scaling, self_train: None, views: None, vader_seeds: 0, votes: None }
 }
 
 /// The encoder with its original (f32) weights on the CPU backend.
@@ -499,55 +496,28 @@ fn evaluate(prepared: &Prepared, labelled: &[usize], pool_labels: &[u8], test_la
     let labels: Vec<u8> = labelled.iter().map(|&i| pool_labels[i]).collect();
     let right = match prepared {
         Prepared::Vader(accuracy) => return Ok(*accuracy),
-        Prepared::NbSvm { pool, test } => {
-            let model = train_nbsvm(pool, labelled, &labels, seed);
-            test.iter().zip(test_labels).filter(|(doc, label)| model.predict(doc) == **label).count()
+        Prepared::NbSvm(views) => {
+            let docs: Vec<&[String]> = labelled.iter().map(|&i| views.pool[i].ngrams.as_slice()).collect();
+            let model = NbSvm::train(&docs, &labels, seed);
+            views.test.iter().zip(test_labels).filter(|(view, label)| model.predict(&view.ngrams) == **label).count()
         }
         Prepared::Features(features) => {
-            let classifier = features.classifier(labelled, pool_labels)?;
-            let mut decisions = Vec::with_capacity(features.test.len());
-            for x in &features.test {
-                decisions.push(classifier.logit(x)?);
+            let classifier = features.classifier(labelled, pool_labels, seed)?;
+            let mut right = 0;
+            for (i, (x, &label)) in features.test.iter().zip(test_labels).enumerate() {
+                let decision = match &features.views {
+                    Some(views) => classifier.decision(x, &views.test[i])?,
+                    None => classifier.logit(x)?,
+                };
+                right += usize::from(u8::from(decision > 0.0) == label);
             }
-            if let Some((pool, _)) = &features.nbsvm {
-                let model = train_nbsvm(pool, labelled, &labels, seed);
-                decisions = features.ensemble_decisions(&classifier, &model, &decisions, labelled)?;
-            }
-            decisions.iter().zip(test_labels).filter(|(z, label)| u8::from(**z > 0.0) == **label).count()
+            right
         }
     };
     Ok(right as f32 / test_labels.len() as f32)
 }
 
-fn train_nbsvm(pool: &[Vec<u64>], labelled: &[usize], labels: &[u8], seed: u64) -> NbSvm {
-    let docs: Vec<&[u64]> = labelled.iter().map(|&i| pool[i].as_slice()).collect();
-    NbSvm::train(&docs, labels, seed)
-}
-
 impl Features {
-    /// The ensemble's decision on each scored review: the classifier's `logits`, NB-SVM's
-    /// score and (if it votes) VADER's, each divided by its spread over the unlabelled set.
-    fn ensemble_decisions(&self, classifier: &Classifier, model: &NbSvm, logits: &[f32], labelled: &[usize]) -> Result<Vec<f32>> {
-        let (pool_ngrams, test_ngrams) = self.nbsvm.as_ref().context("the ensemble needs n-grams")?;
-        let open = self.open(labelled, PAGE_POOL);
-        let mut lr_open = Vec::with_capacity(open.len());
-        for &i in &open {
-            lr_open.push(classifier.logit(&self.pool[i])?);
-        }
-        let nb_open: Vec<f32> = open.iter().map(|&i| model.score(&pool_ngrams[i])).collect();
-        let (lr_spread, nb_spread) = (spread(&lr_open), spread(&nb_open));
-        let mut decisions: Vec<f32> = logits.iter().zip(test_ngrams).map(|(z, doc)| z / lr_spread + model.score(doc) / nb_spread).collect();
-        if let (true, Some((pool_compound, test_compound))) = (self.vader_vote, &self.vader) {
-            let vader_open: Vec<f32> = open.iter().map(|&i| pool_compound[i]).collect();
-            // The lexicon knows nothing of this data: it weighs fully at few labels and
-            // fades as they grow (`VADER_FULL_WEIGHT_UNTIL`, chosen on train-dev).
-            let weight = (VADER_FULL_WEIGHT_UNTIL as f32 / labelled.len() as f32).min(1.0);
-            let vader_spread = spread(&vader_open) / weight;
-            decisions.iter_mut().zip(test_compound).for_each(|(z, c)| *z += c / vader_spread);
-        }
-        Ok(decisions)
-    }
-
     /// The pool's first `limit` reviews that are not in the draw: the unlabelled set.
     fn open(&self, labelled: &[usize], limit: usize) -> Vec<usize> {
         let taken: HashSet<usize> = labelled.iter().copied().collect();
@@ -555,14 +525,15 @@ impl Features {
     }
 
     /// The logistic regression on the draw, seeded with VADER's surest and self-trained
-    /// as the method says.
-    fn classifier(&self, labelled: &[usize], pool_labels: &[u8]) -> Result<Classifier> {
+    /// as the method says, with the votes beside it if it has them (`seed` orders NB-SVM's
+    /// solver).
+    fn classifier(&self, labelled: &[usize], pool_labels: &[u8], seed: u64) -> Result<Classifier> {
         let examples: Vec<Example> = labelled.iter().map(|&i| Example { features: &self.pool[i], label: pool_labels[i] }).collect();
         let Some(limit) = self.self_train else { return fit(&examples, &self.scaling) };
         let open = self.open(labelled, limit);
         let unlabelled: Vec<&[f32]> = open.iter().map(|&i| self.pool[i].as_slice()).collect();
-        let scores: Vec<f32> = match &self.vader {
-            Some((compound, _)) => open.iter().map(|&i| compound[i]).collect(),
+        let scores: Vec<f32> = match &self.views {
+            Some(views) => open.iter().map(|&i| views.pool[i].lexicon).collect(),
             None => Vec::new(),
         };
         let seeds = (self.vader_seeds > 0).then_some(LexiconSeeds { scores: &scores, per_class: self.vader_seeds });
@@ -570,15 +541,16 @@ impl Features {
         // unlabelled reviews the classifier is surest of join the labelled ones with the
         // predicted label, and it is trained again.
         let first = fit(&first_round(&examples, &unlabelled, seeds), &self.scaling)?;
-        fit(&second_round(&first, examples, &unlabelled, seeds)?, &self.scaling)
+        let mut classifier = fit(&second_round(&first, examples, &unlabelled, seeds)?, &self.scaling)?;
+        if let (Some(lexicon_votes), Some(views)) = (self.votes, &self.views) {
+            // The votes' spreads are measured on the page-sized unlabelled set.
+            let labelled_views: Vec<(&TextView, u8)> = labelled.iter().map(|&i| (&views.pool[i], pool_labels[i])).collect();
+            let beside: Vec<(&[f32], &TextView)> =
+                self.open(labelled, PAGE_POOL).into_iter().map(|i| (self.pool[i].as_slice(), &views.pool[i])).collect();
+            classifier.text_votes = Some(text_votes(&classifier, &labelled_views, &beside, lexicon_votes, seed)?);
+        }
+        Ok(classifier)
     }
-}
-
-/// The standard deviation, for putting two models' decision values on one scale.
-fn spread(values: &[f32]) -> f32 {
-    let n = values.len().max(1) as f32;
-    let mean = values.iter().sum::<f32>() / n;
-    (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt().max(f32::EPSILON)
 }
 
 #[cfg(test)]
@@ -599,9 +571,13 @@ mod tests {
 
     #[test]
     fn method_names_round_trip() {
-        for method in Method::candidates() {
-            assert_eq!(method.name().parse::<Method>(), Ok(method));
+        let candidates = Method::candidates();
+        for method in &candidates {
+            assert_eq!(method.name().parse::<Method>(), Ok(*method));
         }
+        let names: HashSet<String> = candidates.iter().map(|m| m.name()).collect();
+        assert_eq!(names.len(), candidates.len(), "each method once: the report has one row per method");
+        assert_eq!(Method::all().last(), Some(&Method::PAGE));
         assert!("l9-first".parse::<Method>().unwrap_err().contains("nbsvm"));
     }
 }

@@ -112,7 +112,7 @@ fn fine_tune_and_score(
     let tuned = Embedder { model: encoder, tokenizer: embedder.tokenizer.clone(), device: embedder.device.clone(), ..*embedder };
     let reread = |set: &Labelled| -> Result<Labelled> {
         let features = tuned.embed(&set.texts)?.into_iter().map(|e| e.vector).collect();
-        Ok(Labelled { texts: Vec::new(), features, labels: set.labels.clone() })
+        Ok(Labelled { texts: Vec::new(), views: set.views.clone(), features, labels: set.labels.clone() })
     };
     let classifier = if refit_head {
         let pool = reread(pool)?;

@@ -16,13 +16,12 @@ use rand_chacha::ChaCha8Rng;
 
 use flicktune::assets::{AssetDir, Review, page_data, read_reviews};
 use flicktune::backend::{BackendKind, open_device};
-use flicktune::classifier::{Classifier, Confusion, FeatureScaling};
+use flicktune::classifier::{Classifier, Confusion, FeatureScaling, TextView};
 use flicktune::features::{CLASSIFIER_POOLING, Embedder, FeatureCache};
 use flicktune::models::{F16_WEIGHTS_FILE, ModelName};
 use flicktune::sampling::{self, Candidate};
-use flicktune::lexicon;
 use flicktune::training::{
-    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LexiconSeeds, first_round, second_round, train_blocking,
+    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LexiconSeeds, first_round, second_round, text_votes, train_blocking,
 };
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -52,9 +51,9 @@ pub struct LabelsArgs {
     /// last classifier trained, as in the page); 1 retrains after every label.
     #[arg(long, default_value_t = 10)]
     retrain_every: usize,
-    /// Learn from the sample's unlabelled reviews in every training, as the page does by
-    /// default: the lexicon's surest picks seed the first classifier, then one round of
-    /// self-training.
+    /// Train as the page does by default: the lexicon's surest picks among the sample's
+    /// unlabelled reviews seed the first classifier, one round of self-training follows,
+    /// and NB-SVM and the lexicon vote beside it.
     #[arg(long)]
     self_train: bool,
 }
@@ -62,6 +61,7 @@ pub struct LabelsArgs {
 /// Labelled reviews and their features (the page's, `chunks` pooling, f16 weights).
 pub(super) struct Labelled {
     pub texts: Vec<String>,
+    pub views: Vec<TextView>,
     pub features: Vec<Vec<f32>>,
     pub labels: Vec<u8>,
 }
@@ -74,6 +74,7 @@ pub(super) fn pool_and_eval(assets: &AssetDir, model: ModelName, eval: EvalSet, 
     })?)?;
     let labelled = |reviews: Vec<Review>, features| Labelled {
         labels: reviews.iter().map(|r| r.label).collect(),
+        views: reviews.iter().map(|r| TextView::of(&r.text)).collect(),
         texts: reviews.into_iter().map(|r| r.text).collect(),
         features,
     };
@@ -103,8 +104,7 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
     let scaling = FeatureScaling::fit(&pool.features);
 
     let started = Instant::now();
-    let lexicon_scores = args.self_train.then(|| pool.texts.iter().map(|t| lexicon::score(t)).collect());
-    let trainer = Trainer { pool: &pool, scaling: &scaling, lexicon_scores };
+    let trainer = Trainer { pool: &pool, scaling: &scaling, page_default: args.self_train };
     let order = suggestion_order(&trainer, largest, args.retrain_every.max(1))?;
     let suggested = curve(&order, &trainer, &eval, &args.sizes)?;
     let suggest_seconds = started.elapsed().as_secs_f64();
@@ -121,7 +121,7 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
         EvalSet::Heldout => "the page's held-out sample (test split)",
         EvalSet::TrainDev => "train-split reviews outside the page's sample",
     };
-    let method = if args.self_train { ", with lexicon seeds and self-training" } else { "" };
+    let method = if args.self_train { ", the page's default (lexicon seeds, self-training, NB-SVM and lexicon votes)" } else { "" };
     println!("{}{method}: accuracy (%) on {} reviews of {eval_name}", args.model.hf_name(), eval.labels.len());
     println!(
         "suggested: one run, training after every {} label(s) ({suggest_seconds:.1} s); random: {} seeded draws ({:.1} s)\n",
@@ -153,7 +153,7 @@ fn suggestion_order(trainer: &Trainer, n: usize, retrain_every: usize) -> Result
             .iter()
             .map(|&i| Candidate {
                 features: &pool.features[i],
-                positive: classifier.as_ref().and_then(|c| c.predict(&pool.features[i]).ok()).map(|p| p.positive),
+                positive: classifier.as_ref().and_then(|c| c.predict(&pool.features[i], &pool.views[i]).ok()).map(|p| p.positive),
             })
             .collect();
         let labelled: Vec<&[f32]> = order.iter().map(|&i| pool.features[i].as_slice()).collect();
@@ -176,12 +176,13 @@ fn curve(order: &[usize], trainer: &Trainer, eval: &Labelled, sizes: &[usize]) -
         .collect()
 }
 
-/// The page's training on its sample: learning from the rest of it (lexicon seeds, then
-/// self-training) when `lexicon_scores` (of every sample review) are given.
+/// The page's training on its sample: its default (learning from the rest of the sample:
+/// lexicon seeds, then self-training; NB-SVM and lexicon votes) when `page_default`, the
+/// plain logistic regression otherwise.
 struct Trainer<'a> {
     pool: &'a Labelled,
     scaling: &'a FeatureScaling,
-    lexicon_scores: Option<Vec<f32>>,
+    page_default: bool,
 }
 
 impl Trainer<'_> {
@@ -191,13 +192,20 @@ impl Trainer<'_> {
         if examples.iter().all(|e| e.label == examples[0].label) {
             return Ok(None);
         }
-        let Some(lexicon_scores) = &self.lexicon_scores else { return fit(&examples, self.scaling).map(Some) };
-        let open: Vec<usize> = (0..self.pool.labels.len()).filter(|i| !labelled.contains(i)).collect();
-        let unlabelled: Vec<&[f32]> = open.iter().map(|&i| self.pool.features[i].as_slice()).collect();
-        let scores: Vec<f32> = open.iter().map(|&i| lexicon_scores[i]).collect();
+        if !self.page_default {
+            return fit(&examples, self.scaling).map(Some);
+        }
+        let pool = self.pool;
+        let open: Vec<usize> = (0..pool.labels.len()).filter(|i| !labelled.contains(i)).collect();
+        let unlabelled: Vec<&[f32]> = open.iter().map(|&i| pool.features[i].as_slice()).collect();
+        let scores: Vec<f32> = open.iter().map(|&i| pool.views[i].lexicon).collect();
         let seeds = Some(LexiconSeeds::new(&scores));
         let first = fit(&first_round(&examples, &unlabelled, seeds), self.scaling)?;
-        fit(&second_round(&first, examples, &unlabelled, seeds)?, self.scaling).map(Some)
+        let mut classifier = fit(&second_round(&first, examples, &unlabelled, seeds)?, self.scaling)?;
+        let labelled_views: Vec<(&TextView, u8)> = labelled.iter().map(|&i| (&pool.views[i], pool.labels[i])).collect();
+        let beside: Vec<(&[f32], &TextView)> = open.iter().map(|&i| (pool.features[i].as_slice(), &pool.views[i])).collect();
+        classifier.text_votes = Some(text_votes(&classifier, &labelled_views, &beside, true, 0)?);
+        Ok(Some(classifier))
     }
 }
 
@@ -224,8 +232,8 @@ pub(super) fn fit(examples: &[Example], scaling: &FeatureScaling) -> Result<Clas
 
 pub(super) fn accuracy(classifier: &Classifier, eval: &Labelled) -> f32 {
     let mut confusion = Confusion::default();
-    for (features, &label) in eval.features.iter().zip(&eval.labels) {
-        confusion.add(label, classifier.predict(features).map_or(0, |p| p.label));
+    for ((features, view), &label) in eval.features.iter().zip(&eval.views).zip(&eval.labels) {
+        confusion.add(label, classifier.predict(features, view).map_or(0, |p| p.label));
     }
     confusion.accuracy()
 }

@@ -4,7 +4,6 @@
 mod curve;
 mod finetune;
 mod labels;
-mod nbsvm;
 mod report;
 mod speed;
 mod store;

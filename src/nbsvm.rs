@@ -1,18 +1,23 @@
-//! NB-SVM (Wang & Manning, 2012), the classic bag-of-n-grams baseline: a linear SVM on
-//! binarised uni+bigram features scaled by their naive-Bayes log-count ratios, its
-//! weights interpolated towards their mean magnitude.
+//! Text → word n-grams → NB-SVM (Wang & Manning, 2012), the classic bag-of-n-grams
+//! classifier: a linear SVM on binarised uni+bigram features scaled by their naive-Bayes
+//! log-count ratios, its weights interpolated towards their mean magnitude. It votes
+//! beside the encoder in the page's classifier (see [`crate::classifier::TextVotes`]),
+//! and is a baseline of `flicktune bench curve`.
+//!
+//! A trained model is a map from n-gram (as text) to weight, so it is a stable part of the
+//! classifier file: the same in the page, the CLI and a later version.
 //!
 //! Hand-written (about a hundred lines) rather than a dependency: no maintained Rust crate
 //! offers a sparse linear SVM; `linfa-svm` is a dense kernel SMO, far too slow for 10^5
 //! n-gram dimensions. The solver is liblinear's dual coordinate descent for the L2-loss
 //! SVM (Hsieh et al., 2008).
 
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::{BTreeMap, HashMap};
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 /// The paper's settings for sentiment: Laplace smoothing, SVM cost, interpolation.
 const ALPHA: f32 = 1.0;
@@ -22,45 +27,48 @@ const BETA: f32 = 0.25;
 const TOLERANCE: f32 = 0.1;
 const MAX_PASSES: usize = 1_000;
 
-/// A text as the set of its lower-cased word unigrams and bigrams, hashed to 64 bits
-/// (collisions are negligible at a few hundred thousand n-grams).
-pub fn ngrams(text: &str) -> Vec<u64> {
+/// A text as the sorted set of its lower-cased word unigrams and bigrams (a bigram is its
+/// two words joined by a space; words are runs of letters, digits and apostrophes).
+pub fn ngrams(text: &str) -> Vec<String> {
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower.split(|c: char| !(c.is_alphanumeric() || c == '\'')).filter(|w| !w.is_empty()).collect();
-    let hash = |parts: &[&str]| {
-        let mut h = DefaultHasher::new();
-        parts.hash(&mut h);
-        h.finish()
-    };
-    let mut grams: Vec<u64> = words.iter().map(|w| hash(&[w])).chain(words.windows(2).map(hash)).collect();
+    let mut grams: Vec<String> = words.iter().map(|w| w.to_string()).chain(words.windows(2).map(|pair| pair.join(" "))).collect();
     grams.sort_unstable();
     grams.dedup();
     grams
 }
 
 /// A trained NB-SVM: per n-gram `(1 - β)·w̄ + β·w` times its log-count ratio, and a bias.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NbSvm {
-    weights: HashMap<u64, f32>,
-    bias: f32,
+    /// Written in n-gram order, so the same model is always the same file; a hash map in
+    /// memory, since the page scores hundreds of reviews after every label.
+    #[serde(serialize_with = "in_order")]
+    pub weights: HashMap<String, f32>,
+    pub bias: f32,
+}
+
+fn in_order<S: serde::Serializer>(weights: &HashMap<String, f32>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(weights.iter().collect::<BTreeMap<_, _>>())
 }
 
 impl NbSvm {
     /// Trains on documents (n-gram sets) with labels 1 positive / 0 negative; `seed`
     /// orders the coordinate-descent passes.
-    pub fn train(docs: &[&[u64]], labels: &[u8], seed: u64) -> Self {
+    pub fn train<D: AsRef<[String]>>(docs: &[D], labels: &[u8], seed: u64) -> Self {
         // The vocabulary is the training documents' n-grams.
-        let mut vocab: HashMap<u64, usize> = HashMap::new();
+        let mut vocab: HashMap<&str, usize> = HashMap::new();
         for doc in docs {
-            for &g in *doc {
+            for g in doc.as_ref() {
                 let next = vocab.len();
-                vocab.entry(g).or_insert(next);
+                vocab.entry(g.as_str()).or_insert(next);
             }
         }
         let mut positive = vec![ALPHA; vocab.len()];
         let mut negative = vec![ALPHA; vocab.len()];
         for (doc, &label) in docs.iter().zip(labels) {
             let counts = if label == 1 { &mut positive } else { &mut negative };
-            doc.iter().for_each(|g| counts[vocab[g]] += 1.0);
+            doc.as_ref().iter().for_each(|g| counts[vocab[g.as_str()]] += 1.0);
         }
         let (p_total, q_total) = (positive.iter().sum::<f32>(), negative.iter().sum::<f32>());
         let ratio: Vec<f32> = positive.iter().zip(&negative).map(|(p, q)| ((p / p_total) / (q / q_total)).ln()).collect();
@@ -69,7 +77,7 @@ impl NbSvm {
         let bias_index = vocab.len();
         let rows: Vec<Vec<(usize, f32)>> = docs
             .iter()
-            .map(|doc| doc.iter().map(|g| (vocab[g], ratio[vocab[g]])).chain([(bias_index, 1.0)]).collect())
+            .map(|doc| doc.as_ref().iter().map(|g| vocab[g.as_str()]).map(|i| (i, ratio[i])).chain([(bias_index, 1.0)]).collect())
             .collect();
         let signs: Vec<f32> = labels.iter().map(|&l| if l == 1 { 1.0 } else { -1.0 }).collect();
         let w = dual_coordinate_descent(&rows, &signs, bias_index + 1, seed);
@@ -80,19 +88,31 @@ impl NbSvm {
         let mean_magnitude = w[..bias_index].iter().map(|x| x.abs()).sum::<f32>() / bias_index.max(1) as f32;
         let weights = vocab
             .iter()
-            .map(|(&g, &i)| (g, ((1.0 - BETA) * mean_magnitude + BETA * w[i]) * ratio[i]))
+            .map(|(&g, &i)| (g.to_string(), ((1.0 - BETA) * mean_magnitude + BETA * w[i]) * ratio[i]))
             .collect();
         NbSvm { weights, bias: BETA * w[bias_index] }
     }
 
     /// The decision value: positive above 0; n-grams never seen in training weigh nothing.
-    pub fn score(&self, doc: &[u64]) -> f32 {
+    pub fn score(&self, doc: &[String]) -> f32 {
         doc.iter().filter_map(|g| self.weights.get(g)).sum::<f32>() + self.bias
     }
 
     /// 1 positive, 0 negative.
-    pub fn predict(&self, doc: &[u64]) -> u8 {
+    pub fn predict(&self, doc: &[String]) -> u8 {
         u8::from(self.score(doc) > 0.0)
+    }
+
+    /// Why a model read from a file cannot be used, if it cannot: every weight and the
+    /// bias must be finite and no n-gram empty.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.bias.is_finite() || self.weights.values().any(|w| !w.is_finite()) {
+            return Err("its n-gram weights hold non-finite numbers".into());
+        }
+        if self.weights.keys().any(String::is_empty) {
+            return Err("it weighs an empty n-gram".into());
+        }
+        Ok(())
     }
 }
 
@@ -134,7 +154,7 @@ mod tests {
     #[test]
     fn ngrams_are_case_blind_sets_of_words_and_pairs() {
         assert_eq!(ngrams("Great film, great FILM"), ngrams("great film great film"));
-        assert_eq!(ngrams("a b").len(), 3, "a, b, a b");
+        assert_eq!(ngrams("b a"), ["a", "b", "b a"]);
         assert_ne!(ngrams("not good"), ngrams("good not"));
         assert!(ngrams(" ,. ").is_empty());
     }
@@ -149,15 +169,21 @@ mod tests {
             ("boring plot and awful acting", 0),
             ("awful, a waste of time", 0),
         ];
-        let docs: Vec<Vec<u64>> = texts.iter().map(|(t, _)| ngrams(t)).collect();
-        let refs: Vec<&[u64]> = docs.iter().map(Vec::as_slice).collect();
+        let docs: Vec<Vec<String>> = texts.iter().map(|(t, _)| ngrams(t)).collect();
         let labels: Vec<u8> = texts.iter().map(|&(_, l)| l).collect();
-        let model = NbSvm::train(&refs, &labels, 0);
+        let model = NbSvm::train(&docs, &labels, 0);
         for (doc, &label) in docs.iter().zip(&labels) {
             assert_eq!(model.predict(doc), label);
         }
         assert_eq!(model.predict(&ngrams("a wonderful story")), 1);
         assert_eq!(model.predict(&ngrams("boring and awful")), 0);
+        assert_eq!(model.check(), Ok(()));
+        let json = serde_json::to_string(&model).unwrap();
+        assert!(json.find("\"acting\"").unwrap() < json.find("\"wonderful\"").unwrap(), "written in n-gram order");
+        assert_eq!(serde_json::from_str::<NbSvm>(&json).unwrap(), model);
+        let mut broken = model.clone();
+        broken.weights.insert("good".into(), f32::INFINITY);
+        assert!(broken.check().is_err());
     }
 
     #[test]
