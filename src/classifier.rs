@@ -106,7 +106,8 @@ pub struct TextVotes {
     pub nbsvm: NbSvm,
     /// The spread of the logistic regression's logits.
     pub encoder_spread: f32,
-    /// The spread of NB-SVM's scores.
+    /// The spread of NB-SVM's scores divided by NB-SVM's weight (less than 1 while a class
+    /// has few labels).
     pub nbsvm_spread: f32,
     /// The spread of the lexicon's scores divided by the lexicon's weight; absent when the
     /// lexicon does not vote.

@@ -64,11 +64,18 @@ impl NbSvm {
                 vocab.entry(g.as_str()).or_insert(next);
             }
         }
+        // Each class weighs half, in the counts and in the SVM's loss (liblinear's per-class
+        // -w), as in the page's logistic regression: a person's labels are rarely balanced,
+        // and unweighted counts would tilt every log-count ratio towards the class labelled
+        // more. Balanced labels weigh 1 each: Wang & Manning's NB-SVM exactly.
+        let positives = labels.iter().filter(|&&l| l == 1).count() as f32;
+        let n = labels.len() as f32;
+        let class_weight = |label: u8| n / (2.0 * if label == 1 { positives } else { n - positives });
         let mut positive = vec![ALPHA; vocab.len()];
         let mut negative = vec![ALPHA; vocab.len()];
         for (doc, &label) in docs.iter().zip(labels) {
             let counts = if label == 1 { &mut positive } else { &mut negative };
-            doc.as_ref().iter().for_each(|g| counts[vocab[g.as_str()]] += 1.0);
+            doc.as_ref().iter().for_each(|g| counts[vocab[g.as_str()]] += class_weight(label));
         }
         let (p_total, q_total) = (positive.iter().sum::<f32>(), negative.iter().sum::<f32>());
         let ratio: Vec<f32> = positive.iter().zip(&negative).map(|(p, q)| ((p / p_total) / (q / q_total)).ln()).collect();
@@ -80,7 +87,8 @@ impl NbSvm {
             .map(|doc| doc.as_ref().iter().map(|g| vocab[g.as_str()]).map(|i| (i, ratio[i])).chain([(bias_index, 1.0)]).collect())
             .collect();
         let signs: Vec<f32> = labels.iter().map(|&l| if l == 1 { 1.0 } else { -1.0 }).collect();
-        let w = dual_coordinate_descent(&rows, &signs, bias_index + 1, seed);
+        let costs: Vec<f32> = labels.iter().map(|&l| COST * class_weight(l)).collect();
+        let w = dual_coordinate_descent(&rows, &signs, &costs, bias_index + 1, seed);
 
         // Interpolation: the decision is β·(SVM score) + (1 − β)·w̄·Σ r, i.e. every weight
         // becomes (1 − β)·w̄ + β·w and the bias β·b. Scaling the weights but not the bias
@@ -116,10 +124,10 @@ impl NbSvm {
     }
 }
 
-/// Minimises `½|w|² + C Σ max(0, 1 − yᵢ w·xᵢ)²` in its dual, one coordinate at a time.
-fn dual_coordinate_descent(rows: &[Vec<(usize, f32)>], signs: &[f32], dim: usize, seed: u64) -> Vec<f32> {
-    let diagonal = 1.0 / (2.0 * COST);
-    let norms: Vec<f32> = rows.iter().map(|r| r.iter().map(|(_, v)| v * v).sum::<f32>() + diagonal).collect();
+/// Minimises `½|w|² + Σ Cᵢ max(0, 1 − yᵢ w·xᵢ)²` in its dual, one coordinate at a time.
+fn dual_coordinate_descent(rows: &[Vec<(usize, f32)>], signs: &[f32], costs: &[f32], dim: usize, seed: u64) -> Vec<f32> {
+    let diagonals: Vec<f32> = costs.iter().map(|c| 1.0 / (2.0 * c)).collect();
+    let norms: Vec<f32> = rows.iter().zip(&diagonals).map(|(r, d)| r.iter().map(|(_, v)| v * v).sum::<f32>() + d).collect();
     let mut alpha = vec![0f32; rows.len()];
     let mut w = vec![0f32; dim];
     let mut order: Vec<usize> = (0..rows.len()).collect();
@@ -129,7 +137,7 @@ fn dual_coordinate_descent(rows: &[Vec<(usize, f32)>], signs: &[f32], dim: usize
         let (mut pg_max, mut pg_min) = (f32::NEG_INFINITY, f32::INFINITY);
         for &i in &order {
             let margin: f32 = rows[i].iter().map(|&(j, v)| w[j] * v).sum();
-            let gradient = signs[i] * margin - 1.0 + diagonal * alpha[i];
+            let gradient = signs[i] * margin - 1.0 + diagonals[i] * alpha[i];
             let projected = if alpha[i] == 0.0 { gradient.min(0.0) } else { gradient };
             pg_max = pg_max.max(projected);
             pg_min = pg_min.min(projected);
@@ -189,7 +197,7 @@ mod tests {
     #[test]
     fn the_solver_separates_a_separable_problem_with_margin() {
         let rows = vec![vec![(0, 1.0), (2, 1.0)], vec![(1, 1.0), (2, 1.0)]];
-        let w = dual_coordinate_descent(&rows, &[1.0, -1.0], 3, 0);
+        let w = dual_coordinate_descent(&rows, &[1.0, -1.0], &[COST, COST], 3, 0);
         assert!(w[0] - w[1] > 1.0, "{w:?}");
     }
 }

@@ -261,6 +261,12 @@ pub fn with_pseudo_labels<'a>(classifier: &Classifier, mut examples: Vec<Example
 /// counts `this / labels` as much (chosen on `train` reviews: docs/few-shot.md).
 const LEXICON_VOTES_FULLY_UNTIL: usize = 100;
 
+/// NB-SVM's vote counts fully once each class has this many labels, and in proportion to
+/// the class labelled less before (chosen among 1, 5, 10, 25 and 50 on `train` reviews:
+/// docs/few-shot.md): n-gram weights from a handful of reviews, or from one review of a
+/// class, are mostly noise.
+const NBSVM_VOTES_FULLY_FROM: usize = 25;
+
 /// The text's votes beside `classifier` (the page's default, docs/few-shot.md: the
 /// ensemble): NB-SVM trained on the `labelled` reviews' n-grams and, if `lexicon_votes`,
 /// the lexicon, each vote divided by its spread over the `unlabelled` reviews (features
@@ -280,13 +286,16 @@ pub fn text_votes(
         logits.push(classifier.logit(features)?);
     }
     let nbsvm_scores: Vec<f32> = unlabelled.iter().map(|(_, view)| nbsvm.score(&view.ngrams)).collect();
+    let positives = labels.iter().filter(|&&l| l == 1).count();
+    let fewer = positives.min(labels.len() - positives);
+    let nbsvm_weight = (fewer as f32 / NBSVM_VOTES_FULLY_FROM as f32).clamp(f32::EPSILON, 1.0);
     let lexicon_spread = lexicon_votes.then(|| {
         // The lexicon knows nothing of this data: it weighs fully while labels are few and
         // fades as they grow.
         let weight = (LEXICON_VOTES_FULLY_UNTIL as f32 / labelled.len().max(1) as f32).min(1.0);
         spread(&unlabelled.iter().map(|(_, view)| view.lexicon).collect::<Vec<_>>()) / weight
     });
-    Ok(TextVotes { encoder_spread: spread(&logits), nbsvm_spread: spread(&nbsvm_scores), lexicon_spread, nbsvm })
+    Ok(TextVotes { encoder_spread: spread(&logits), nbsvm_spread: spread(&nbsvm_scores) / nbsvm_weight, lexicon_spread, nbsvm })
 }
 
 /// The standard deviation (at least `f32::EPSILON`), for putting votes on one scale.
@@ -450,12 +459,17 @@ mod tests {
         assert!((votes.encoder_spread - 5f32.sqrt()).abs() < 1e-5, "{}", votes.encoder_spread);
         assert!((votes.lexicon_spread.unwrap() - (0.17f32).sqrt()).abs() < 1e-5, "full weight at 2 labels");
         assert!(votes.nbsvm.score(&texts[0].ngrams) > votes.nbsvm.score(&texts[1].ngrams));
+        let nbsvm_scores: Vec<f32> = texts.iter().map(|t| votes.nbsvm.score(&t.ngrams)).collect();
+        let full_spread = super::spread(&nbsvm_scores);
+        assert!((votes.nbsvm_spread - 25.0 * full_spread).abs() < 1e-4 * full_spread.max(1.0), "one label per class: 1/25 of a vote");
         let without = text_votes(&classifier, &labelled, &unlabelled, false, 0).unwrap();
         assert_eq!((without.lexicon_spread, without.nbsvm), (None, votes.nbsvm));
-        // With 200 labels the lexicon counts half: its spread doubles.
+        // With 200 labels the lexicon counts half (its spread doubles) and NB-SVM fully.
         let many: Vec<(&TextView, u8)> = (0..200).map(|i| labelled[i % 2]).collect();
         let faded = text_votes(&classifier, &many, &unlabelled, true, 0).unwrap();
         assert!((faded.lexicon_spread.unwrap() - 2.0 * (0.17f32).sqrt()).abs() < 1e-5);
+        let scores: Vec<f32> = texts.iter().map(|t| faded.nbsvm.score(&t.ngrams)).collect();
+        assert!((faded.nbsvm_spread - super::spread(&scores)).abs() < 1e-6);
     }
 
     #[test]
