@@ -13,7 +13,7 @@ use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear,
     LinearConfig,
 };
-use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 /// The fields of a Hugging Face BERT `config.json` that shape the network.
@@ -184,6 +184,13 @@ impl BertModel {
         self.embeddings.word_embeddings.weight.val()
     }
 
+    /// This model with its embeddings fixed: training moves only the layers (and whatever
+    /// reads [`Self::word_embeddings`] as a tied output layer learns against a fixed table).
+    pub fn with_frozen_embeddings(mut self) -> Self {
+        self.embeddings = self.embeddings.no_grad();
+        self
+    }
+
     pub fn num_layers(&self) -> usize {
         self.layers.len()
     }
@@ -209,6 +216,14 @@ impl BertModel {
             )));
         }
         Ok(self)
+    }
+
+    /// The weights as safetensors bytes, laid out as PyTorch lays them out (linear weights
+    /// `[out, in]`), under this file's module names; [`Self::load_safetensors`] reads them back.
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, LoadError> {
+        let mut store = SafetensorsStore::from_bytes(None).with_to_adapter(BurnToPyTorchAdapter);
+        self.save_into(&mut store).map_err(|e| LoadError(e.to_string()))?;
+        store.get_bytes().map_err(|e| LoadError(e.to_string()))
     }
 }
 

@@ -136,16 +136,6 @@ impl FineTuner {
         self.step >= self.total_steps()
     }
 
-    /// Slanted triangular learning-rate factor at step `t` of `total` (Howard & Ruder):
-    /// a linear rise over the first 10% to 1, then a linear fall to 1/32.
-    fn schedule(t: usize, total: usize) -> f64 {
-        let (cut_frac, ratio) = (0.1, 32.0);
-        let cut = (total as f64 * cut_frac).floor().max(1.0);
-        let t = t as f64;
-        let p = if t < cut { t / cut } else { 1.0 - (t - cut) / (cut * (1.0 / cut_frac - 1.0)).max(1.0) };
-        (1.0 + p.max(0.0) * (ratio - 1.0)) / ratio
-    }
-
     /// One Adam step on one batch. Returns the loss on the device (read it only to show it).
     pub fn step(&mut self) -> Tensor<1> {
         let n_batches = self.batches.len().max(1);
@@ -168,7 +158,7 @@ impl FineTuner {
         let loss = weighted_cross_entropy(logits, batch.targets.clone(), batch.weights.clone());
 
         let mut grads = loss.backward();
-        let factor = Self::schedule(self.step, self.total_steps());
+        let factor = slanted_triangular(self.step, self.total_steps());
         let head_grads = GradientsParams::from_module(&mut grads, &self.head);
         self.head = self.head_optimizer.step(self.config.head_learning_rate * factor, self.head.clone(), head_grads);
         for i in split..self.tuned.len() {
@@ -194,6 +184,16 @@ impl FineTuner {
         let encoder = self.encoder.with_top_layers(self.first_tuned, tuned);
         Ok((encoder, unfold_head(&self.classifier, &weights, bias)))
     }
+}
+
+/// Slanted triangular learning-rate factor at step `t` of `total` (Howard & Ruder):
+/// a linear rise over the first 10% to 1, then a linear fall to 1/32.
+pub fn slanted_triangular(t: usize, total: usize) -> f64 {
+    let (cut_frac, ratio) = (0.1, 32.0);
+    let cut = (total as f64 * cut_frac).floor().max(1.0);
+    let t = t as f64;
+    let p = if t < cut { t / cut } else { 1.0 - (t - cut) / (cut * (1.0 / cut_frac - 1.0)).max(1.0) };
+    (1.0 + p.max(0.0) * (ratio - 1.0)) / ratio
 }
 
 /// The frozen layers' output for one batch, plus its masks and targets.
@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn the_schedule_rises_then_falls() {
-        let f: Vec<f64> = (0..100).map(|t| FineTuner::schedule(t, 100)).collect();
+        let f: Vec<f64> = (0..100).map(|t| slanted_triangular(t, 100)).collect();
         assert!((f[0] - 1.0 / 32.0).abs() < 1e-9);
         assert!((f[10] - 1.0).abs() < 1e-9);
         assert!(f[..10].windows(2).all(|w| w[0] < w[1]) && f[10..].windows(2).all(|w| w[0] > w[1]));

@@ -8,6 +8,7 @@
 //! | text → token ids | [`tokens`] |
 //! | token ids → hidden states (BERT in Burn) | [`encoder`] |
 //! | the pretrained encoders and their files | [`models`] |
+//! | adapting an encoder to review text, no labels (masked LM) | [`adapt`] |
 //! | hidden states → pooled, normalised features | [`features`] |
 //! | features → sentiment: the classifier and its file | [`classifier`] |
 //! | a lexicon's opinion, no labels needed (seeds the classifier, votes in it) | [`lexicon`] |
@@ -22,6 +23,7 @@
 //! | fetching and converting models and data (native only) | `assets` |
 //! | the page: loading, device choice, UI, `window.flicktune` (wasm only) | `app` |
 
+pub mod adapt;
 pub mod backend;
 pub mod classifier;
 pub mod encoder;

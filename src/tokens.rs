@@ -68,6 +68,11 @@ impl TextTokenizer {
     pub fn pad_id(&self) -> u32 {
         self.pad_id
     }
+
+    /// The id of a token of the vocabulary, such as `[MASK]`.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
 }
 
 impl fmt::Debug for TextTokenizer {

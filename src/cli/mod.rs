@@ -1,5 +1,6 @@
 //! Argument parsing and the subcommands' shared set-up.
 
+mod adapt;
 mod bench;
 mod demo;
 mod embed;
@@ -39,6 +40,9 @@ enum Command {
     /// Classify texts: JSON Lines on stdin (a string or {"text": ...} per line), one
     /// {"label": 0|1, "positive": p} line per input on stdout.
     Predict(predict::PredictArgs),
+    /// Adapt an encoder to review text without labels (masked LM on the `train` texts) and
+    /// write it as a model folder.
+    Adapt(adapt::AdaptArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -84,6 +88,7 @@ pub fn run() -> Result<()> {
         Command::Embed(args) => embed::run(&args.embedder(&assets)?),
         Command::Train(args) => train::run(args, &assets),
         Command::Predict(args) => predict::run(args, &assets),
+        Command::Adapt(args) => adapt::run(args, &assets),
         Command::Bench(command) => bench::run(command, &assets),
         Command::Demo(args) => demo::run(&assets, &args),
         Command::Serve(args) => serve::run(&args, &assets),

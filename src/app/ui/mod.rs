@@ -12,6 +12,8 @@ mod labelling;
 mod session;
 mod training;
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -98,6 +100,9 @@ struct PageState {
     fine_tune: RwSignal<bool>,
     /// The sha256 of the fine-tuned layers the encoder in use has, if any.
     tuned: RwSignal<Option<String>>,
+    /// The session's classifier if it fits the encoder in use: copied once per change,
+    /// shared by every reader (it carries NB-SVM's n-gram map).
+    usable_classifier: Memo<Option<Arc<Classifier>>>,
     /// A retrain was asked for while one was running: start again when it stops.
     retrain_pending: RwSignal<bool>,
     /// `(step, loss)` of the current or last training run.
@@ -112,11 +117,8 @@ struct PageState {
 impl PageState {
     /// The saved classifier, if it reads the features of the encoder in use (the loaded
     /// model, with the same fine-tuned layers or none).
-    fn classifier(&self) -> Option<Classifier> {
-        let (model, tuned) = (self.model.get(), self.tuned.get());
-        self.session.with(|s| s.classifier.clone()).filter(|c| {
-            c.encoder == model.hf_name() && c.tuned_layers.as_ref().map(|t| &t.sha256) == tuned.as_ref()
-        })
+    fn classifier(&self) -> Option<Arc<Classifier>> {
+        self.usable_classifier.get()
     }
 }
 
@@ -129,10 +131,20 @@ fn precision_from_url() -> WeightPrecision {
 #[component]
 pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl IntoView {
     let precision = precision_from_url();
-    let model = storage::read_model().and_then(|m| m.parse().ok()).unwrap_or_default();
+    let model: ModelName = storage::read_model().and_then(|m| m.parse().ok()).unwrap_or_default();
+    let (model, session, tuned) = (RwSignal::new(model), RwSignal::new(Session::default()), RwSignal::new(None::<String>));
+    let usable_classifier = Memo::new(move |_| {
+        let (model, tuned) = (model.get(), tuned.get());
+        session.with(|s| {
+            s.classifier
+                .as_ref()
+                .filter(|c| c.encoder == model.hf_name() && c.tuned_layers.as_ref().map(|t| &t.sha256) == tuned.as_ref())
+                .map(|c| Arc::new(c.clone()))
+        })
+    });
     let state = PageState {
         precision,
-        model: RwSignal::new(model),
+        model,
         prefer: RwSignal::new(if webgpu_available { BackendKind::Wgpu } else { BackendKind::Cpu }),
         status: RwSignal::new(Status::Loading),
         files: RwSignal::new(Vec::new()),
@@ -142,7 +154,7 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
         features_origin: RwSignal::new(None),
         reviews_ready: RwSignal::new(false),
         session_restored: RwSignal::new(false),
-        session: RwSignal::new(Session::default()),
+        session,
         session_notice: RwSignal::new(None),
         skipped: RwSignal::new(Vec::new()),
         training: RwSignal::new(TrainStatus::Idle),
@@ -150,7 +162,8 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
         auto_retrain: RwSignal::new(storage::read_flag(storage::AUTO_RETRAIN).unwrap_or(true)),
         self_train: RwSignal::new(storage::read_flag(storage::SELF_TRAIN).unwrap_or(true)),
         fine_tune: RwSignal::new(storage::read_flag(storage::FINE_TUNE).unwrap_or(false)),
-        tuned: RwSignal::new(None),
+        tuned,
+        usable_classifier,
         retrain_pending: RwSignal::new(false),
         losses: RwSignal::new(Vec::new()),
         cancel_training: RwSignal::new(false),

@@ -2,6 +2,7 @@
 //! fine-tune the encoder's top layers too, and putting a saved fine-tuned encoder back in
 //! use after a reload or an import.
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use leptos::prelude::*;
@@ -11,7 +12,7 @@ use super::chart::LineChart;
 use super::heldout::evaluate;
 use super::{FineTuneTimes, PageState, Status, TrainPhase, TrainStatus};
 use crate::app::engine::Engine;
-use crate::app::index::{AllFeatures, ReviewIndex};
+use crate::app::index::{AllFeatures, Entry, ReviewIndex};
 use crate::app::loader;
 use crate::app::training::{self, Outcome};
 use crate::classifier::{Classifier, FeatureScaling, TextView, TextVotes};
@@ -205,15 +206,16 @@ fn votes(index: &ReviewIndex, labels: &[Label], classifier: &Classifier) -> Resu
         let views: Vec<TextView> =
             labels.iter().map(|l| sample.get(l.review).map_or_else(|| TextView::of(&l.text), |e| e.view.clone())).collect();
         let labelled: Vec<(&TextView, u8)> = views.iter().zip(labels.iter().map(|l| l.label)).collect();
-        let is_labelled = |i: usize| labels.iter().any(|l| l.review == i);
-        let unlabelled: Vec<(&[f32], &TextView)> = sample
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !is_labelled(*i))
-            .filter_map(|(_, e)| Some((e.features.as_deref()?, &e.view)))
-            .collect();
+        let unlabelled: Vec<(&[f32], &TextView)> =
+            unlabelled_entries(sample, labels).filter_map(|e| Some((e.features.as_deref()?, &e.view))).collect();
         text_votes(classifier, &labelled, &unlabelled, true, 0).map_err(|e| e.to_string())
     })
+}
+
+/// The sample reviews no label points at.
+fn unlabelled_entries<'a>(sample: &'a [Entry], labels: &[Label]) -> impl Iterator<Item = &'a Entry> {
+    let labelled: HashSet<usize> = labels.iter().map(|l| l.review).collect();
+    sample.iter().enumerate().filter(move |(i, _)| !labelled.contains(i)).map(|(_, e)| e)
 }
 
 /// What the classifier trains on: the labelled reviews' features (embedding any not yet
@@ -228,15 +230,9 @@ struct TrainingData {
 }
 
 async fn training_data(engine: &Engine, index: &ReviewIndex, labels: &[Label], pretrained: bool) -> Result<TrainingData, String> {
-    let pick = move |e: &crate::app::index::Entry| if pretrained { e.pretrained.clone() } else { e.features.clone() };
-    let is_labelled = |i: usize| labels.iter().any(|l| l.review == i);
-    let (unlabelled, lexicon_scores): (Vec<Vec<f32>>, Vec<f32>) = index.with_sample(|s| {
-        s.iter()
-            .enumerate()
-            .filter(|(i, _)| !is_labelled(*i))
-            .filter_map(|(_, e)| Some((pick(e)?, e.view.lexicon)))
-            .unzip()
-    });
+    let pick = move |e: &Entry| if pretrained { e.pretrained.clone() } else { e.features.clone() };
+    let (unlabelled, lexicon_scores): (Vec<Vec<f32>>, Vec<f32>) =
+        index.with_sample(|s| unlabelled_entries(s, labels).filter_map(|e| Some((pick(e)?, e.view.lexicon))).unzip());
     let mut labelled = Vec::with_capacity(labels.len());
     for label in labels {
         let features = match index.with_sample(|s| s.get(label.review).and_then(pick)) {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use flicktune::assets::{AssetDir, Review, read_reviews};
 use flicktune::backend::BackendKind;
-use flicktune::classifier::{Classifier, FeatureScaling, TextView};
+use flicktune::classifier::{Classifier, FeatureScaling, TextView, TextVotes};
 use flicktune::features::{Embedder, Pooling};
 use flicktune::models::ModelName;
 use flicktune::lexicon;
@@ -104,6 +104,10 @@ pub enum Method {
     /// `vader_vote`: the sum of their decision values, each divided by its spread over the
     /// unlabelled reviews (the library's [`text_votes`]).
     Ensemble { model: ModelName, pooling: Pooling, seeds: usize, vader_vote: bool },
+    /// [`Method::PAGE`], then NB-SVM trained again on the labels and the ensemble's surest
+    /// half of each predicted class among the first `pool` unlabelled pool reviews
+    /// (self-training NB-SVM on the ensemble's opinion).
+    PseudoLabelledNbSvm { pool: usize },
 }
 
 /// The page's unlabelled pool: its bundled `train` sample.
@@ -132,7 +136,8 @@ impl Method {
         let tried = [25, 50, 100].map(|k| Method::VaderSeeded(ModelName::L3, Pooling::Chunks, k));
         let ensembles = [(0, false), (100, false), (0, true), (100, true)]
             .map(|(seeds, vader_vote)| Method::Ensemble { model: ModelName::L3, pooling: Pooling::Chunks, seeds, vader_vote });
-        for method in tried.into_iter().chain(ensembles) {
+        let pseudo = [PAGE_POOL, usize::MAX].map(|pool| Method::PseudoLabelledNbSvm { pool });
+        for method in tried.into_iter().chain(ensembles).chain(pseudo) {
             if !all.contains(&method) {
                 all.push(method);
             }
@@ -153,6 +158,7 @@ impl Method {
             | Method::SelfTrainedPageSized(m, _)
             | Method::VaderSeeded(m, _, _)
             | Method::Ensemble { model: m, .. } => Some(m),
+            Method::PseudoLabelledNbSvm { .. } => Method::PAGE.encoder(),
             Method::Vader | Method::NbSvm | Method::WordMean => None,
         }
     }
@@ -169,6 +175,7 @@ impl Method {
             Method::Ensemble { model, pooling, seeds, vader_vote } => {
                 format!("{}nbsvm+{}", if vader_vote { "vader+" } else { "" }, Method::ensemble_member(model, pooling, seeds).name())
             }
+            Method::PseudoLabelledNbSvm { pool } => format!("{}+nbsvm-pseudo-{}", Method::PAGE.name(), pool_name(pool)),
         }
     }
 
@@ -202,8 +209,16 @@ impl Method {
                 let member = Method::ensemble_member(model, pooling, seeds).describe_plainly();
                 format!("{}NB-SVM + {member}, summed", if vader_vote { "VADER + " } else { "" })
             }
+            Method::PseudoLabelledNbSvm { pool } => {
+                format!("{}, NB-SVM again with its surest half of {} unlabelled", Method::PAGE.describe_plainly(), pool_name(pool))
+            }
         }
     }
+}
+
+/// A count of unlabelled pool reviews, `all` for the whole pool.
+fn pool_name(pool: usize) -> String {
+    if pool == usize::MAX { "all".into() } else { pool.to_string() }
 }
 
 impl std::str::FromStr for Method {
@@ -287,29 +302,44 @@ struct Reviews {
 
 impl Reviews {
     fn load(assets: &AssetDir, scored: Scored) -> Result<Reviews> {
-        let mut counts = [0usize; 2];
-        let (pool, rest): (Vec<Review>, Vec<Review>) = read_reviews(&assets.imdb_split("train"))?.into_iter().partition(|r| {
-            counts[usize::from(r.label)] += 1;
-            counts[usize::from(r.label)] <= POOL_PER_CLASS
-        });
-        ensure!(pool.len() == 2 * POOL_PER_CLASS, "the train split has too few reviews: run `flicktune fetch`");
+        let TrainParts { pool, train_dev, .. } = TrainParts::read(assets)?;
         let test = match scored {
             Scored::Test => read_reviews(&assets.imdb_split("test"))?,
-            Scored::TrainDev => {
-                let mut counts = [0usize; 2];
-                rest.into_iter()
-                    .filter(|r| {
-                        counts[usize::from(r.label)] += 1;
-                        counts[usize::from(r.label)] <= TRAIN_DEV_PER_CLASS
-                    })
-                    .collect()
-            }
+            Scored::TrainDev => train_dev,
         };
         Ok(Reviews { pool, test, scored })
     }
 
     fn pool_labels(&self) -> Vec<u8> {
         self.pool.iter().map(|r| r.label).collect()
+    }
+}
+
+/// The `train` split as the curve uses it, in the split's seeded order.
+pub struct TrainParts {
+    /// The first [`POOL_PER_CLASS`] reviews of each class: labels are drawn from here.
+    pub pool: Vec<Review>,
+    /// The next [`TRAIN_DEV_PER_CLASS`] of each class: `--eval train-dev` scores on them.
+    pub train_dev: Vec<Review>,
+    /// The rest.
+    pub rest: Vec<Review>,
+}
+
+impl TrainParts {
+    pub fn read(assets: &AssetDir) -> Result<TrainParts> {
+        let mut counts = [0usize; 2];
+        let (mut pool, mut train_dev, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+        for review in read_reviews(&assets.imdb_split("train"))? {
+            let seen = &mut counts[usize::from(review.label)];
+            *seen += 1;
+            match *seen {
+                n if n <= POOL_PER_CLASS => pool.push(review),
+                n if n <= POOL_PER_CLASS + TRAIN_DEV_PER_CLASS => train_dev.push(review),
+                _ => rest.push(review),
+            }
+        }
+        ensure!(pool.len() == 2 * POOL_PER_CLASS, "the train split has too few reviews: run `flicktune fetch`");
+        Ok(TrainParts { pool, train_dev, rest })
     }
 }
 
@@ -346,8 +376,19 @@ struct Features {
     views: Option<TextViews>,
     /// How many of the unlabelled reviews VADER is surest of, per class, join the labelled ones.
     vader_seeds: usize,
-    /// NB-SVM votes beside the encoder ([`Method::Ensemble`]), and VADER too if `Some(true)`.
-    votes: Option<bool>,
+    /// Who votes beside the encoder.
+    votes: Votes,
+    /// NB-SVM is trained again with the ensemble's pseudo-labels of this many unlabelled
+    /// pool reviews ([`Method::PseudoLabelledNbSvm`]).
+    nbsvm_pseudo_labels_from: Option<usize>,
+}
+
+/// The text's votes beside the encoder's logistic regression ([`Method::Ensemble`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Votes {
+    None,
+    NbSvm,
+    NbSvmAndVader,
 }
 
 /// [`TextView`]s of the pool's reviews and of the scored ones.
@@ -455,14 +496,22 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
                 _ => Some(PAGE_POOL),
             };
             (features.vader_seeds, features.votes) = match method {
-                Method::VaderSeeded(_, _, seeds) => (seeds, None),
-                Method::Ensemble { seeds, vader_vote, .. } => (seeds, Some(vader_vote)),
-                _ => (0, None),
+                Method::VaderSeeded(_, _, seeds) => (seeds, Votes::None),
+                Method::Ensemble { seeds, vader_vote: false, .. } => (seeds, Votes::NbSvm),
+                Method::Ensemble { seeds, vader_vote: true, .. } => (seeds, Votes::NbSvmAndVader),
+                _ => (0, Votes::None),
             };
-            if features.vader_seeds > 0 || features.votes.is_some() {
+            if features.vader_seeds > 0 || features.votes != Votes::None {
                 features.views = Some(TextViews::of(reviews));
             }
             (Prepared::Features(Box::new(features)), Some(seconds))
+        }
+        Method::PseudoLabelledNbSvm { pool } => {
+            let (mut prepared, seconds) = prepare(Method::PAGE, reviews, assets, bench_dir)?;
+            if let Prepared::Features(features) = &mut prepared {
+                features.nbsvm_pseudo_labels_from = Some(pool);
+            }
+            (prepared, seconds)
         }
     })
 }
@@ -475,7 +524,7 @@ fn texts(set: &[Review]) -> Vec<&str> {
 /// pool (`train` texts only).
 fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>) -> Features {
     let scaling = FeatureScaling::fit(&pool);
-    Features { pool, test, scaling, self_train: None, views: None, vader_seeds: 0, votes: None }
+    Features { pool, test, scaling, self_train: None, views: None, vader_seeds: 0, votes: Votes::None, nbsvm_pseudo_labels_from: None }
 }
 
 /// The encoder with its original (f32) weights on the CPU backend.
@@ -542,14 +591,39 @@ impl Features {
         // predicted label, and it is trained again.
         let first = fit(&first_round(&examples, &unlabelled, seeds), &self.scaling)?;
         let mut classifier = fit(&second_round(&first, examples, &unlabelled, seeds)?, &self.scaling)?;
-        if let (Some(lexicon_votes), Some(views)) = (self.votes, &self.views) {
+        if let Some(views) = self.views.as_ref().filter(|_| self.votes != Votes::None) {
+            let lexicon_votes = self.votes == Votes::NbSvmAndVader;
             // The votes' spreads are measured on the page-sized unlabelled set.
-            let labelled_views: Vec<(&TextView, u8)> = labelled.iter().map(|&i| (&views.pool[i], pool_labels[i])).collect();
+            let mut labelled_views: Vec<(&TextView, u8)> = labelled.iter().map(|&i| (&views.pool[i], pool_labels[i])).collect();
             let beside: Vec<(&[f32], &TextView)> =
                 self.open(labelled, PAGE_POOL).into_iter().map(|i| (self.pool[i].as_slice(), &views.pool[i])).collect();
             classifier.text_votes = Some(text_votes(&classifier, &labelled_views, &beside, lexicon_votes, seed)?);
+            if let Some(limit) = self.nbsvm_pseudo_labels_from {
+                labelled_views.extend(self.pseudo_labels(&classifier, labelled, limit)?.into_iter().map(|(i, label)| (&views.pool[i], label)));
+                let first = classifier.text_votes.take().expect("set above");
+                let again = text_votes(&classifier, &labelled_views, &beside, lexicon_votes, seed)?;
+                // The lexicon's weight stays the one the real labels gave it.
+                classifier.text_votes = Some(TextVotes { lexicon_spread: first.lexicon_spread, ..again });
+            }
         }
         Ok(classifier)
+    }
+
+    /// The ensemble's surest half of each class it predicts, among the first `limit`
+    /// unlabelled pool reviews: `(pool index, predicted label)`.
+    fn pseudo_labels(&self, ensemble: &Classifier, labelled: &[usize], limit: usize) -> Result<Vec<(usize, u8)>> {
+        let views = self.views.as_ref().context("pseudo-labels need the reviews' text")?;
+        let mut decided = Vec::new();
+        for i in self.open(labelled, limit) {
+            decided.push((ensemble.decision(&self.pool[i], &views.pool[i])?, i));
+        }
+        let mut picked = Vec::new();
+        for label in [0u8, 1] {
+            let mut side: Vec<(f32, usize)> = decided.iter().copied().filter(|(d, _)| u8::from(*d > 0.0) == label).collect();
+            side.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
+            picked.extend(side.iter().take(side.len() / 2).map(|&(_, i)| (i, label)));
+        }
+        Ok(picked)
     }
 }
 
