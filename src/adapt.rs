@@ -45,7 +45,8 @@ pub struct AdaptConfig {
     /// Share of each window's tokens the model must predict (BERT's 15%).
     #[config(default = 0.15)]
     pub mask_share: f64,
-    /// Orders the windows and picks the masked tokens.
+    /// Orders the windows, picks the masked tokens, and seeds the device's generator (the
+    /// new head's initial weights, dropout).
     #[config(default = 0)]
     pub seed: u64,
 }
@@ -161,6 +162,9 @@ impl Adapter {
         }
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         windows.shuffle(&mut rng);
+        // The head's initial weights and dropout come from the backend's generator, which
+        // is seeded from the OS unless told otherwise.
+        device.seed(config.seed);
         let [vocab, hidden] = encoder.word_embeddings().dims();
         Ok(Adapter {
             encoder: encoder.clone().with_frozen_embeddings().train(),

@@ -25,8 +25,8 @@ pub struct AdaptArgs {
     /// Encoder to adapt: l3 or l6.
     #[arg(long, default_value = "l3")]
     model: ModelName,
-    /// Optimiser steps.
-    #[arg(long, default_value_t = 2_000)]
+    /// Optimiser steps (800: the measured run, 58 min on 2 cores; docs/few-shot.md).
+    #[arg(long, default_value_t = 800)]
     steps: usize,
     /// Windows per step.
     #[arg(long, default_value_t = 16)]
