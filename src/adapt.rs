@@ -7,8 +7,9 @@
 //! layer (tied, so the 30k-word output adds only a bias). The embeddings stay fixed, which
 //! keeps both every token's input vector and the tied output meaning what they meant;
 //! the transformer layers and the head learn (the new head ten times faster), on the
-//! slanted triangular schedule the fine-tuner uses. Only the masked positions reach the output layer, so a step costs one
-//! forward and backward pass of the encoder plus ~15% of the tokens times the vocabulary.
+//! slanted triangular schedule the fine-tuner uses. Only the masked positions reach the
+//! output layer, so a step costs one forward and backward pass of the encoder plus ~15%
+//! of the tokens times the vocabulary.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -27,8 +28,9 @@ use crate::tokens::{TextTokenizer, TokenizeError};
 
 #[derive(Config, Debug, PartialEq)]
 pub struct AdaptConfig {
-    /// Optimiser steps (batches of windows) in the whole run.
-    #[config(default = 1000)]
+    /// Optimiser steps (batches of windows) in the whole run; 800 is the measured run
+    /// (docs/few-shot.md).
+    #[config(default = 800)]
     pub steps: usize,
     #[config(default = 16)]
     pub batch_size: usize,
