@@ -125,6 +125,13 @@ pub fn windows(tokenizer: &TextTokenizer, texts: &[&str], max_tokens: usize) -> 
 }
 
 /// Masked-LM training of an encoder, one batch per [`Adapter::step`].
+/// Whether adaptation changes the tensor of this name (in [`BertModel::to_safetensors`]'s
+/// naming): everything but the embeddings, which it keeps fixed. Shipping only these keeps
+/// the adapted model's own file small; the rest is the encoder it started from.
+pub fn is_adapted(tensor: &str) -> bool {
+    !tensor.starts_with("embeddings.")
+}
+
 pub struct Adapter {
     config: AdaptConfig,
     encoder: BertModel,
@@ -290,14 +297,18 @@ mod tests {
         let tokenizer_json = tiny_tokenizer();
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json.as_bytes()).unwrap();
         let encoder = tiny();
-        let config = AdaptConfig::new().with_steps(120).with_batch_size(16).with_learning_rate(1e-2).with_head_learning_rate(1e-2).with_mask_share(0.3);
+        let config = AdaptConfig::new().with_steps(600).with_batch_size(16).with_learning_rate(1e-2).with_head_learning_rate(1e-2).with_mask_share(0.3);
         let mut adapter = Adapter::new(&encoder, &tokenizer, windows, config, &Device::flex()).unwrap();
         let mut losses = Vec::new();
         while !adapter.is_done() {
             losses.push(pollster::block_on(crate::training::read_loss(adapter.step())).unwrap());
         }
         let mean = |l: &[f32]| l.iter().sum::<f32>() / l.len() as f32;
-        assert!(mean(&losses[losses.len() - 10..]) < 0.6 * mean(&losses[..10]), "{losses:?}");
+        // Enough steps that the fall does not hang on the random start (the tests share
+        // the device's generator, so the tiny model's first weights differ run to run).
+        let (first, last) = (mean(&losses[..10]), mean(&losses[losses.len() - 10..]));
+        assert!(last < 0.6 * first, "{losses:?}");
+        assert!(last < 0.5 * 40f32.ln(), "well below guessing among the 40 tokens: {losses:?}");
         let adapted = adapter.finish();
         let table = |m: &BertModel| m.word_embeddings().into_data();
         assert_eq!(table(&adapted), table(&encoder), "the embeddings are fixed");

@@ -1,15 +1,19 @@
 //! The page's bundled data as `flicktune fetch` writes it: the held-out sample really is
-//! from `test` and disjoint from `train`, and the feature cache is what the encoder gives.
+//! from `test` and disjoint from `train`, the feature cache is what the encoder gives, and
+//! the adapted encoder is the committed weights.
 
 mod support;
 
 use std::collections::HashSet;
 use std::process::Command;
 
+use flicktune::adapt::is_adapted;
+use flicktune::assets::committed::L3_REVIEWS_WEIGHTS;
 use flicktune::assets::{page_data, read_reviews};
 use flicktune::backend::{BackendKind, open_device};
 use flicktune::features::{CLASSIFIER_POOLING, Embedder, FeatureCache};
-use flicktune::models::{F16_WEIGHTS_FILE, ModelName};
+use flicktune::models::{F16_WEIGHTS_FILE, ModelName, WEIGHTS_FILE};
+use safetensors::SafeTensors;
 use sha2::{Digest, Sha256};
 use support::{assets, max_abs_diff};
 
@@ -29,7 +33,7 @@ fn the_heldout_sample_is_balanced_from_test_and_never_in_train() {
 #[test]
 fn the_feature_cache_matches_the_encoder_on_the_weights_the_page_downloads() {
     let assets = assets();
-    let model = ModelName::L3;
+    let model = ModelName::default();
     let cache: FeatureCache =
         serde_json::from_slice(&std::fs::read(assets.page_dir().join(page_data::features_file(model))).unwrap()).unwrap();
     let mut files = assets.model_files(model).unwrap();
@@ -49,6 +53,28 @@ fn the_feature_cache_matches_the_encoder_on_the_weights_the_page_downloads() {
         let diff = max_abs_diff(&vector.vector, cached);
         assert!(diff < 1e-5, "cached features differ by {diff}");
     }
+}
+
+#[test]
+fn the_adapted_encoder_is_the_committed_layers_over_l3s_embeddings() {
+    let committed = L3_REVIEWS_WEIGHTS.read().expect("the committed layers match their pinned sha256");
+    let read = |model: ModelName| std::fs::read(assets().model_dir(model).join(WEIGHTS_FILE)).unwrap();
+    let (fetched, l3) = (read(ModelName::L3Reviews), read(ModelName::L3));
+    let (committed, fetched, l3) =
+        (SafeTensors::deserialize(&committed).unwrap(), SafeTensors::deserialize(&fetched).unwrap(), SafeTensors::deserialize(&l3).unwrap());
+    let as_f16 = |data: &[u8]| -> Vec<u8> {
+        data.chunks_exact(4).flat_map(|b| half::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes()).collect()
+    };
+    assert!(committed.names().iter().all(|name| is_adapted(name)), "only what adaptation changes is committed");
+    for (name, view) in committed.tensors() {
+        let values = fetched.tensor(&name).unwrap();
+        assert_eq!(values.shape(), view.shape(), "{name}");
+        assert!(as_f16(values.data()) == view.data(), "{name} differs from the committed file");
+    }
+    // The word embeddings (the bulk of the model) are L3's, in f16 as the layers are.
+    let words = "embeddings.word_embeddings.weight";
+    assert!(as_f16(fetched.tensor(words).unwrap().data()) == as_f16(l3.tensor(words).unwrap().data()));
+    assert!(fetched.tensor(words).unwrap().data() != l3.tensor(words).unwrap().data(), "rounded to f16, as adapted");
 }
 
 #[test]

@@ -33,7 +33,7 @@ fn train_then_predict_classifies_clear_reviews() {
     assert!(trained.status.success(), "{}", stderr(&trained));
     let classifier = Classifier::from_json(&std::fs::read(&out).unwrap()).expect("the page's classifier format");
     assert_eq!(classifier.trained_on, 40);
-    assert_eq!((classifier.encoder.as_str(), classifier.pooling.as_str()), ("paraphrase-MiniLM-L3-v2", "chunks"));
+    assert_eq!((classifier.encoder.as_str(), classifier.pooling.as_str()), ("paraphrase-MiniLM-L3-v2-reviews", "chunks"), "the page's encoder by default");
 
     let texts = [
         "An absolute masterpiece. Brilliant acting, a moving story, and I loved every minute of it.",
@@ -174,9 +174,10 @@ fn a_fine_tuned_classifier_file_carries_its_layers_and_predict_uses_them() {
     assert!(flicktune(&["train", "--labels", labels.to_str().unwrap(), "--out", frozen_path.to_str().unwrap()], b"").status.success());
     let frozen = Classifier::from_json(&std::fs::read(&frozen_path).unwrap()).unwrap();
 
-    // Fine-tune L3's top layers on the same ten reviews, as the page does.
+    // Fine-tune the top layers of the encoder `train` used (the default) on the same ten
+    // reviews, as the page does.
     let device = Device::flex();
-    let (tokenizer, pretrained) = assets().model_files(ModelName::L3).unwrap().load(&device).unwrap();
+    let (tokenizer, pretrained) = assets().model_files(ModelName::default()).unwrap().load(&device).unwrap();
     let config = FineTuneConfig::new().with_epochs(2).with_learning_rate(1e-3);
     let examples: Vec<TokenExample> = std::fs::read_to_string(&labels)
         .unwrap()

@@ -155,7 +155,7 @@ impl ReviewIndex {
         on_progress(sample + heldout, sample + heldout);
         let held = vectors.split_off(sample);
         Ok(Some(FeatureCache {
-            model: model.hf_name().into(),
+            model: model.full_name().into(),
             weights_sha256: weights_sha256.into(),
             pooling: CLASSIFIER_POOLING.name().into(),
             dim: vectors.first().map_or(0, Vec::len),
@@ -197,14 +197,14 @@ impl ReviewIndex {
     /// Takes the fetched features if they belong to these weights and agree with the
     /// page's own encoder on the first review; says why not otherwise.
     async fn use_cache(&self, engine: &Engine, model: ModelName, weights_sha256: &str) -> Result<(), String> {
-        let url = format!("data/features.{}.json", model.hf_name());
+        let url = format!("data/features.{}.json", model.full_name());
         let cache: FeatureCache = serde_json::from_str(&loader::fetch_text(&url).await?)
             .map_err(|e| format!("the feature cache is malformed ({e})"))?;
         let (sample_len, heldout_len) = (self.sample_len(), self.reviews.borrow().heldout.len());
         if cache.weights_sha256 != weights_sha256 {
             return Err("the feature cache was computed with other weights".into());
         }
-        if cache.model != model.hf_name() || cache.pooling != CLASSIFIER_POOLING.name() || !cache.is_consistent(sample_len, heldout_len) || sample_len == 0 {
+        if cache.model != model.full_name() || cache.pooling != CLASSIFIER_POOLING.name() || !cache.is_consistent(sample_len, heldout_len) || sample_len == 0 {
             return Err("the feature cache does not match the bundled reviews".into());
         }
         let first = self.part(false, |p| p[0].review.text.clone());

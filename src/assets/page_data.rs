@@ -16,7 +16,7 @@ pub const HELDOUT_PER_CLASS: usize = 100;
 pub const HELDOUT_FILE: &str = "heldout.jsonl";
 
 pub fn features_file(model: ModelName) -> String {
-    format!("features.{}.json", model.hf_name())
+    format!("features.{}.json", model.full_name())
 }
 
 /// The first `HELDOUT_PER_CLASS` reviews of each class in the (shuffled) test split,
@@ -38,12 +38,12 @@ pub fn write(assets: &AssetDir, dir: &Path) -> Result<()> {
     let sample = read_reviews(&assets.imdb_dir().join("sample.jsonl"))?;
     let device = open_device(BackendKind::Cpu)?;
     for model in ModelName::ALL {
-        eprintln!("computing {} features of the page's {} + {} reviews", model.hf_name(), sample.len(), heldout.len());
+        eprintln!("computing {} features of the page's {} + {} reviews", model.full_name(), sample.len(), heldout.len());
         let mut files = assets.model_files(model)?;
         // The page's default download: its features must be what the page would compute.
         files.weights = fs::read(assets.model_dir(model).join(F16_WEIGHTS_FILE))?;
         let weights_sha256 = super::pip::sha256_bytes(&files.weights);
-        let (tokenizer, encoder) = files.load(&device).with_context(|| format!("cannot load {}", model.hf_name()))?;
+        let (tokenizer, encoder) = files.load(&device).with_context(|| format!("cannot load {}", model.full_name()))?;
         let embedder = Embedder { tokenizer, model: encoder, device: device.clone(), pooling: CLASSIFIER_POOLING, batch_size: 8 };
         let vectors = |reviews: &[reviews::Review]| -> Result<Vec<Vec<f32>>> {
             let texts: Vec<&str> = reviews.iter().map(|r| r.text.as_str()).collect();
@@ -51,7 +51,7 @@ pub fn write(assets: &AssetDir, dir: &Path) -> Result<()> {
         };
         let (sample, heldout) = (vectors(&sample)?, vectors(&heldout)?);
         let cache = FeatureCache {
-            model: model.hf_name().into(),
+            model: model.full_name().into(),
             weights_sha256,
             pooling: CLASSIFIER_POOLING.name().into(),
             dim: sample.first().map_or(0, Vec::len),

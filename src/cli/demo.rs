@@ -22,7 +22,7 @@ pub fn run(assets: &AssetDir, args: &EncoderArgs) -> Result<()> {
     let start = Instant::now();
     let embeddings = embedder.embed(&SENTENCES)?;
     let seconds = start.elapsed().as_secs_f64();
-    println!("{} on {}: cosine similarity of sentence embeddings\n", args.model.hf_name(), args.backend.name());
+    println!("{} on {}: cosine similarity of sentence embeddings\n", args.model.full_name(), args.backend.name());
     for (i, a) in embeddings.iter().enumerate() {
         let row: Vec<String> = embeddings
             .iter()

@@ -55,8 +55,9 @@ enum Command {
 /// Which encoder, how it pools, where it runs.
 #[derive(Args, Clone)]
 struct EncoderArgs {
-    /// Encoder: l3 (paraphrase-MiniLM-L3-v2) or l6 (all-MiniLM-L6-v2).
-    #[arg(long, default_value = "l3")]
+    /// Encoder: l3-reviews (L3 adapted to reviews, `flicktune adapt`), l3
+    /// (paraphrase-MiniLM-L3-v2) or l6 (all-MiniLM-L6-v2).
+    #[arg(long, default_value = "l3-reviews")]
     model: ModelName,
     /// How long texts are read: first (256 tokens), head-tail (128 + 126), chunks (all, averaged).
     #[arg(long, default_value = "first")]
@@ -75,7 +76,7 @@ impl EncoderArgs {
         let (tokenizer, model) = assets
             .model_files(self.model)?
             .load(&device)
-            .with_context(|| format!("cannot load the {} encoder", self.model.hf_name()))?;
+            .with_context(|| format!("cannot load the {} encoder", self.model.full_name()))?;
         Ok(Embedder { tokenizer, model, device, pooling: self.pooling, batch_size: self.batch })
     }
 }

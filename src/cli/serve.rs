@@ -56,7 +56,7 @@ fn resolve(path: &str, dist: &Path, assets: &AssetDir) -> Option<PathBuf> {
         [""] | ["index.html"] => Some(dist.join("index.html")),
         ["pkg", file] | ["www", file] if is_plain_name(file) => Some(dist.join(segments[0]).join(file)),
         ["models", model, file] => {
-            let model = ModelName::ALL.into_iter().find(|m| m.hf_name() == *model)?;
+            let model = ModelName::ALL.into_iter().find(|m| m.full_name() == *model)?;
             let served = WeightPrecision::ALL
                 .into_iter()
                 .any(|p| p.manifest_file() == *file || p.files().contains(file));

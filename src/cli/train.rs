@@ -51,8 +51,8 @@ pub struct TrainArgs {
     /// Where to write the classifier (JSON; `flicktune predict` and the page read it).
     #[arg(long)]
     out: PathBuf,
-    /// Encoder whose frozen features the classifier reads: l3 or l6.
-    #[arg(long, default_value = "l3")]
+    /// Encoder whose frozen features the classifier reads: l3-reviews (the page's), l3 or l6.
+    #[arg(long, default_value = "l3-reviews")]
     model: ModelName,
     /// How long reviews are read: first, head-tail or chunks (the page's choice).
     #[arg(long, default_value = CLASSIFIER_POOLING.name())]
@@ -91,7 +91,7 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
         "encoding {} labelled and {} unlabelled reviews with {} ({} pooling)",
         texts.len(),
         unlabelled_texts.len(),
-        args.model.hf_name(),
+        args.model.full_name(),
         args.pooling.name()
     );
     let vectors = |texts: &[String]| -> Result<Vec<Vec<f32>>> { Ok(embedder.embed(texts)?.into_iter().map(|e| e.vector).collect()) };
@@ -99,7 +99,7 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
     let unlabelled = vectors(&unlabelled_texts)?;
 
     let scaling = FeatureScaling::fit(&features.iter().chain(&unlabelled).collect::<Vec<_>>());
-    let source = FeatureSource { encoder: args.model.hf_name().into(), pooling: args.pooling.name().into() };
+    let source = FeatureSource { encoder: args.model.full_name().into(), pooling: args.pooling.name().into() };
     let examples: Vec<Example> = features.iter().zip(&labels).map(|(f, &label)| Example { features: f, label }).collect();
     let fit = |examples: &[Example]| -> Result<Classifier> {
         let trainer = HeadTrainer::new(examples, scaling.clone(), source.clone(), HeadTrainingConfig::new(), &embedder.device)?;

@@ -4,6 +4,8 @@ import { after, before, test } from "node:test";
 import { FIXTURE, startServer, waitReady, withPage, worstDiff } from "./harness.mjs";
 
 const L3 = "paraphrase-MiniLM-L3-v2";
+// The reference embeddings are the published L3's; the page's default is L3 adapted to reviews.
+const WITH_L3 = "?model=l3";
 const WEIGHTS = /model\.f16\.safetensors/;
 let server;
 
@@ -17,8 +19,8 @@ async function embedFixture(page) {
 
 // The reference was computed from the f32 weights: the wasm CPU path reproduces it within
 // 1e-4 from those, and within 1e-3 from the f16 download every visitor gets by default.
-for (const [query, tolerance] of [["?precision=f32", 1e-4], ["", 1e-3]]) {
-  const weights = query ? "f32 weights" : "f16 weights";
+for (const [query, tolerance] of [[WITH_L3 + "&precision=f32", 1e-4], [WITH_L3, 1e-3]]) {
+  const weights = query.includes("f32") ? "f32 weights" : "f16 weights";
   test(`without WebGPU the page falls back to the CPU and matches the reference within ${tolerance} (${weights})`, () =>
     withPage({ webgpu: false }, async (page) => {
       await page.goto(server.url + query);
@@ -48,6 +50,7 @@ test("a reload after ready downloads no weights again", () =>
     await page.goto(server.url);
     await waitReady(page, 120_000);
     assert.equal(weightRequests.length, 1, "the first visit downloads the weights once");
+    assert.match(weightRequests[0], new RegExp(`${L3}-reviews/`), "the default encoder is L3 adapted to reviews");
     await page.reload();
     await waitReady(page, 120_000);
     assert.equal(weightRequests.length, 1, "the reload reads them from Cache Storage");
@@ -76,7 +79,7 @@ for (const [name, corrupt] of [
 // Chromium's WebGPU adapter here is SwiftShader, a software renderer: slow, so one test.
 test("with WebGPU the page runs on it and matches the reference within 1e-3", { timeout: 600_000 }, () =>
   withPage({ webgpu: true }, async (page) => {
-    await page.goto(server.url);
+    await page.goto(server.url + WITH_L3);
     await waitReady(page, 300_000);
     assert.equal(await page.evaluate(() => window.flicktune.backend()), "webgpu");
     console.log(`webgpu adapter: ${await page.getByTestId("backend").locator("..").textContent()}`);

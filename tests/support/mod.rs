@@ -36,6 +36,7 @@ impl FixtureText {
         match model {
             ModelName::L3 => &self.l3.mean_pooled_l2,
             ModelName::L6 => &self.l6.mean_pooled_l2,
+            ModelName::L3Reviews => panic!("no reference embeddings for the adapted L3: it is this project's own model"),
         }
     }
 }

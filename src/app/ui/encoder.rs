@@ -5,6 +5,7 @@ use leptos::prelude::*;
 
 use super::{PageState, Status};
 use crate::app::index::FeatureOrigin;
+use crate::app::storage;
 use crate::backend::BackendKind;
 use crate::models::{ModelName, WeightPrecision};
 
@@ -13,6 +14,15 @@ fn megabytes(bytes: u64) -> String {
         format!("{:.0} kB", bytes as f64 / 1e3)
     } else {
         format!("{:.1} MB", bytes as f64 / 1e6)
+    }
+}
+
+/// How the menu offers each encoder.
+fn model_choice(model: ModelName) -> &'static str {
+    match model {
+        ModelName::L3Reviews => "paraphrase-MiniLM-L3 adapted to movie reviews (3 layers; default)",
+        ModelName::L3 => "paraphrase-MiniLM-L3 (3 layers, as published)",
+        ModelName::L6 => "all-MiniLM-L6 (6 layers)",
     }
 }
 
@@ -47,16 +57,19 @@ pub fn ModelPanel() -> impl IntoView {
             <label>
                 "Model "
                 <select on:change=move |ev| {
-                    if let Ok(model) = event_target_value(&ev).parse() {
+                    if let Ok(model) = event_target_value(&ev).parse::<ModelName>() {
+                        // Remembered for the next visit: the choice, not the default.
+                        storage::write_model(model.short());
                         state.model.set(model);
                     }
                 }>
-                    <option value="l3" selected=move || state.model.get() == ModelName::L3>
-                        "paraphrase-MiniLM-L3 (3 layers, fastest; default)"
-                    </option>
-                    <option value="l6" selected=move || state.model.get() == ModelName::L6>
-                        "all-MiniLM-L6 (6 layers)"
-                    </option>
+                    {[ModelName::L3Reviews, ModelName::L3, ModelName::L6].map(|model| {
+                        view! {
+                            <option value=model.short() selected=move || state.model.get() == model>
+                                {model_choice(model)}
+                            </option>
+                        }
+                    })}
                 </select>
             </label>
             <p>

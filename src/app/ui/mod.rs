@@ -122,23 +122,33 @@ impl PageState {
     }
 }
 
+/// A parameter of the page's address, such as `f32` in `?precision=f32`.
+fn url_param(name: &str) -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    search.trim_start_matches('?').split('&').find_map(|pair| Some(pair.strip_prefix(name)?.strip_prefix('=')?.to_string()))
+}
+
 /// `?precision=f32` downloads the original f32 weights (twice the bytes) instead of f16.
 fn precision_from_url() -> WeightPrecision {
-    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
-    if search.contains("precision=f32") { WeightPrecision::F32 } else { WeightPrecision::F16 }
+    if url_param("precision").as_deref() == Some("f32") { WeightPrecision::F32 } else { WeightPrecision::F16 }
+}
+
+/// The encoder to start with: `?model=l3` (for this visit), else the one last chosen in
+/// the menu, else the default.
+fn initial_model() -> ModelName {
+    [url_param("model"), storage::read_model()].into_iter().flatten().find_map(|m| m.parse().ok()).unwrap_or_default()
 }
 
 #[component]
 pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl IntoView {
     let precision = precision_from_url();
-    let model: ModelName = storage::read_model().and_then(|m| m.parse().ok()).unwrap_or_default();
-    let (model, session, tuned) = (RwSignal::new(model), RwSignal::new(Session::default()), RwSignal::new(None::<String>));
+    let (model, session, tuned) = (RwSignal::new(initial_model()), RwSignal::new(Session::default()), RwSignal::new(None::<String>));
     let usable_classifier = Memo::new(move |_| {
         let (model, tuned) = (model.get(), tuned.get());
         session.with(|s| {
             s.classifier
                 .as_ref()
-                .filter(|c| c.encoder == model.hf_name() && c.tuned_layers.as_ref().map(|t| &t.sha256) == tuned.as_ref())
+                .filter(|c| c.encoder == model.full_name() && c.tuned_layers.as_ref().map(|t| &t.sha256) == tuned.as_ref())
                 .map(|c| Arc::new(c.clone()))
         })
     });
@@ -182,7 +192,6 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
             }
         }
     });
-    Effect::new(move |_| storage::write_model(state.model.get().short()));
     Effect::new(move |_| storage::write_flag(storage::AUTO_RETRAIN, state.auto_retrain.get()));
     Effect::new(move |_| storage::write_flag(storage::SELF_TRAIN, state.self_train.get()));
     Effect::new(move |_| storage::write_flag(storage::FINE_TUNE, state.fine_tune.get()));

@@ -161,7 +161,7 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
     let labels = state.session.with_untracked(|s| s.labels.clone());
     // Fine-tuning starts from the pretrained encoder and a classifier on its features.
     let data = training_data(engine, index, &labels, fine_tune || back_to_pretrained).await?;
-    let source = FeatureSource { encoder: state.model.get_untracked().hf_name().into(), pooling: CLASSIFIER_POOLING.name().into() };
+    let source = FeatureSource { encoder: state.model.get_untracked().full_name().into(), pooling: CLASSIFIER_POOLING.name().into() };
     let examples: Vec<Example> = data.labelled.iter().map(|(features, label)| Example { features, label: *label }).collect();
     let unlabelled: Vec<&[f32]> = data.unlabelled.iter().map(Vec::as_slice).collect();
     let learn_from_unlabelled = state.self_train.get_untracked();
@@ -373,7 +373,7 @@ fn use_encoder(engine: &Engine, index: &ReviewIndex, state: PageState, tuned: Op
 pub async fn use_classifiers_encoder(engine: &Engine, index: &ReviewIndex, state: PageState) {
     let model = state.model.get_untracked();
     let wanted = state.session.with_untracked(|s| {
-        s.classifier.as_ref().filter(|c| c.encoder == model.hf_name()).and_then(|c| c.tuned_layers.clone())
+        s.classifier.as_ref().filter(|c| c.encoder == model.full_name()).and_then(|c| c.tuned_layers.clone())
     });
     if wanted.as_ref().map(|t| &t.sha256) == engine.tuned().as_ref().map(|t| &t.sha256) {
         return;

@@ -20,6 +20,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use flicktune::assets::committed::L3_REVIEWS_WEIGHTS;
+use flicktune::assets::train_parts::{POOL_PER_CLASS, TrainParts};
 use flicktune::assets::{AssetDir, Review, read_reviews};
 use flicktune::backend::BackendKind;
 use flicktune::classifier::{Classifier, FeatureScaling, TextView, TextVotes};
@@ -33,8 +35,6 @@ use super::labels::fit;
 use super::{report, store};
 use crate::cli::EncoderArgs;
 
-/// Pool reviews per class that draws come from (the `train` split's first, in its seeded order).
-pub const POOL_PER_CLASS: usize = 1_500;
 
 #[derive(Args)]
 pub struct CurveArgs {
@@ -47,7 +47,7 @@ pub struct CurveArgs {
     /// Methods, comma-separated (default: all; `docs/few-shot.md` says what each is).
     #[arg(long, value_delimiter = ',')]
     methods: Vec<Method>,
-    /// The quicker subset: 10-100 labels, 3 draws, no L6 encoding (about 12 minutes the
+    /// The quicker subset: 10-100 labels, 3 draws, only the page's encoder (about 12 minutes the
     /// first time, most of it encoding; seconds once features are stored).
     #[arg(long)]
     quick: bool,
@@ -79,8 +79,6 @@ impl Scored {
     }
 }
 
-/// `train` reviews per class after the pool that `--eval train-dev` scores on.
-const TRAIN_DEV_PER_CLASS: usize = 500;
 
 /// A way of turning N labelled reviews into a sentiment classifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,8 +122,11 @@ impl Method {
         // The push's steps, each kept for what it adds (chosen with `--eval train-dev`); the
         // last is the page's.
         all.push(Method::VaderSeeded(ModelName::L3, Pooling::Chunks, LEXICON_SEEDS_PER_CLASS));
-        let ensemble = |seeds, vader_vote| Method::Ensemble { model: ModelName::L3, pooling: Pooling::Chunks, seeds, vader_vote };
-        all.extend([ensemble(0, false), ensemble(LEXICON_SEEDS_PER_CLASS, true)]);
+        let ensemble = |model, seeds, vader_vote| Method::Ensemble { model, pooling: Pooling::Chunks, seeds, vader_vote };
+        all.extend([ensemble(ModelName::L3, 0, false), ensemble(ModelName::L3, LEXICON_SEEDS_PER_CLASS, true)]);
+        // The same on the encoder adapted to reviews (its frozen rows are above).
+        all.push(Method::VaderSeeded(ModelName::L3Reviews, Pooling::Chunks, LEXICON_SEEDS_PER_CLASS));
+        all.push(ensemble(ModelName::L3Reviews, LEXICON_SEEDS_PER_CLASS, true));
         debug_assert_eq!(all.last(), Some(&Method::PAGE));
         all
     }
@@ -145,9 +146,9 @@ impl Method {
         all
     }
 
-    /// Everything but what needs L6 to read whole reviews (the slowest encoding).
+    /// What needs no encoder or only the page's (encoding is the slow part).
     fn quick() -> Vec<Method> {
-        Method::all().into_iter().filter(|m| m.encoder() != Some(ModelName::L6)).collect()
+        Method::all().into_iter().filter(|m| m.encoder().is_none_or(|e| Some(e) == Method::PAGE.encoder())).collect()
     }
 
     /// The encoder whose features it reads, if any.
@@ -186,7 +187,7 @@ impl Method {
 
     /// What the page trains by default.
     pub const PAGE: Method =
-        Method::Ensemble { model: ModelName::L3, pooling: Pooling::Chunks, seeds: LEXICON_SEEDS_PER_CLASS, vader_vote: true };
+        Method::Ensemble { model: ModelName::L3Reviews, pooling: Pooling::Chunks, seeds: LEXICON_SEEDS_PER_CLASS, vader_vote: true };
 
     /// What the method is, for tables and charts.
     pub fn describe(self) -> String {
@@ -199,11 +200,11 @@ impl Method {
             Method::Vader => "VADER lexicon, no labels".into(),
             Method::NbSvm => "NB-SVM, uni+bigrams".into(),
             Method::WordMean => "mean of L6 word embeddings + LR".into(),
-            Method::Frozen(m, p) => format!("{} {} + LR (frozen)", m.short().to_uppercase(), p.name()),
-            Method::SelfTrained(m, p) => format!("{} {} + LR + self-training", m.short().to_uppercase(), p.name()),
-            Method::SelfTrainedPageSized(m, p) => format!("{} {} + LR + self-training on {PAGE_POOL}", m.short().to_uppercase(), p.name()),
+            Method::Frozen(m, p) => format!("{} {} + LR (frozen)", m.describe(), p.name()),
+            Method::SelfTrained(m, p) => format!("{} {} + LR + self-training", m.describe(), p.name()),
+            Method::SelfTrainedPageSized(m, p) => format!("{} {} + LR + self-training on {PAGE_POOL}", m.describe(), p.name()),
             Method::VaderSeeded(m, p, k) => {
-                format!("{} {} + LR + VADER's surest {k}+{k} + self-training on {PAGE_POOL}", m.short().to_uppercase(), p.name())
+                format!("{} {} + LR + VADER's surest {k}+{k} + self-training on {PAGE_POOL}", m.describe(), p.name())
             }
             Method::Ensemble { model, pooling, seeds, vader_vote } => {
                 let member = Method::ensemble_member(model, pooling, seeds).describe_plainly();
@@ -312,34 +313,6 @@ impl Reviews {
 
     fn pool_labels(&self) -> Vec<u8> {
         self.pool.iter().map(|r| r.label).collect()
-    }
-}
-
-/// The `train` split as the curve uses it, in the split's seeded order.
-pub struct TrainParts {
-    /// The first [`POOL_PER_CLASS`] reviews of each class: labels are drawn from here.
-    pub pool: Vec<Review>,
-    /// The next [`TRAIN_DEV_PER_CLASS`] of each class: `--eval train-dev` scores on them.
-    pub train_dev: Vec<Review>,
-    /// The rest.
-    pub rest: Vec<Review>,
-}
-
-impl TrainParts {
-    pub fn read(assets: &AssetDir) -> Result<TrainParts> {
-        let mut counts = [0usize; 2];
-        let (mut pool, mut train_dev, mut rest) = (Vec::new(), Vec::new(), Vec::new());
-        for review in read_reviews(&assets.imdb_split("train"))? {
-            let seen = &mut counts[usize::from(review.label)];
-            *seen += 1;
-            match *seen {
-                n if n <= POOL_PER_CLASS => pool.push(review),
-                n if n <= POOL_PER_CLASS + TRAIN_DEV_PER_CLASS => train_dev.push(review),
-                _ => rest.push(review),
-            }
-        }
-        ensure!(pool.len() == 2 * POOL_PER_CLASS, "the train split has too few reviews: run `flicktune fetch`");
-        Ok(TrainParts { pool, train_dev, rest })
     }
 }
 
@@ -484,8 +457,9 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
         | Method::Ensemble { model, pooling, .. } => {
             let embedder = frozen_embedder(assets, model)?;
             let dir = bench_dir.join("features");
-            let mut pool = store::pooled_features(&embedder, &texts(&reviews.pool), &dir, &format!("{}-pool", model.short()))?;
-            let scored_name = format!("{}-{}", model.short(), reviews.scored.name());
+            let stored = stored_name(model);
+            let mut pool = store::pooled_features(&embedder, &texts(&reviews.pool), &dir, &format!("{stored}-pool"))?;
+            let scored_name = format!("{stored}-{}", reviews.scored.name());
             let mut test = store::pooled_features(&embedder, &texts(&reviews.test), &dir, &scored_name)?;
             let take = |f: &mut store::PooledFeatures| f.by_pooling.remove(pooling.name()).context("a stored pooling is missing");
             let seconds = pool.seconds + test.seconds;
@@ -514,6 +488,15 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
             (prepared, seconds)
         }
     })
+}
+
+/// The name an encoder's stored features go by: the adapted L3's also names its weights,
+/// which a new `flicktune adapt` run would change.
+fn stored_name(model: ModelName) -> String {
+    match model {
+        ModelName::L3Reviews => format!("{}-{}", model.short(), &L3_REVIEWS_WEIGHTS.sha256[..12]),
+        ModelName::L3 | ModelName::L6 => model.short().into(),
+    }
 }
 
 fn texts(set: &[Review]) -> Vec<&str> {

@@ -23,6 +23,7 @@ use flicktune::assets::AssetDir;
 
 #[derive(Args)]
 pub struct FineTuneArgs {
+    /// Encoder to fine-tune (l3: the one `docs/labelling.md` measured with).
     #[arg(long, default_value = "l3")]
     model: ModelName,
     #[arg(long, value_enum, default_value = "train-dev")]
@@ -58,7 +59,7 @@ pub fn run(args: FineTuneArgs, assets: &AssetDir) -> Result<()> {
         .with_epochs(args.epochs)
         .with_learning_rate(args.learning_rate)
         .with_head_learning_rate(args.head_learning_rate);
-    println!("{}: accuracy (%) on {} reviews; {config:?}\n", args.model.hf_name(), eval.labels.len());
+    println!("{}: accuracy (%) on {} reviews; {config:?}\n", args.model.full_name(), eval.labels.len());
     println!("| labels | draw | frozen features | fine-tuned | fine-tuning s | last loss |");
     println!("|---|---|---|---|---|---|");
     let mut summary = Vec::new();

@@ -34,6 +34,7 @@ pub enum EvalSet {
 
 #[derive(Args)]
 pub struct LabelsArgs {
+    /// Encoder (l3: the one `docs/labelling.md` measured with; the page's is l3-reviews).
     #[arg(long, default_value = "l3")]
     model: ModelName,
     #[arg(long, value_enum, default_value = "heldout")]
@@ -122,7 +123,7 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
         EvalSet::TrainDev => "train-split reviews outside the page's sample",
     };
     let method = if args.self_train { ", the page's default (lexicon seeds, self-training, NB-SVM and lexicon votes)" } else { "" };
-    println!("{}{method}: accuracy (%) on {} reviews of {eval_name}", args.model.hf_name(), eval.labels.len());
+    println!("{}{method}: accuracy (%) on {} reviews of {eval_name}", args.model.full_name(), eval.labels.len());
     println!(
         "suggested: one run, training after every {} label(s) ({suggest_seconds:.1} s); random: {} seeded draws ({:.1} s)\n",
         args.retrain_every,
@@ -256,7 +257,7 @@ pub(super) fn page_embedder(assets: &AssetDir, model: ModelName) -> Result<Embed
 /// Features of train reviews outside the page's sample, computed like the cache's (and
 /// kept beside it for the next run).
 fn train_dev_features(assets: &AssetDir, model: ModelName, reviews: &[Review]) -> Result<Vec<Vec<f32>>> {
-    let kept = assets.page_dir().join(format!("train-dev-{}.{}.json", reviews.len(), model.hf_name()));
+    let kept = assets.page_dir().join(format!("train-dev-{}.{}.json", reviews.len(), model.full_name()));
     if let Ok(bytes) = std::fs::read(&kept) {
         return Ok(serde_json::from_slice(&bytes)?);
     }

@@ -1,7 +1,7 @@
 //! `flicktune bench`: benchmarks, not tests. Their numbers depend on the machine and its
 //! load, so they are printed as tables for the README, never asserted.
 
-pub(crate) mod curve;
+mod curve;
 mod finetune;
 mod labels;
 mod report;

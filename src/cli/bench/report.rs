@@ -7,7 +7,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::curve::{Method, POOL_PER_CLASS, Progress, Setup};
+use flicktune::assets::train_parts::POOL_PER_CLASS;
+
+use super::curve::{Method, Progress, Setup};
 use super::labels::mean_sd;
 
 /// Fast Forward Labs' FF11 report (2019), IMDB accuracy (%) by number of labels.
@@ -143,7 +145,7 @@ fn seconds(s: f64) -> String {
     if s < 10.0 { format!("{s:.1} s") } else { format!("{s:.0} s") }
 }
 
-const WIDTH: f32 = 960.0;
+const WIDTH: f32 = 1340.0;
 const HEIGHT: f32 = 460.0;
 const PLOT: (f32, f32, f32, f32) = (60.0, 20.0, 640.0, 420.0); // left, top, right, bottom
 const Y_RANGE: (f32, f32) = (50.0, 95.0);
@@ -204,12 +206,17 @@ fn svg(summary: &Summary) -> String {
     legend.push((r##"stroke="#999" stroke-dasharray="6 4""##.into(), None, "goal".into()));
     for (i, m) in summary.methods.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
+        // Colours repeat after a dozen methods: the repeats are dashed. The page's method
+        // is drawn thickest.
+        let dashes = if i >= COLOURS.len() { r#" stroke-dasharray="5 3""# } else { "" };
+        let width = if m.name == Method::PAGE.name() { 4 } else { 2 };
+        let style = format!(r#"stroke="{colour}" stroke-width="{width}"{dashes}"#);
         let points: Vec<(usize, f32)> = m.points.iter().map(|p| (p.n, p.mean)).collect();
-        polyline(&mut svg, &points, &format!(r#"stroke="{colour}" stroke-width="2""#));
+        polyline(&mut svg, &points, &style);
         for &(n, a) in &points {
             let _ = writeln!(svg, r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{colour}"/>"#, x_of(n), y_of(a));
         }
-        legend.push((format!(r#"stroke="{colour}" stroke-width="2""#), None, m.description.clone()));
+        legend.push((style, None, m.description.clone()));
     }
     for (points, marker, name) in [(&FF11_BERT_LARGE[..], "circle", "FF11: BERT-large fine-tuned"), (&FF11_ULMFIT[..], "rect", "FF11: ULMFiT")] {
         polyline(&mut svg, points, r#"stroke="black" stroke-width="1""#);
@@ -219,12 +226,12 @@ fn svg(summary: &Summary) -> String {
         legend.push((r#"stroke="black" stroke-width="1""#.into(), Some(marker), name.into()));
     }
     for (i, (style, marker, label)) in legend.iter().enumerate() {
-        let y = PLOT.1 + 10.0 + 20.0 * i as f32;
+        let y = PLOT.1 + 8.0 + 18.0 * i as f32;
         let _ = writeln!(svg, r#"<line x1="{}" x2="{}" y1="{y:.1}" y2="{y:.1}" {style}/>"#, PLOT.2 + 20.0, PLOT.2 + 44.0);
         if let Some(marker) = marker {
             draw_marker(&mut svg, marker, PLOT.2 + 32.0, y);
         }
-        let _ = writeln!(svg, r#"<text x="{}" y="{:.1}">{}</text>"#, PLOT.2 + 50.0, y + 4.0, escape(label));
+        let _ = writeln!(svg, r#"<text x="{}" y="{:.1}" font-size="11">{}</text>"#, PLOT.2 + 50.0, y + 4.0, escape(label));
     }
     svg.push_str("</svg>\n");
     svg

@@ -29,10 +29,10 @@ pub struct SpeedArgs {
 }
 
 /// onnxruntime, one thread, `first` pooling, on this kind of 2-core machine
-/// (`../shared/notes/data-and-models.md`).
+/// (`../shared/notes/data-and-models.md`); the adapted L3 has L3's shape.
 fn reference_tokens_per_s(model: ModelName) -> f64 {
     match model {
-        ModelName::L3 => 12_500.0,
+        ModelName::L3 | ModelName::L3Reviews => 12_500.0,
         ModelName::L6 => 5_000.0,
     }
 }
@@ -63,7 +63,7 @@ pub fn run(args: SpeedArgs, assets: &AssetDir) -> Result<()> {
         let reference = reference_tokens_per_s(model);
         println!(
             "| {} | {tokens} | {seconds:.2} | {rate:.0} | {reference:.0} | {:.2} |",
-            model.hf_name(),
+            model.full_name(),
             rate / reference
         );
     }

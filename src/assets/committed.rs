@@ -1,0 +1,98 @@
+//! Weights this project made itself and committed, rather than fetched: the run that
+//! produces them is too long for setup (`weights/README.md` has the command, its time and
+//! the sha256).
+
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+
+use super::pip::sha256_bytes;
+use crate::models::FloatTensor;
+
+/// A committed file, pinned by its sha256 like a fetched wheel.
+#[derive(Debug, Clone, Copy)]
+pub struct CommittedFile {
+    /// Relative to the checkout's root.
+    pub path: &'static str,
+    pub sha256: &'static str,
+}
+
+/// The layers of L3 after `flicktune adapt --model l3 --steps 800 --seed 0`, in f16 (the
+/// embeddings it kept fixed are L3's).
+pub const L3_REVIEWS_WEIGHTS: CommittedFile = CommittedFile {
+    path: "weights/paraphrase-MiniLM-L3-v2-reviews.layers.f16.safetensors",
+    sha256: "aa755f0e7740ad7672eb250be7db7ffe672094611c179a6d2373e0479eb66f7a",
+};
+
+impl CommittedFile {
+    /// Where the checkout this binary was built from keeps it.
+    pub fn location(&self) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(self.path)
+    }
+
+    /// The line a product's stamp records for it.
+    pub fn stamp_line(&self) -> String {
+        format!("{} {}", self.path, self.sha256)
+    }
+
+    /// The file's bytes, if its sha256 is the pinned one.
+    pub fn read(&self) -> Result<Vec<u8>> {
+        let path = self.location();
+        let bytes = fs::read(&path).with_context(|| {
+            format!("cannot read {}: it is part of the checkout (`git checkout -- {}` restores it)", path.display(), self.path)
+        })?;
+        self.verify(&bytes)?;
+        Ok(bytes)
+    }
+
+    fn verify(&self, bytes: &[u8]) -> Result<()> {
+        let actual = sha256_bytes(bytes);
+        if actual != self.sha256 {
+            bail!(
+                "{} has sha256 {actual}, but {} is pinned: the file is damaged or was replaced; \
+                 `git checkout -- {}` restores it, or `flicktune adapt` (weights/README.md) makes it again",
+                self.path,
+                self.sha256,
+                self.path
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `base` with each tensor that `changed` holds replaced by that one; every tensor of
+/// `changed` must be in `base`, with the same shape.
+pub fn overlay(mut base: Vec<FloatTensor>, changed: Vec<FloatTensor>) -> Result<Vec<FloatTensor>> {
+    for (name, shape, values) in changed {
+        let Some(slot) = base.iter_mut().find(|(n, _, _)| *n == name) else { bail!("it has a tensor `{name}` the model has not") };
+        if slot.1 != shape {
+            bail!("its `{name}` has shape {shape:?}, the model's {:?}", slot.1);
+        }
+        slot.2 = values;
+    }
+    Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overlay_replaces_only_matching_tensors() {
+        let base = vec![("a".to_string(), vec![2], vec![1.0, 2.0]), ("b".to_string(), vec![1], vec![3.0])];
+        let merged = overlay(base.clone(), vec![("b".into(), vec![1], vec![9.0])]).unwrap();
+        assert_eq!(merged, vec![base[0].clone(), ("b".into(), vec![1], vec![9.0])]);
+        assert!(overlay(base.clone(), vec![("c".into(), vec![1], vec![0.0])]).unwrap_err().to_string().contains("`c`"));
+        assert!(overlay(base, vec![("b".into(), vec![2], vec![0.0, 0.0])]).unwrap_err().to_string().contains("shape"));
+    }
+
+    #[test]
+    fn a_changed_file_is_refused() {
+        // sha256 of the three bytes "abc"
+        let file = CommittedFile { path: "x", sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" };
+        file.verify(b"abc").unwrap();
+        let err = file.verify(b"abd").unwrap_err().to_string();
+        assert!(err.contains("damaged") && err.contains("git checkout -- x"), "{err}");
+    }
+}
