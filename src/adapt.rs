@@ -124,7 +124,6 @@ pub fn windows(tokenizer: &TextTokenizer, texts: &[&str], max_tokens: usize) -> 
     Ok(out)
 }
 
-/// Masked-LM training of an encoder, one batch per [`Adapter::step`].
 /// Whether adaptation changes the tensor of this name (in [`BertModel::to_safetensors`]'s
 /// naming): everything but the embeddings, which it keeps fixed. Shipping only these keeps
 /// the adapted model's own file small; the rest is the encoder it started from.
@@ -132,6 +131,7 @@ pub fn is_adapted(tensor: &str) -> bool {
     !tensor.starts_with("embeddings.")
 }
 
+/// Masked-LM training of an encoder, one batch per [`Adapter::step`].
 pub struct Adapter {
     config: AdaptConfig,
     encoder: BertModel,

@@ -163,11 +163,12 @@ pub fn pseudo_per_class(labels: usize) -> usize {
 /// the `per_class` the classifier finds most negative, labelled 0, and the `per_class`
 /// most positive, labelled 1 (fewer when there are not that many).
 pub fn pseudo_labels<V: AsRef<[f32]>>(classifier: &Classifier, unlabelled: &[V], per_class: usize) -> Result<Vec<(usize, u8)>, ClassifierError> {
-    let mut scores = Vec::with_capacity(unlabelled.len());
-    for features in unlabelled {
-        scores.push(sigmoid(classifier.logit(features.as_ref())?));
-    }
-    Ok(surest_of_each_class(&scores, per_class))
+    Ok(surest_of_each_class(&positive_probabilities(classifier, unlabelled)?, per_class))
+}
+
+/// The classifier's probability that each of the feature vectors is positive.
+fn positive_probabilities<V: AsRef<[f32]>>(classifier: &Classifier, unlabelled: &[V]) -> Result<Vec<f32>, ClassifierError> {
+    unlabelled.iter().map(|features| Ok(sigmoid(classifier.logit(features.as_ref())?))).collect()
 }
 
 /// `(index, label)` of the `per_class` lowest scores, labelled 0, and the `per_class`
@@ -228,38 +229,48 @@ pub fn first_round<'a>(examples: &[Example<'a>], unlabelled: &[&'a [f32]], seeds
 }
 
 /// What the second classifier trains on, given the `first` one: the labels, the first
-/// classifier's surest picks ([`with_pseudo_labels`]), and, fading as labels grow, the
-/// lexicon's surest picks again.
+/// classifier's surest picks among the unlabelled reviews (as many as there are labels,
+/// [`pseudo_labels`]), and, fading as labels grow, the lexicon's surest picks again.
 pub fn second_round<'a>(
     first: &Classifier,
     examples: Vec<Example<'a>>,
     unlabelled: &[&'a [f32]],
     seeds: Option<LexiconSeeds>,
 ) -> Result<Vec<Example<'a>>, ClassifierError> {
-    let labels = examples.len();
-    let with_pseudo = with_pseudo_labels(first, examples, unlabelled)?;
-    Ok(match seeds {
-        Some(seeds) => {
-            let kept = (seeds.per_class * LEXICON_SEEDS_KEPT_UNTIL) as f32 / labels.max(LEXICON_SEEDS_KEPT_UNTIL) as f32;
-            with_lexicon_seeds(with_pseudo, unlabelled, seeds.scores, kept.round() as usize)
-        }
-        None => with_pseudo,
-    })
+    let per_class = pseudo_per_class(examples.len());
+    Ok(second_round_by(&positive_probabilities(first, unlabelled)?, per_class, examples, unlabelled, seeds))
 }
 
-/// Self-training's second round: `examples` (the real labels) plus, from `unlabelled`,
-/// the [`pseudo_labels`] of `classifier` (trained on those labels), as many as there are
-/// real labels.
-pub fn with_pseudo_labels<'a>(classifier: &Classifier, mut examples: Vec<Example<'a>>, unlabelled: &[&'a [f32]]) -> Result<Vec<Example<'a>>, ClassifierError> {
-    for (i, label) in pseudo_labels(classifier, unlabelled, pseudo_per_class(examples.len()))? {
+/// [`second_round`] with the first round's opinion of the unlabelled reviews given as
+/// `scores` (higher: more positive), and `per_class` of its surest picks per class.
+pub fn second_round_by<'a>(
+    scores: &[f32],
+    per_class: usize,
+    mut examples: Vec<Example<'a>>,
+    unlabelled: &[&'a [f32]],
+    seeds: Option<LexiconSeeds>,
+) -> Vec<Example<'a>> {
+    let labels = examples.len();
+    for (i, label) in surest_of_each_class(scores, per_class) {
         examples.push(Example { features: unlabelled[i], label });
     }
-    Ok(examples)
+    match seeds {
+        Some(seeds) => {
+            let kept = (seeds.per_class * LEXICON_SEEDS_KEPT_UNTIL) as f32 / labels.max(LEXICON_SEEDS_KEPT_UNTIL) as f32;
+            with_lexicon_seeds(examples, unlabelled, seeds.scores, kept.round() as usize)
+        }
+        None => examples,
+    }
 }
 
-/// Up to this many labels the lexicon's vote counts as much as each model's; beyond, it
-/// counts `this / labels` as much (chosen on `train` reviews: docs/few-shot.md).
+/// Up to this many labels the lexicon's vote keeps its weight; beyond, it counts
+/// `this / labels` of it (chosen on `train` reviews: docs/few-shot.md).
 const LEXICON_VOTES_FULLY_UNTIL: usize = 100;
+
+/// The lexicon's vote in the page's ensemble, against each model's 1, while labels are
+/// few (chosen among 0, 0.25, 0.5, 0.75 and 1 on `train` reviews: docs/few-shot.md). The
+/// encoder's classifier has learnt from the lexicon's surest picks already.
+pub const LEXICON_VOTE: f32 = 0.5;
 
 /// NB-SVM's vote counts fully once each class has this many labels, and in proportion to
 /// the class labelled less before (chosen among 1, 5, 10, 25 and 50 on `train` reviews:
@@ -268,14 +279,15 @@ const LEXICON_VOTES_FULLY_UNTIL: usize = 100;
 const NBSVM_VOTES_FULLY_FROM: usize = 25;
 
 /// The text's votes beside `classifier` (the page's default, docs/few-shot.md: the
-/// ensemble): NB-SVM trained on the `labelled` reviews' n-grams and, if `lexicon_votes`,
-/// the lexicon, each vote divided by its spread over the `unlabelled` reviews (features
-/// and text). `seed` orders NB-SVM's solver.
+/// ensemble): NB-SVM trained on the `labelled` reviews' n-grams and the lexicon at
+/// `lexicon_weight` (0: it does not vote; the page's is [`LEXICON_VOTE`]), each vote
+/// divided by its spread over the `unlabelled` reviews (features and text). `seed` orders
+/// NB-SVM's solver.
 pub fn text_votes(
     classifier: &Classifier,
     labelled: &[(&TextView, u8)],
     unlabelled: &[(&[f32], &TextView)],
-    lexicon_votes: bool,
+    lexicon_weight: f32,
     seed: u64,
 ) -> Result<TextVotes, ClassifierError> {
     let docs: Vec<&[String]> = labelled.iter().map(|(view, _)| view.ngrams.as_slice()).collect();
@@ -289,10 +301,10 @@ pub fn text_votes(
     let positives = labels.iter().filter(|&&l| l == 1).count();
     let fewer = positives.min(labels.len() - positives);
     let nbsvm_weight = (fewer as f32 / NBSVM_VOTES_FULLY_FROM as f32).clamp(f32::EPSILON, 1.0);
-    let lexicon_spread = lexicon_votes.then(|| {
-        // The lexicon knows nothing of this data: it weighs fully while labels are few and
-        // fades as they grow.
-        let weight = (LEXICON_VOTES_FULLY_UNTIL as f32 / labelled.len().max(1) as f32).min(1.0);
+    let lexicon_spread = (lexicon_weight > 0.0).then(|| {
+        // The lexicon knows nothing of this data: it keeps its weight while labels are few
+        // and fades as they grow.
+        let weight = lexicon_weight * (LEXICON_VOTES_FULLY_UNTIL as f32 / labelled.len().max(1) as f32).min(1.0);
         spread(&unlabelled.iter().map(|(_, view)| view.lexicon).collect::<Vec<_>>()) / weight
     });
     Ok(TextVotes { encoder_spread: spread(&logits), nbsvm_spread: spread(&nbsvm_scores) / nbsvm_weight, lexicon_spread, nbsvm })
@@ -455,18 +467,20 @@ mod tests {
         let texts = [view("great", 0.5), view("dull", -0.5), view("great great", 0.3), view("film", -0.3)];
         let features = [[1.0f32], [-1.0], [3.0], [-3.0]];
         let unlabelled: Vec<(&[f32], &TextView)> = features.iter().map(|f| f.as_slice()).zip(&texts).collect();
-        let votes = text_votes(&classifier, &labelled, &unlabelled, true, 0).unwrap();
+        let votes = text_votes(&classifier, &labelled, &unlabelled, 1.0, 0).unwrap();
         assert!((votes.encoder_spread - 5f32.sqrt()).abs() < 1e-5, "{}", votes.encoder_spread);
         assert!((votes.lexicon_spread.unwrap() - (0.17f32).sqrt()).abs() < 1e-5, "full weight at 2 labels");
         assert!(votes.nbsvm.score(&texts[0].ngrams) > votes.nbsvm.score(&texts[1].ngrams));
         let nbsvm_scores: Vec<f32> = texts.iter().map(|t| votes.nbsvm.score(&t.ngrams)).collect();
         let full_spread = super::spread(&nbsvm_scores);
         assert!((votes.nbsvm_spread - 25.0 * full_spread).abs() < 1e-4 * full_spread.max(1.0), "one label per class: 1/25 of a vote");
-        let without = text_votes(&classifier, &labelled, &unlabelled, false, 0).unwrap();
+        let half = text_votes(&classifier, &labelled, &unlabelled, 0.5, 0).unwrap();
+        assert!((half.lexicon_spread.unwrap() - 2.0 * (0.17f32).sqrt()).abs() < 1e-5, "half a vote: twice the spread");
+        let without = text_votes(&classifier, &labelled, &unlabelled, 0.0, 0).unwrap();
         assert_eq!((without.lexicon_spread, without.nbsvm), (None, votes.nbsvm));
         // With 200 labels the lexicon counts half (its spread doubles) and NB-SVM fully.
         let many: Vec<(&TextView, u8)> = (0..200).map(|i| labelled[i % 2]).collect();
-        let faded = text_votes(&classifier, &many, &unlabelled, true, 0).unwrap();
+        let faded = text_votes(&classifier, &many, &unlabelled, 1.0, 0).unwrap();
         assert!((faded.lexicon_spread.unwrap() - 2.0 * (0.17f32).sqrt()).abs() < 1e-5);
         let scores: Vec<f32> = texts.iter().map(|t| faded.nbsvm.score(&t.ngrams)).collect();
         assert!((faded.nbsvm_spread - super::spread(&scores)).abs() < 1e-6);

@@ -12,7 +12,7 @@ use flicktune::classifier::{Classifier, Confusion, FeatureScaling, TextView};
 use flicktune::features::{CLASSIFIER_POOLING, Pooling};
 use flicktune::models::ModelName;
 use flicktune::training::{
-    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LexiconSeeds, class_weights, first_round, second_round, text_votes,
+    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LEXICON_VOTE, LexiconSeeds, class_weights, first_round, second_round, text_votes,
     train_blocking,
 };
 
@@ -124,7 +124,7 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
     if args.method == TrainMethod::Ensemble {
         let labelled: Vec<(&TextView, u8)> = views.iter().zip(labels.iter().copied()).collect();
         let unlabelled: Vec<(&[f32], &TextView)> = unlabelled.iter().copied().zip(&unlabelled_views).collect();
-        classifier.text_votes = Some(text_votes(&classifier, &labelled, &unlabelled, true, 0)?);
+        classifier.text_votes = Some(text_votes(&classifier, &labelled, &unlabelled, LEXICON_VOTE, 0)?);
         eprintln!("votes: NB-SVM on the labelled reviews' n-grams and the VADER lexicon join the encoder's");
     }
 

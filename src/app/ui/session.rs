@@ -1,6 +1,7 @@
 //! Keeping the work: export labels and classifier (with its fine-tuned layers, if any) to
 //! a JSON file, import one back (checked in full first: a bad file changes nothing), and
-//! reset after confirmation.
+//! reset after confirmation. Import and reset wait while a training runs, since its end
+//! would write into the session they replace.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -44,7 +45,7 @@ pub fn SessionPanel(engine: Engine, index: ReviewIndex) -> impl IntoView {
         input.set_value("");
         let (engine, index) = (import_engine.clone(), index.clone());
         spawn_local(async move {
-            if matches!(state.training.get_untracked(), TrainStatus::Running { .. }) {
+            if training_runs(state) {
                 return message.set(Some("Import waits until training stops: cancel it or let it finish.".into()));
             }
             message.set(Some(match read_import(&file, &index).await {
@@ -61,6 +62,10 @@ pub fn SessionPanel(engine: Engine, index: ReviewIndex) -> impl IntoView {
         });
     };
     let reset = move |_| {
+        // A running training would put its classifier into the emptied session when it ends.
+        if training_runs(state) {
+            return message.set(Some("Reset waits until training stops: cancel it or let it finish.".into()));
+        }
         let n = state.session.with_untracked(|s| s.labels.len());
         let question = format!("Delete all {n} labels, the classifier and its learning curve? Export them first to keep a copy.");
         let confirmed = web_sys::window().and_then(|w| w.confirm_with_message(&question).ok()).unwrap_or(false);
@@ -92,6 +97,10 @@ pub fn SessionPanel(engine: Engine, index: ReviewIndex) -> impl IntoView {
             </Show>
         </section>
     }
+}
+
+fn training_runs(state: PageState) -> bool {
+    matches!(state.training.get_untracked(), TrainStatus::Running { .. })
 }
 
 async fn read_import(file: &web_sys::File, index: &ReviewIndex) -> Result<Session, String> {

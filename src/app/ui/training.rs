@@ -19,7 +19,7 @@ use crate::classifier::{Classifier, FeatureScaling, TextView, TextVotes};
 use crate::features::{CLASSIFIER_POOLING, Embedder};
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use crate::session::{CurvePoint, Label};
-use crate::training::{Example, FeatureSource, LexiconSeeds, first_round, read_loss, second_round, text_votes};
+use crate::training::{Example, FeatureSource, LEXICON_VOTE, LexiconSeeds, first_round, read_loss, second_round, text_votes};
 use crate::tuned::TunedLayers;
 
 #[component]
@@ -208,7 +208,7 @@ fn votes(index: &ReviewIndex, labels: &[Label], classifier: &Classifier) -> Resu
         let labelled: Vec<(&TextView, u8)> = views.iter().zip(labels.iter().map(|l| l.label)).collect();
         let unlabelled: Vec<(&[f32], &TextView)> =
             unlabelled_entries(sample, labels).filter_map(|e| Some((e.features.as_deref()?, &e.view))).collect();
-        text_votes(classifier, &labelled, &unlabelled, true, 0).map_err(|e| e.to_string())
+        text_votes(classifier, &labelled, &unlabelled, LEXICON_VOTE, 0).map_err(|e| e.to_string())
     })
 }
 

@@ -29,7 +29,7 @@ use flicktune::features::{Embedder, Pooling};
 use flicktune::models::ModelName;
 use flicktune::lexicon;
 use flicktune::nbsvm::NbSvm;
-use flicktune::training::{Example, LEXICON_SEEDS_PER_CLASS, LexiconSeeds, first_round, second_round, text_votes};
+use flicktune::training::{Example, LEXICON_SEEDS_PER_CLASS, LEXICON_VOTE, LexiconSeeds, first_round, pseudo_per_class, second_round, second_round_by, text_votes};
 
 use super::labels::fit;
 use super::{report, store};
@@ -98,18 +98,73 @@ pub enum Method {
     /// unlabelled reviews VADER is surest of, this many per class.
     VaderSeeded(ModelName, Pooling, usize),
     /// NB-SVM and the encoder's logistic regression ([`Method::SelfTrainedPageSized`], or
-    /// [`Method::VaderSeeded`] with `seeds` per class) together, and VADER too if
-    /// `vader_vote`: the sum of their decision values, each divided by its spread over the
-    /// unlabelled reviews (the library's [`text_votes`]).
-    Ensemble { model: ModelName, pooling: Pooling, seeds: usize, vader_vote: bool },
-    /// [`Method::PAGE`], then NB-SVM trained again on the labels and the ensemble's surest
-    /// half of each predicted class among the first `pool` unlabelled pool reviews
-    /// (self-training NB-SVM on the ensemble's opinion).
-    PseudoLabelledNbSvm { pool: usize },
+    /// [`Method::VaderSeeded`] with `seeds` per class) together, and VADER too unless
+    /// `vader_vote` (its weight in percent of a model's while labels are few) is 0: the sum
+    /// of their decision values, each divided by its spread over the unlabelled reviews
+    /// (the library's [`text_votes`]).
+    Ensemble { model: ModelName, pooling: Pooling, seeds: usize, vader_vote: u8 },
+    /// [`Method::PAGE`] with one change, tried beside it on `train`-dev.
+    PageVariant(Variant),
+}
+
+/// A change to [`Method::PAGE`] that was tried (`--eval train-dev`; docs/few-shot.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// Then NB-SVM trained again on the labels and the ensemble's surest half of each
+    /// predicted class among the first `pool` unlabelled pool reviews (self-training
+    /// NB-SVM on the ensemble's opinion).
+    NbSvmPseudoLabelled { pool: usize },
+    /// Then the encoder's logistic regression trained again on the labels and the
+    /// ensemble's surest `per_class` of each predicted class among the page-sized
+    /// unlabelled set (0: as many as the labels; `usize::MAX`: half of each class), and the
+    /// votes again beside it (co-training: the encoder learns from the text's votes).
+    CoTrained { per_class: usize },
+    /// Self-training takes the picks of the first classifier's ensemble (with the votes
+    /// beside it) rather than its own: `per_class` of them (0: as many as the labels).
+    EnsemblePicked { per_class: usize },
+    /// The first `pool` unlabelled pool reviews for the lexicon seeds and self-training,
+    /// rather than the page's [`PAGE_POOL`].
+    Pool { pool: usize },
+}
+
+impl Variant {
+    const TRIED: [Variant; 9] = [
+        Variant::NbSvmPseudoLabelled { pool: PAGE_POOL },
+        Variant::NbSvmPseudoLabelled { pool: usize::MAX },
+        Variant::CoTrained { per_class: 0 },
+        Variant::CoTrained { per_class: 50 },
+        Variant::CoTrained { per_class: usize::MAX },
+        Variant::EnsemblePicked { per_class: 0 },
+        Variant::EnsemblePicked { per_class: 50 },
+        Variant::Pool { pool: 1000 },
+        Variant::Pool { pool: usize::MAX },
+    ];
+
+    /// What its name adds to the page's method's.
+    fn suffix(self) -> String {
+        match self {
+            Variant::NbSvmPseudoLabelled { pool } => format!("nbsvm-pseudo-{}", pool_name(pool)),
+            Variant::CoTrained { per_class } => format!("cotrain-{}", per_class_name(per_class)),
+            Variant::EnsemblePicked { per_class } => format!("ensemble-picks-{}", per_class_name(per_class)),
+            Variant::Pool { pool } => format!("pool-{}", pool_name(pool)),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Variant::NbSvmPseudoLabelled { pool } => format!("NB-SVM again with its surest half of {} unlabelled", pool_name(pool)),
+            Variant::CoTrained { per_class } => format!("the encoder's LR again with the sum's surest {} per class", per_class_name(per_class)),
+            Variant::EnsemblePicked { per_class } => format!("self-training on the first sum's surest {} per class", per_class_name(per_class)),
+            Variant::Pool { pool } => format!("with {} unlabelled reviews", pool_name(pool)),
+        }
+    }
 }
 
 /// The page's unlabelled pool: its bundled `train` sample.
 pub const PAGE_POOL: usize = flicktune::assets::SAMPLE_SIZE;
+
+/// The lexicon's vote in the page's ensemble, in percent of a model's.
+const PAGE_LEXICON_VOTE: u8 = (LEXICON_VOTE * 100.0) as u8;
 
 impl Method {
     pub fn all() -> Vec<Method> {
@@ -123,10 +178,12 @@ impl Method {
         // last is the page's.
         all.push(Method::VaderSeeded(ModelName::L3, Pooling::Chunks, LEXICON_SEEDS_PER_CLASS));
         let ensemble = |model, seeds, vader_vote| Method::Ensemble { model, pooling: Pooling::Chunks, seeds, vader_vote };
-        all.extend([ensemble(ModelName::L3, 0, false), ensemble(ModelName::L3, LEXICON_SEEDS_PER_CLASS, true)]);
+        all.extend([ensemble(ModelName::L3, 0, 0), ensemble(ModelName::L3, LEXICON_SEEDS_PER_CLASS, 100)]);
         // The same on the encoder adapted to reviews (its frozen rows are above).
         all.push(Method::VaderSeeded(ModelName::L3Reviews, Pooling::Chunks, LEXICON_SEEDS_PER_CLASS));
-        all.push(ensemble(ModelName::L3Reviews, LEXICON_SEEDS_PER_CLASS, true));
+        all.push(ensemble(ModelName::L3Reviews, LEXICON_SEEDS_PER_CLASS, 100));
+        // The lexicon's vote halved (chosen on `train`-dev).
+        all.push(ensemble(ModelName::L3Reviews, LEXICON_SEEDS_PER_CLASS, PAGE_LEXICON_VOTE));
         debug_assert_eq!(all.last(), Some(&Method::PAGE));
         all
     }
@@ -135,10 +192,17 @@ impl Method {
     pub fn candidates() -> Vec<Method> {
         let mut all = Method::all();
         let tried = [25, 50, 100].map(|k| Method::VaderSeeded(ModelName::L3, Pooling::Chunks, k));
-        let ensembles = [(0, false), (100, false), (0, true), (100, true)]
+        let ensembles = [(0, 0), (100, 0), (0, 100), (100, 100)]
             .map(|(seeds, vader_vote)| Method::Ensemble { model: ModelName::L3, pooling: Pooling::Chunks, seeds, vader_vote });
-        let pseudo = [PAGE_POOL, usize::MAX].map(|pool| Method::PseudoLabelledNbSvm { pool });
-        for method in tried.into_iter().chain(ensembles).chain(pseudo) {
+        // The lexicon's weight in the page's ensemble.
+        let lexicon_weights = [0, 25, 50, 75, 100].map(|vader_vote| Method::Ensemble {
+            model: ModelName::L3Reviews,
+            pooling: Pooling::Chunks,
+            seeds: LEXICON_SEEDS_PER_CLASS,
+            vader_vote,
+        });
+        let variants = Variant::TRIED.map(Method::PageVariant);
+        for method in tried.into_iter().chain(ensembles).chain(lexicon_weights).chain(variants) {
             if !all.contains(&method) {
                 all.push(method);
             }
@@ -159,7 +223,7 @@ impl Method {
             | Method::SelfTrainedPageSized(m, _)
             | Method::VaderSeeded(m, _, _)
             | Method::Ensemble { model: m, .. } => Some(m),
-            Method::PseudoLabelledNbSvm { .. } => Method::PAGE.encoder(),
+            Method::PageVariant(_) => Method::PAGE.encoder(),
             Method::Vader | Method::NbSvm | Method::WordMean => None,
         }
     }
@@ -174,9 +238,10 @@ impl Method {
             Method::SelfTrainedPageSized(m, p) => format!("{}-{}-self-train-{PAGE_POOL}", m.short(), p.name()),
             Method::VaderSeeded(m, p, k) => format!("{}-{}-vader-{k}-self-train-{PAGE_POOL}", m.short(), p.name()),
             Method::Ensemble { model, pooling, seeds, vader_vote } => {
-                format!("{}nbsvm+{}", if vader_vote { "vader+" } else { "" }, Method::ensemble_member(model, pooling, seeds).name())
+                let vader = lexicon_weight(vader_vote).map_or(String::new(), |w| format!("vader{w}+"));
+                format!("{vader}nbsvm+{}", Method::ensemble_member(model, pooling, seeds).name())
             }
-            Method::PseudoLabelledNbSvm { pool } => format!("{}+nbsvm-pseudo-{}", Method::PAGE.name(), pool_name(pool)),
+            Method::PageVariant(variant) => format!("{}+{}", Method::PAGE.name(), variant.suffix()),
         }
     }
 
@@ -187,7 +252,7 @@ impl Method {
 
     /// What the page trains by default.
     pub const PAGE: Method =
-        Method::Ensemble { model: ModelName::L3Reviews, pooling: Pooling::Chunks, seeds: LEXICON_SEEDS_PER_CLASS, vader_vote: true };
+        Method::Ensemble { model: ModelName::L3Reviews, pooling: Pooling::Chunks, seeds: LEXICON_SEEDS_PER_CLASS, vader_vote: PAGE_LEXICON_VOTE };
 
     /// What the method is, for tables and charts.
     pub fn describe(self) -> String {
@@ -208,12 +273,34 @@ impl Method {
             }
             Method::Ensemble { model, pooling, seeds, vader_vote } => {
                 let member = Method::ensemble_member(model, pooling, seeds).describe_plainly();
-                format!("{}NB-SVM + {member}, summed", if vader_vote { "VADER + " } else { "" })
+                let vader = match lexicon_weight(vader_vote) {
+                    Some(w) if w.is_empty() => "VADER + ".into(),
+                    Some(w) => format!("VADER ×{w} + "),
+                    None => String::new(),
+                };
+                format!("{vader}NB-SVM + {member}, summed")
             }
-            Method::PseudoLabelledNbSvm { pool } => {
-                format!("{}, NB-SVM again with its surest half of {} unlabelled", Method::PAGE.describe_plainly(), pool_name(pool))
-            }
+            Method::PageVariant(variant) => format!("{}, {}", Method::PAGE.describe_plainly(), variant.describe()),
         }
+    }
+}
+
+/// The lexicon's weight in a method's name, from percent: none for 0 (no vote), empty for
+/// 100 (a model's), else the fraction.
+fn lexicon_weight(percent: u8) -> Option<String> {
+    match percent {
+        0 => None,
+        100 => Some(String::new()),
+        percent => Some((f32::from(percent) / 100.0).to_string()),
+    }
+}
+
+/// A count of pseudo-labels per class: 0 as many as the labels, `usize::MAX` half.
+fn per_class_name(per_class: usize) -> String {
+    match per_class {
+        0 => "as-labels".into(),
+        usize::MAX => "half".into(),
+        n => n.to_string(),
     }
 }
 
@@ -351,17 +438,16 @@ struct Features {
     vader_seeds: usize,
     /// Who votes beside the encoder.
     votes: Votes,
-    /// NB-SVM is trained again with the ensemble's pseudo-labels of this many unlabelled
-    /// pool reviews ([`Method::PseudoLabelledNbSvm`]).
-    nbsvm_pseudo_labels_from: Option<usize>,
+    /// The change to the page's method, for [`Method::PageVariant`].
+    variant: Option<Variant>,
 }
 
 /// The text's votes beside the encoder's logistic regression ([`Method::Ensemble`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Votes {
     None,
-    NbSvm,
-    NbSvmAndVader,
+    /// NB-SVM, and the lexicon at this weight (percent of a model's; 0: not at all).
+    Text { lexicon_percent: u8 },
 }
 
 /// [`TextView`]s of the pool's reviews and of the scored ones.
@@ -375,6 +461,32 @@ impl TextViews {
         let views = |set: &[Review]| set.iter().map(|r| TextView::of(&r.text)).collect();
         TextViews { pool: views(&reviews.pool), test: views(&reviews.test) }
     }
+}
+
+/// The labelled reviews' text, the unlabelled reviews the votes' spreads are measured
+/// on, and the lexicon's weight: what [`text_votes`] needs beside a classifier.
+struct Voters<'f> {
+    labelled: Vec<(&'f TextView, u8)>,
+    beside: Vec<(&'f [f32], &'f TextView)>,
+    lexicon_weight: f32,
+}
+
+impl Voters<'_> {
+    fn votes(&self, classifier: &Classifier, seed: u64) -> Result<TextVotes> {
+        Ok(text_votes(classifier, &self.labelled, &self.beside, self.lexicon_weight, seed)?)
+    }
+
+    /// `classifier` with the votes beside it.
+    fn beside(&self, classifier: Classifier, seed: u64) -> Result<Classifier> {
+        let votes = self.votes(&classifier, seed)?;
+        Ok(Classifier { text_votes: Some(votes), ..classifier })
+    }
+}
+
+/// A count of pseudo-labels per class as [`Variant`]s give it: 0 is self-training's own
+/// (as many in all as the labels).
+fn pseudo_count(per_class: usize, labels: usize) -> usize {
+    if per_class == 0 { pseudo_per_class(labels) } else { per_class }
 }
 
 pub fn run(args: CurveArgs, assets: &AssetDir) -> Result<()> {
@@ -471,8 +583,7 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
             };
             (features.vader_seeds, features.votes) = match method {
                 Method::VaderSeeded(_, _, seeds) => (seeds, Votes::None),
-                Method::Ensemble { seeds, vader_vote: false, .. } => (seeds, Votes::NbSvm),
-                Method::Ensemble { seeds, vader_vote: true, .. } => (seeds, Votes::NbSvmAndVader),
+                Method::Ensemble { seeds, vader_vote, .. } => (seeds, Votes::Text { lexicon_percent: vader_vote }),
                 _ => (0, Votes::None),
             };
             if features.vader_seeds > 0 || features.votes != Votes::None {
@@ -480,10 +591,13 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
             }
             (Prepared::Features(Box::new(features)), Some(seconds))
         }
-        Method::PseudoLabelledNbSvm { pool } => {
+        Method::PageVariant(variant) => {
             let (mut prepared, seconds) = prepare(Method::PAGE, reviews, assets, bench_dir)?;
             if let Prepared::Features(features) = &mut prepared {
-                features.nbsvm_pseudo_labels_from = Some(pool);
+                features.variant = Some(variant);
+                if let Variant::Pool { pool } = variant {
+                    features.self_train = Some(pool);
+                }
             }
             (prepared, seconds)
         }
@@ -507,7 +621,7 @@ fn texts(set: &[Review]) -> Vec<&str> {
 /// pool (`train` texts only).
 fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>) -> Features {
     let scaling = FeatureScaling::fit(&pool);
-    Features { pool, test, scaling, self_train: None, views: None, vader_seeds: 0, votes: Votes::None, nbsvm_pseudo_labels_from: None }
+    Features { pool, test, scaling, self_train: None, views: None, vader_seeds: 0, votes: Votes::None, variant: None }
 }
 
 /// The encoder with its original (f32) weights on the CPU backend.
@@ -569,32 +683,62 @@ impl Features {
             None => Vec::new(),
         };
         let seeds = (self.vader_seeds > 0).then_some(LexiconSeeds { scores: &scores, per_class: self.vader_seeds });
+        let voters = self.voters(labelled, pool_labels);
         // One round of self-training (seeded by the lexicon, if the method says so): the
         // unlabelled reviews the classifier is surest of join the labelled ones with the
         // predicted label, and it is trained again.
         let first = fit(&first_round(&examples, &unlabelled, seeds), &self.scaling)?;
-        let mut classifier = fit(&second_round(&first, examples, &unlabelled, seeds)?, &self.scaling)?;
-        if let Some(views) = self.views.as_ref().filter(|_| self.votes != Votes::None) {
-            let lexicon_votes = self.votes == Votes::NbSvmAndVader;
-            // The votes' spreads are measured on the page-sized unlabelled set.
-            let mut labelled_views: Vec<(&TextView, u8)> = labelled.iter().map(|&i| (&views.pool[i], pool_labels[i])).collect();
-            let beside: Vec<(&[f32], &TextView)> =
-                self.open(labelled, PAGE_POOL).into_iter().map(|i| (self.pool[i].as_slice(), &views.pool[i])).collect();
-            classifier.text_votes = Some(text_votes(&classifier, &labelled_views, &beside, lexicon_votes, seed)?);
-            if let Some(limit) = self.nbsvm_pseudo_labels_from {
-                labelled_views.extend(self.pseudo_labels(&classifier, labelled, limit)?.into_iter().map(|(i, label)| (&views.pool[i], label)));
-                let first = classifier.text_votes.take().expect("set above");
-                let again = text_votes(&classifier, &labelled_views, &beside, lexicon_votes, seed)?;
+        let second = match (self.variant, &voters) {
+            (Some(Variant::EnsemblePicked { per_class }), Some(voters)) => {
+                let ensemble = voters.beside(first, seed)?;
+                let views = self.views.as_ref().context("votes need the reviews' text")?;
+                let mut decisions = Vec::with_capacity(open.len());
+                for &i in &open {
+                    decisions.push(ensemble.decision(&self.pool[i], &views.pool[i])?);
+                }
+                second_round_by(&decisions, pseudo_count(per_class, labelled.len()), examples.clone(), &unlabelled, seeds)
+            }
+            _ => second_round(&first, examples.clone(), &unlabelled, seeds)?,
+        };
+        let classifier = fit(&second, &self.scaling)?;
+        let Some(mut voters) = voters else { return Ok(classifier) };
+        let mut classifier = voters.beside(classifier, seed)?;
+        match self.variant {
+            Some(Variant::CoTrained { per_class }) => {
+                let mut third = examples;
+                for (i, label) in self.pseudo_labels(&classifier, labelled, PAGE_POOL, pseudo_count(per_class, labelled.len()))? {
+                    third.push(Example { features: &self.pool[i], label });
+                }
+                classifier = voters.beside(fit(&third, &self.scaling)?, seed)?;
+            }
+            Some(Variant::NbSvmPseudoLabelled { pool }) => {
+                let views = self.views.as_ref().context("votes need the reviews' text")?;
+                let picked = self.pseudo_labels(&classifier, labelled, pool, usize::MAX)?;
+                let first = classifier.text_votes.take().context("votes were added above")?;
+                voters.labelled.extend(picked.into_iter().map(|(i, label)| (&views.pool[i], label)));
+                let again = voters.votes(&classifier, seed)?;
                 // The lexicon's weight stays the one the real labels gave it.
                 classifier.text_votes = Some(TextVotes { lexicon_spread: first.lexicon_spread, ..again });
             }
+            _ => {}
         }
         Ok(classifier)
     }
 
-    /// The ensemble's surest half of each class it predicts, among the first `limit`
-    /// unlabelled pool reviews: `(pool index, predicted label)`.
-    fn pseudo_labels(&self, ensemble: &Classifier, labelled: &[usize], limit: usize) -> Result<Vec<(usize, u8)>> {
+    /// What the text's votes are made from for this draw, if the method has them.
+    fn voters(&self, labelled: &[usize], pool_labels: &[u8]) -> Option<Voters<'_>> {
+        let (Some(views), Votes::Text { lexicon_percent }) = (&self.views, self.votes) else { return None };
+        Some(Voters {
+            labelled: labelled.iter().map(|&i| (&views.pool[i], pool_labels[i])).collect(),
+            // The votes' spreads are measured on the page-sized unlabelled set.
+            beside: self.open(labelled, PAGE_POOL).into_iter().map(|i| (self.pool[i].as_slice(), &views.pool[i])).collect(),
+            lexicon_weight: f32::from(lexicon_percent) / 100.0,
+        })
+    }
+
+    /// The ensemble's surest `per_class` (at most half) of each class it predicts, among
+    /// the first `limit` unlabelled pool reviews: `(pool index, predicted label)`.
+    fn pseudo_labels(&self, ensemble: &Classifier, labelled: &[usize], limit: usize, per_class: usize) -> Result<Vec<(usize, u8)>> {
         let views = self.views.as_ref().context("pseudo-labels need the reviews' text")?;
         let mut decided = Vec::new();
         for i in self.open(labelled, limit) {
@@ -604,7 +748,7 @@ impl Features {
         for label in [0u8, 1] {
             let mut side: Vec<(f32, usize)> = decided.iter().copied().filter(|(d, _)| u8::from(*d > 0.0) == label).collect();
             side.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
-            picked.extend(side.iter().take(side.len() / 2).map(|&(_, i)| (i, label)));
+            picked.extend(side.iter().take(per_class.min(side.len() / 2)).map(|&(_, i)| (i, label)));
         }
         Ok(picked)
     }

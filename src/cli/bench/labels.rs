@@ -21,7 +21,7 @@ use flicktune::features::{CLASSIFIER_POOLING, Embedder, FeatureCache};
 use flicktune::models::{F16_WEIGHTS_FILE, ModelName};
 use flicktune::sampling::{self, Candidate};
 use flicktune::training::{
-    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LexiconSeeds, first_round, second_round, text_votes, train_blocking,
+    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LEXICON_VOTE, LexiconSeeds, first_round, second_round, text_votes, train_blocking,
 };
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -205,7 +205,7 @@ impl Trainer<'_> {
         let mut classifier = fit(&second_round(&first, examples, &unlabelled, seeds)?, self.scaling)?;
         let labelled_views: Vec<(&TextView, u8)> = labelled.iter().map(|&i| (&pool.views[i], pool.labels[i])).collect();
         let beside: Vec<(&[f32], &TextView)> = open.iter().map(|&i| (pool.features[i].as_slice(), &pool.views[i])).collect();
-        classifier.text_votes = Some(text_votes(&classifier, &labelled_views, &beside, true, 0)?);
+        classifier.text_votes = Some(text_votes(&classifier, &labelled_views, &beside, LEXICON_VOTE, 0)?);
         Ok(Some(classifier))
     }
 }
