@@ -12,8 +12,8 @@ use flicktune::assets::committed::L3_REVIEWS_WEIGHTS;
 use flicktune::assets::{page_data, read_reviews};
 use flicktune::backend::{BackendKind, open_device};
 use flicktune::features::{CLASSIFIER_POOLING, Embedder, FeatureCache};
-use flicktune::models::{F16_WEIGHTS_FILE, ModelName, WEIGHTS_FILE};
-use safetensors::SafeTensors;
+use flicktune::models::{F16_WEIGHTS_FILE, ModelName, WEIGHTS_FILE, cast_safetensors};
+use safetensors::{Dtype, SafeTensors};
 use sha2::{Digest, Sha256};
 use support::{assets, max_abs_diff};
 
@@ -60,20 +60,19 @@ fn the_adapted_encoder_is_the_committed_layers_over_l3s_embeddings() {
     let committed = L3_REVIEWS_WEIGHTS.read().expect("the committed layers match their pinned sha256");
     let read = |model: ModelName| std::fs::read(assets().model_dir(model).join(WEIGHTS_FILE)).unwrap();
     let (fetched, l3) = (read(ModelName::L3Reviews), read(ModelName::L3));
-    let (committed, fetched, l3) =
-        (SafeTensors::deserialize(&committed).unwrap(), SafeTensors::deserialize(&fetched).unwrap(), SafeTensors::deserialize(&l3).unwrap());
-    let as_f16 = |data: &[u8]| -> Vec<u8> {
-        data.chunks_exact(4).flat_map(|b| half::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes()).collect()
-    };
+    let f16 = |bytes: &[u8]| cast_safetensors(bytes, Dtype::F16).unwrap();
+    let (fetched_f16, l3_f16) = (f16(&fetched), f16(&l3));
+    let [committed, fetched, fetched_f16, l3, l3_f16] =
+        [&committed, &fetched, &fetched_f16, &l3, &l3_f16].map(|bytes| SafeTensors::deserialize(bytes).unwrap());
     assert!(committed.names().iter().all(|name| is_adapted(name)), "only what adaptation changes is committed");
     for (name, view) in committed.tensors() {
-        let values = fetched.tensor(&name).unwrap();
+        let values = fetched_f16.tensor(&name).unwrap();
         assert_eq!(values.shape(), view.shape(), "{name}");
-        assert!(as_f16(values.data()) == view.data(), "{name} differs from the committed file");
+        assert!(values.data() == view.data(), "{name} differs from the committed file");
     }
     // The word embeddings (the bulk of the model) are L3's, in f16 as the layers are.
     let words = "embeddings.word_embeddings.weight";
-    assert!(as_f16(fetched.tensor(words).unwrap().data()) == as_f16(l3.tensor(words).unwrap().data()));
+    assert!(fetched_f16.tensor(words).unwrap().data() == l3_f16.tensor(words).unwrap().data());
     assert!(fetched.tensor(words).unwrap().data() != l3.tensor(words).unwrap().data(), "rounded to f16, as adapted");
 }
 
