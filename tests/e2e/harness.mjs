@@ -153,7 +153,9 @@ export async function heldoutAccuracy(page) {
 /** Classifies a pasted text; returns what the page predicts (or why it cannot). */
 export async function classify(page, text) {
   await page.getByTestId("classify-input").fill(text);
-  await page.getByTestId("classify").click();
+  // The page may still be reading the sample's reviews (wasm on the main thread), which
+  // holds the click's completion as long as the prediction's.
+  await page.getByTestId("classify").click({ timeout: 120_000 });
   const prediction = page.getByTestId("prediction");
   await prediction.filter({ hasText: /%|error|first/ }).waitFor({ timeout: 120_000 });
   return prediction.textContent();

@@ -88,9 +88,7 @@ test("review text is shown as text: no element is injected", { timeout: 600_000 
     assert.ok((await card.textContent()).startsWith(PAYLOAD));
     assert.equal(await page.locator("main img").count(), 0);
     // Without a classifier, classifying says what to do first.
-    await page.getByTestId("classify-input").fill(`Great fun. ${PAYLOAD} Loved it.`);
-    await page.getByTestId("classify").click();
-    await page.getByTestId("prediction").filter({ hasText: /Train a classifier first/ }).waitFor();
+    assert.match(await classify(page, `Great fun. ${PAYLOAD} Loved it.`), /Train a classifier first/);
     assert.equal(await page.locator("main img").count(), 0);
     assert.deepEqual(dialogs, [], "no script ran");
   }));
