@@ -295,7 +295,8 @@ mod tests {
         let windows: Vec<Vec<u32>> =
             (0..64).map(|i| { let k = i % 8; vec![1, 10 + k, 20 + k, 10 + (k + 1) % 8, 20 + (k + 1) % 8, 2] }).collect();
         let tokenizer_json = tiny_tokenizer();
-        let tokenizer = TextTokenizer::from_bytes(tokenizer_json.as_bytes()).unwrap();
+        let format = crate::tokens::SequenceFormat { window: 16, prefix: "" };
+        let tokenizer = TextTokenizer::from_bytes(tokenizer_json.as_bytes(), 0, format).unwrap();
         let encoder = tiny();
         let config = AdaptConfig::new().with_steps(600).with_batch_size(16).with_learning_rate(1e-2).with_head_learning_rate(1e-2).with_mask_share(0.3);
         let mut adapter = Adapter::new(&encoder, &tokenizer, windows, config, &Device::flex()).unwrap();
@@ -323,7 +324,10 @@ mod tests {
         let entries: Vec<String> = vocab.iter().enumerate().map(|(i, t)| format!("\"{t}\": {i}")).collect();
         format!(
             r###"{{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
-            "normalizer": null, "pre_tokenizer": {{"type": "Whitespace"}}, "post_processor": null, "decoder": null,
+            "normalizer": null, "pre_tokenizer": {{"type": "Whitespace"}}, "decoder": null,
+            "post_processor": {{"type": "TemplateProcessing", "single": [{{"SpecialToken": {{"id": "[CLS]", "type_id": 0}}}},
+                {{"Sequence": {{"id": "A", "type_id": 0}}}}, {{"SpecialToken": {{"id": "[SEP]", "type_id": 0}}}}], "pair": [],
+                "special_tokens": {{"[CLS]": {{"id": "[CLS]", "ids": [1], "tokens": ["[CLS]"]}}, "[SEP]": {{"id": "[SEP]", "ids": [2], "tokens": ["[SEP]"]}}}}}},
             "model": {{"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
             "max_input_chars_per_word": 100, "vocab": {{{}}}}}}}"###,
             entries.join(", ")

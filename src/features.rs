@@ -14,51 +14,48 @@ use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use crate::encoder::{BertModel, EncoderInput};
 use crate::tokens::{TextTokenizer, TokenizeError};
 
-/// Window length in tokens, `[CLS]` and `[SEP]` included.
-pub const WINDOW: usize = 256;
-
-/// How the classifier reads a review, in the page, the CLI and the feature cache: the
-/// whole review, chunk embeddings averaged (better than the first window alone at
-/// every label count we tried on the `train` split; see `docs/`).
-pub const CLASSIFIER_POOLING: Pooling = Pooling::Chunks;
-
 /// Which part of a long text the encoder reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pooling {
-    /// The first `WINDOW` tokens.
+    /// The first window's worth of tokens.
     #[default]
     First,
-    /// The first 128 and the last 126 content tokens, as one window.
+    /// The first half-window and the last content tokens, as one window (128 + 126 in a
+    /// 256-token window).
     HeadTail,
-    /// The whole text in consecutive `WINDOW`-token windows, their embeddings averaged.
+    /// The whole text in consecutive windows, their embeddings averaged.
     Chunks,
+    /// The whole text in consecutive windows, every token counting once: the windows'
+    /// embeddings weighted by their content tokens, as e5's engine reads a long text.
+    Windows,
 }
 
 impl Pooling {
-    pub const ALL: [Pooling; 3] = [Pooling::First, Pooling::HeadTail, Pooling::Chunks];
+    pub const ALL: [Pooling; 4] = [Pooling::First, Pooling::HeadTail, Pooling::Chunks, Pooling::Windows];
 
     pub const fn name(self) -> &'static str {
         match self {
             Pooling::First => "first",
             Pooling::HeadTail => "head-tail",
             Pooling::Chunks => "chunks",
+            Pooling::Windows => "windows",
         }
     }
 
-    /// The content-token spans (without `[CLS]`/`[SEP]`) that become encoder windows.
-    /// Every text yields at least one window, so an empty text still gets an embedding.
-    pub fn windows(self, n_content: usize) -> Vec<Vec<Range<usize>>> {
-        let room = WINDOW - 2;
+    /// The content-token spans (without the special tokens) that become encoder windows
+    /// holding `room` content tokens each. Every text yields at least one window, so an
+    /// empty text still gets an embedding.
+    pub fn windows(self, n_content: usize, room: usize) -> Vec<Vec<Range<usize>>> {
         match self {
             Pooling::First => vec![vec![0..n_content.min(room)]],
             Pooling::HeadTail if n_content > room => {
-                let head = 128;
+                let head = room.div_ceil(2) + 1;
                 let tail = room - head;
                 vec![vec![0..head, n_content - tail..n_content]]
             }
             Pooling::HeadTail => vec![vec![0..n_content]],
-            Pooling::Chunks if n_content == 0 => vec![vec![0..0]],
-            Pooling::Chunks => (0..n_content)
+            Pooling::Chunks | Pooling::Windows if n_content == 0 => vec![vec![0..0]],
+            Pooling::Chunks | Pooling::Windows => (0..n_content)
                 .step_by(room)
                 .map(|start| vec![start..(start + room).min(n_content)])
                 .collect(),
@@ -72,7 +69,7 @@ impl FromStr for Pooling {
         Pooling::ALL
             .into_iter()
             .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown pooling `{s}`: use first, head-tail or chunks"))
+            .ok_or_else(|| format!("unknown pooling `{s}`: use first, head-tail, chunks or windows"))
     }
 }
 
@@ -96,10 +93,12 @@ pub struct Embedder {
 /// The encoder windows of a set of texts, ready to batch.
 #[derive(Debug, Default)]
 pub struct WindowPlan {
-    /// `[CLS] … [SEP]` token ids of each window.
+    /// Token ids of each window, special tokens included.
     pub sequences: Vec<Vec<u32>>,
     /// Which text each window belongs to.
     pub owner: Vec<usize>,
+    /// How much each window counts in its text's average.
+    pub weight: Vec<f32>,
     pub n_texts: usize,
 }
 
@@ -117,7 +116,7 @@ impl WindowPlan {
             let text = self.owner[w];
             tokens[text] += self.sequences[w].len();
             for (s, v) in sums[text].iter_mut().zip(vector) {
-                *s += v;
+                *s += self.weight[w] * v;
             }
         }
         sums.into_iter()
@@ -167,9 +166,10 @@ impl Embedder {
         };
         for (i, text) in texts.iter().enumerate() {
             let content = self.tokenizer.content_ids(text.as_ref())?;
-            for spans in pooling.windows(content.len()) {
-                let ids: Vec<u32> = spans.into_iter().flat_map(|r| content[r].iter().copied()).collect();
-                plan.sequences.push(self.tokenizer.wrap(&ids));
+            for window in self.tokenizer.windows(&content, pooling) {
+                let content_tokens = window.len().saturating_sub(self.tokenizer.special_tokens()).max(1);
+                plan.weight.push(if pooling == Pooling::Windows { content_tokens as f32 } else { 1.0 });
+                plan.sequences.push(window);
                 plan.owner.push(i);
             }
         }

@@ -1,4 +1,4 @@
-//! Flicktune: few-shot sentiment classification on a pretrained BERT encoder, small enough
+//! Flicktune: few-shot sentiment classification on a pretrained BERT-style encoder, small enough
 //! to fine-tune in a browser tab.
 //!
 //! The modules follow the data's path:
@@ -7,7 +7,8 @@
 //! |---|---|
 //! | text → token ids | [`tokens`] |
 //! | token ids → hidden states (BERT in Burn) | [`encoder`] |
-//! | the pretrained encoders and their files | [`models`] |
+//! | the pretrained encoders, described once, and their files | [`models`] |
+//! | e5's packed 4-bit file: weights and tokenizer read out | [`packed`] |
 //! | adapting an encoder to review text, no labels (masked LM) | [`adapt`] |
 //! | hidden states → pooled, normalised features | [`features`] |
 //! | features → sentiment: the classifier and its file | [`classifier`] |
@@ -32,6 +33,7 @@ pub mod finetune;
 pub mod lexicon;
 pub mod models;
 pub mod nbsvm;
+pub mod packed;
 pub mod sampling;
 pub mod sentences;
 pub mod session;

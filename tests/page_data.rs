@@ -11,8 +11,8 @@ use flicktune::adapt::is_adapted;
 use flicktune::assets::committed::L3_REVIEWS_WEIGHTS;
 use flicktune::assets::{page_data, read_reviews};
 use flicktune::backend::{BackendKind, open_device};
-use flicktune::features::{CLASSIFIER_POOLING, Embedder, FeatureCache};
-use flicktune::models::{F16_WEIGHTS_FILE, ModelName, WEIGHTS_FILE, cast_safetensors};
+use flicktune::features::{Embedder, FeatureCache};
+use flicktune::models::{ModelName, WEIGHTS_FILE, WeightPrecision, cast_safetensors};
 use safetensors::{Dtype, SafeTensors};
 use sha2::{Digest, Sha256};
 use support::{assets, max_abs_diff};
@@ -37,16 +37,16 @@ fn the_feature_cache_matches_the_encoder_on_the_weights_the_page_downloads() {
     let cache: FeatureCache =
         serde_json::from_slice(&std::fs::read(assets.page_dir().join(page_data::features_file(model))).unwrap()).unwrap();
     let mut files = assets.model_files(model).unwrap();
-    files.weights = std::fs::read(assets.model_dir(model).join(F16_WEIGHTS_FILE)).unwrap();
+    files.weights = std::fs::read(assets.model_dir(model).join(model.spec().weights_file(WeightPrecision::F16))).unwrap();
     assert_eq!(cache.weights_sha256, format!("{:x}", Sha256::digest(&files.weights)));
-    assert_eq!(cache.pooling, CLASSIFIER_POOLING.name());
+    assert_eq!(cache.pooling, model.spec().classifier_pooling.name());
     let sample = read_reviews(&assets.imdb_dir().join("sample.jsonl")).unwrap();
     let heldout = read_reviews(&assets.page_dir().join(page_data::HELDOUT_FILE)).unwrap();
     assert!(cache.is_consistent(sample.len(), heldout.len()));
 
     let device = open_device(BackendKind::Cpu).unwrap();
     let (tokenizer, encoder) = files.load(&device).unwrap();
-    let embedder = Embedder { tokenizer, model: encoder, device, pooling: CLASSIFIER_POOLING, batch_size: 4 };
+    let embedder = Embedder { tokenizer, model: encoder, device, pooling: model.spec().classifier_pooling, batch_size: 4 };
     let texts = [&sample[7].text, &heldout[3].text];
     let mine = embedder.embed(&texts).unwrap();
     for (vector, cached) in mine.iter().zip([&cache.sample[7], &cache.heldout[3]]) {

@@ -39,12 +39,11 @@ fn check_embeddings(model: ModelName, backend: BackendKind, tolerance: f32) {
 #[test]
 fn token_ids_match_the_reference_for_both_models() {
     let fixture = fixture();
-    for model in ModelName::ALL {
+    for model in [ModelName::L3, ModelName::L6, ModelName::L3Reviews] {
         let embedder = embedder(model, BackendKind::Cpu).unwrap();
         for t in &fixture.texts {
             let content = embedder.tokenizer.content_ids(&t.text).unwrap();
-            let window = &Pooling::First.windows(content.len())[0][0];
-            assert_eq!(embedder.tokenizer.wrap(&content[window.clone()]), t.input_ids_max256, "text `{}`", t.kind);
+            assert_eq!(embedder.tokenizer.windows(&content, Pooling::First)[0], t.input_ids_max256, "text `{}`", t.kind);
         }
     }
 }
@@ -96,7 +95,7 @@ fn long_texts_use_every_window_with_chunks_pooling() {
         assert!((norm - 1.0).abs() < 1e-5, "{} is L2-normalised", pooling.name());
         let windows = n_content.div_ceil(254);
         let expected_tokens = match pooling {
-            Pooling::Chunks => n_content + 2 * windows,
+            Pooling::Chunks | Pooling::Windows => n_content + 2 * windows,
             _ => 256,
         };
         assert_eq!(e.tokens, expected_tokens, "{}", pooling.name());

@@ -33,7 +33,14 @@ fn train_then_predict_classifies_clear_reviews() {
     assert!(trained.status.success(), "{}", stderr(&trained));
     let classifier = Classifier::from_json(&std::fs::read(&out).unwrap()).expect("the page's classifier format");
     assert_eq!(classifier.trained_on, 40);
-    assert_eq!((classifier.encoder.as_str(), classifier.pooling.as_str()), ("paraphrase-MiniLM-L3-v2-reviews", "chunks"), "the page's encoder by default");
+    assert_eq!((classifier.encoder.as_str(), classifier.pooling.as_str()), ("multilingual-e5-small", "windows"), "the page's encoder by default");
+    // The page's method by default: the bundled sample unlabelled (its features from the
+    // page's cache), lexicon seeds, self-training and the votes.
+    let said = stderr(&trained);
+    for step in ["the page's sample", "from the page's feature cache", "labelled by VADER", "votes: NB-SVM"] {
+        assert!(said.contains(step), "`{step}` missing from: {said}");
+    }
+    assert!(classifier.text_votes.is_some());
 
     let texts = [
         "An absolute masterpiece. Brilliant acting, a moving story, and I loved every minute of it.",
@@ -124,10 +131,6 @@ fn bad_labels_files_fail_clearly_and_write_nothing() {
         assert!(stderr(&result).contains(says), "{content:?}: {}", stderr(&result));
         assert!(!out.exists(), "a failed run wrote a classifier");
     }
-    std::fs::write(dir.path().join("labels.jsonl"), format!("{good}\n{{\"text\": \"dull\", \"label\": 0}}\n")).unwrap();
-    let labels = dir.path().join("labels.jsonl");
-    let no_pool = flicktune(&["train", "--labels", labels.to_str().unwrap(), "--out", "x.json", "--method", "self-train"], b"");
-    assert!(stderr(&no_pool).contains("needs --unlabelled"), "{}", stderr(&no_pool));
     let missing = flicktune(&["train", "--labels", "/no/such/file.jsonl", "--out", "x.json"], b"");
     assert!(stderr(&missing).contains("cannot read /no/such/file.jsonl"), "{}", stderr(&missing));
 }
@@ -163,7 +166,7 @@ fn predict_file(path: &std::path::Path, input: &str) -> Result<Vec<f64>, String>
 #[test]
 fn a_fine_tuned_classifier_file_carries_its_layers_and_predict_uses_them() {
     use burn::tensor::Device;
-    use flicktune::features::{Embedder, Pooling};
+    use flicktune::features::Embedder;
     use flicktune::finetune::{FineTuneConfig, FineTuner, TokenExample};
     use flicktune::models::ModelName;
     use flicktune::tuned::TunedLayers;
@@ -203,7 +206,7 @@ fn a_fine_tuned_classifier_file_carries_its_layers_and_predict_uses_them() {
     let from_cli = predict_file(&tuned_path, &input).unwrap();
     // The same classifier in process, on the pretrained encoder with the saved layers over it.
     let model = layers.apply(pretrained.clone(), &bytes).unwrap();
-    let embedder = Embedder { tokenizer, model, device, pooling: Pooling::Chunks, batch_size: 8 };
+    let embedder = Embedder { tokenizer, model, device, pooling: ModelName::default().spec().classifier_pooling, batch_size: 8 };
     let in_process: Vec<f64> =
         embedder.embed(&texts).unwrap().iter().map(|e| f64::from(sigmoid(head.logit(&e.vector).unwrap()))).collect();
     for (cli, own) in from_cli.iter().zip(&in_process) {

@@ -15,7 +15,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::loader::{self, FileProgress, Manifest, js_error};
 use crate::backend::BackendKind;
-use crate::features::{CLASSIFIER_POOLING, Embedder, Embedding, Pooling};
+use crate::features::{Embedder, Embedding, Pooling};
 use crate::models::{ModelFiles, ModelName};
 use crate::tuned::TunedLayers;
 
@@ -52,6 +52,8 @@ struct EngineState {
     pretrained: Option<Rc<Embedder>>,
     /// The fine-tuned layers in use, if any (without their bytes).
     tuned: Option<TunedLayers>,
+    /// Which encoder is loaded.
+    model: Option<ModelName>,
     backend: Option<ActiveBackend>,
     /// Burn's wgpu runtime is set up once per page: remember how that went.
     webgpu: Option<Result<(Device, String), String>>,
@@ -87,7 +89,7 @@ impl Engine {
     ) -> Result<ActiveBackend, String> {
         {
             let mut state = self.state.borrow_mut();
-            (state.embedder, state.pretrained, state.tuned) = (None, None, None);
+            (state.embedder, state.pretrained, state.tuned, state.model) = (None, None, None, Some(model));
         }
         let mut contents = Vec::new();
         for file in &manifest.files {
@@ -95,7 +97,7 @@ impl Engine {
         }
         let [config_json, tokenizer_json, weights]: [Vec<u8>; 3] =
             contents.try_into().map_err(|_| "the model manifest must list config, tokenizer and weights".to_string())?;
-        let files = ModelFiles { config_json, weights, tokenizer_json };
+        let files = ModelFiles { model, config_json, weights, tokenizer_json };
 
         let mut notice = None;
         if prefer == BackendKind::Wgpu {
@@ -175,15 +177,21 @@ impl Engine {
         Ok(embedder.plan(texts).map_err(|e| e.to_string())?.tokens())
     }
 
-    /// Pooled, L2-normalised embeddings (`first` pooling, 256 tokens), as the
-    /// JavaScript API gives them. Takes priority over background work.
+    /// Pooled, L2-normalised embeddings as the encoder's published engine makes them (its
+    /// spec's pooling), as the JavaScript API gives them. Takes priority over background work.
     pub async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, String> {
-        self.in_foreground(self.embed_now(texts, Pooling::First)).await
+        let pooling = self.state.borrow().embedder.as_ref().map_or(Pooling::First, |e| e.pooling);
+        self.in_foreground(self.embed_now(texts, pooling)).await
     }
 
-    /// The classifier's features ([`CLASSIFIER_POOLING`]), before background work.
+    /// How the classifier reads a review with the loaded encoder (its spec's pooling).
+    pub fn classifier_pooling(&self) -> Result<Pooling, String> {
+        Ok(self.state.borrow().model.ok_or("the model is not loaded yet")?.spec().classifier_pooling)
+    }
+
+    /// The classifier's features, before background work.
     pub async fn embed_for_classifier(&self, texts: &[String]) -> Result<Vec<Embedding>, String> {
-        self.in_foreground(self.embed_now(texts, CLASSIFIER_POOLING)).await
+        self.in_foreground(self.embed_now(texts, self.classifier_pooling()?)).await
     }
 
     /// Runs a piece of foreground work: background work waits while any is running.
@@ -201,8 +209,8 @@ impl Engine {
             super::yield_to_browser().await;
         }
         match embedder {
-            Some(embedder) => embedder.embed_pooled(texts, CLASSIFIER_POOLING).await.map_err(|e| e.to_string()),
-            None => self.embed_now(texts, CLASSIFIER_POOLING).await,
+            Some(embedder) => embedder.embed_pooled(texts, self.classifier_pooling()?).await.map_err(|e| e.to_string()),
+            None => self.embed_now(texts, self.classifier_pooling()?).await,
         }
     }
 
@@ -216,7 +224,7 @@ impl Engine {
 /// devices show up here rather than at the user's first click.
 async fn build(files: &ModelFiles, device: Device) -> Result<Embedder, String> {
     let (tokenizer, model) = files.clone().load(&device).map_err(|e| e.to_string())?;
-    let embedder = Embedder { tokenizer, model, device, pooling: Pooling::First, batch_size: PAGE_BATCH };
+    let embedder = Embedder { tokenizer, model, device, pooling: files.model.spec().pooling, batch_size: PAGE_BATCH };
     embedder.embed_async(&["warm-up"]).await.map_err(|e| e.to_string())?;
     Ok(embedder)
 }

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use super::engine::Engine;
 use super::loader;
 use crate::classifier::TextView;
-use crate::features::{CLASSIFIER_POOLING, Embedder, FeatureCache};
+use crate::features::{Embedder, FeatureCache};
 use crate::models::ModelName;
 
 /// A bundled review with its gold label (1 positive, 0 negative).
@@ -157,7 +157,7 @@ impl ReviewIndex {
         Ok(Some(FeatureCache {
             model: model.full_name().into(),
             weights_sha256: weights_sha256.into(),
-            pooling: CLASSIFIER_POOLING.name().into(),
+            pooling: model.spec().classifier_pooling.name().into(),
             dim: vectors.first().map_or(0, Vec::len),
             sample: vectors,
             heldout: held,
@@ -204,7 +204,7 @@ impl ReviewIndex {
         if cache.weights_sha256 != weights_sha256 {
             return Err("the feature cache was computed with other weights".into());
         }
-        if cache.model != model.full_name() || cache.pooling != CLASSIFIER_POOLING.name() || !cache.is_consistent(sample_len, heldout_len) || sample_len == 0 {
+        if cache.model != model.full_name() || cache.pooling != model.spec().classifier_pooling.name() || !cache.is_consistent(sample_len, heldout_len) || sample_len == 0 {
             return Err("the feature cache does not match the bundled reviews".into());
         }
         let first = self.part(false, |p| p[0].review.text.clone());

@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 
 use super::{AssetDir, read_reviews, reviews};
 use crate::backend::{BackendKind, open_device};
-use crate::features::{CLASSIFIER_POOLING, Embedder, FeatureCache};
-use crate::models::{F16_WEIGHTS_FILE, ModelName};
+use crate::features::{Embedder, FeatureCache};
+use crate::models::{ModelName, WeightPrecision};
 
 /// Held-out reviews per class shipped with the page.
 pub const HELDOUT_PER_CLASS: usize = 100;
@@ -41,10 +41,10 @@ pub fn write(assets: &AssetDir, dir: &Path) -> Result<()> {
         eprintln!("computing {} features of the page's {} + {} reviews", model.full_name(), sample.len(), heldout.len());
         let mut files = assets.model_files(model)?;
         // The page's default download: its features must be what the page would compute.
-        files.weights = fs::read(assets.model_dir(model).join(F16_WEIGHTS_FILE))?;
+        files.weights = fs::read(assets.model_dir(model).join(model.spec().weights_file(WeightPrecision::F16)))?;
         let weights_sha256 = super::pip::sha256_bytes(&files.weights);
         let (tokenizer, encoder) = files.load(&device).with_context(|| format!("cannot load {}", model.full_name()))?;
-        let embedder = Embedder { tokenizer, model: encoder, device: device.clone(), pooling: CLASSIFIER_POOLING, batch_size: 8 };
+        let embedder = Embedder { tokenizer, model: encoder, device: device.clone(), pooling: model.spec().classifier_pooling, batch_size: 8 };
         let vectors = |reviews: &[reviews::Review]| -> Result<Vec<Vec<f32>>> {
             let texts: Vec<&str> = reviews.iter().map(|r| r.text.as_str()).collect();
             Ok(embedder.embed(&texts)?.into_iter().map(|e| e.vector).collect())
@@ -53,7 +53,7 @@ pub fn write(assets: &AssetDir, dir: &Path) -> Result<()> {
         let cache = FeatureCache {
             model: model.full_name().into(),
             weights_sha256,
-            pooling: CLASSIFIER_POOLING.name().into(),
+            pooling: model.spec().classifier_pooling.name().into(),
             dim: sample.first().map_or(0, Vec::len),
             sample,
             heldout,

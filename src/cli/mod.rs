@@ -55,13 +55,15 @@ enum Command {
 /// Which encoder, how it pools, where it runs.
 #[derive(Args, Clone)]
 struct EncoderArgs {
-    /// Encoder: l3-reviews (L3 adapted to reviews, `flicktune adapt`), l3
-    /// (paraphrase-MiniLM-L3-v2) or l6 (all-MiniLM-L6-v2).
-    #[arg(long, default_value = "l3-reviews")]
+    /// Encoder: e5 (multilingual-e5-small, 4-bit; the default), l3-reviews (L3 adapted to
+    /// reviews, `flicktune adapt`), l3 (paraphrase-MiniLM-L3-v2) or l6 (all-MiniLM-L6-v2).
+    #[arg(long, default_value = "e5")]
     model: ModelName,
-    /// How long texts are read: first (256 tokens), head-tail (128 + 126), chunks (all, averaged).
-    #[arg(long, default_value = "first")]
-    pooling: Pooling,
+    /// How long texts are read: first (one window: 512 tokens for e5, 256 for the MiniLMs),
+    /// head-tail (the first half-window and the end), chunks (all, windows averaged).
+    /// Default: as the encoder's published engine reads them (e5: chunks; MiniLMs: first).
+    #[arg(long)]
+    pooling: Option<Pooling>,
     /// cpu (Burn's CPU backend) or wgpu.
     #[arg(long, default_value = "cpu")]
     backend: BackendKind,
@@ -77,7 +79,8 @@ impl EncoderArgs {
             .model_files(self.model)?
             .load(&device)
             .with_context(|| format!("cannot load the {} encoder", self.model.full_name()))?;
-        Ok(Embedder { tokenizer, model, device, pooling: self.pooling, batch_size: self.batch })
+        let pooling = self.pooling.unwrap_or(self.model.spec().pooling);
+        Ok(Embedder { tokenizer, model, device, pooling, batch_size: self.batch })
     }
 }
 

@@ -31,9 +31,10 @@ pub fn run(args: PredictArgs, assets: &AssetDir) -> Result<()> {
     let bytes = std::fs::read(&args.classifier).with_context(|| format!("cannot read {path}"))?;
     let classifier = read_classifier(&bytes).with_context(|| format!("{path} is not a usable classifier"))?;
     let model: ModelName = classifier.encoder.parse().map_err(|_| {
-        anyhow!("{path} reads features of `{}`, which is not an encoder Flicktune ships (l3, l6)", classifier.encoder)
+        let shipped: Vec<&str> = flicktune::models::ENCODERS.iter().map(|spec| spec.full_name).collect();
+        anyhow!("{path} reads features of `{}`, which is not an encoder Flicktune ships ({})", classifier.encoder, shipped.join(", "))
     })?;
-    let pooling = classifier.pooling.parse().map_err(|e| anyhow!("{path}: {e}"))?;
+    let pooling = Some(classifier.pooling.parse().map_err(|e| anyhow!("{path}: {e}"))?);
 
     let texts = read_stdin_texts()?;
     let mut embedder = EncoderArgs { model, pooling, backend: args.backend, batch: 8 }.embedder(assets)?;

@@ -59,7 +59,7 @@ fn resolve(path: &str, dist: &Path, assets: &AssetDir) -> Option<PathBuf> {
             let model = ModelName::ALL.into_iter().find(|m| m.full_name() == *model)?;
             let served = WeightPrecision::ALL
                 .into_iter()
-                .any(|p| p.manifest_file() == *file || p.files().contains(file));
+                .any(|p| p.manifest_file() == *file || model.spec().files(p).contains(file));
             served.then(|| assets.model_dir(model).join(file))
         }
         ["data", "sample.jsonl"] => Some(assets.imdb_dir().join("sample.jsonl")),

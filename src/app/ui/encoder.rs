@@ -7,22 +7,13 @@ use super::{PageState, Status};
 use crate::app::index::FeatureOrigin;
 use crate::app::storage;
 use crate::backend::BackendKind;
-use crate::models::{ModelName, WeightPrecision};
+use crate::models::{ENCODERS, ModelName, WeightPrecision, WeightsFormat};
 
 fn megabytes(bytes: u64) -> String {
     if bytes < 1_000_000 {
         format!("{:.0} kB", bytes as f64 / 1e3)
     } else {
         format!("{:.1} MB", bytes as f64 / 1e6)
-    }
-}
-
-/// How the menu offers each encoder.
-fn model_choice(model: ModelName) -> &'static str {
-    match model {
-        ModelName::L3Reviews => "paraphrase-MiniLM-L3 adapted to movie reviews (3 layers; default)",
-        ModelName::L3 => "paraphrase-MiniLM-L3 (3 layers, as published)",
-        ModelName::L6 => "all-MiniLM-L6 (6 layers)",
     }
 }
 
@@ -63,21 +54,23 @@ pub fn ModelPanel() -> impl IntoView {
                         state.model.set(model);
                     }
                 }>
-                    {[ModelName::L3Reviews, ModelName::L3, ModelName::L6].map(|model| {
+                    {ENCODERS.iter().map(|spec| {
+                        let model = spec.name;
                         view! {
-                            <option value=model.short() selected=move || state.model.get() == model>
-                                {model_choice(model)}
+                            <option value=spec.short selected=move || state.model.get() == model>
+                                {spec.menu}
                             </option>
                         }
-                    })}
+                    }).collect_view()}
                 </select>
             </label>
             <p>
                 "Download: "
                 {move || state.download_bytes.get().map_or("…".to_string(), megabytes)}
-                {match state.precision {
-                    WeightPrecision::F16 => " (weights as f16, computed in f32;",
-                    WeightPrecision::F32 => " (original f32 weights;",
+                {move || match (state.model.get().spec().weights, state.precision) {
+                    (WeightsFormat::PackedQ4, _) => " (4-bit weights, computed in f32;",
+                    (_, WeightPrecision::F16) => " (weights as f16, computed in f32;",
+                    (_, WeightPrecision::F32) => " (original f32 weights;",
                 }}
                 " kept in your browser after the first visit)"
             </p>

@@ -296,7 +296,7 @@ async fn load(
     let weights_sha256 = manifest
         .files
         .iter()
-        .find(|f| f.name == precision.weights_file())
+        .find(|f| f.name == model.spec().weights_file(precision))
         .map(|f| f.sha256.clone())
         .unwrap_or_default();
     let on_indexed = move |done, total| {

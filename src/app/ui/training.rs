@@ -16,7 +16,7 @@ use crate::app::index::{AllFeatures, Entry, ReviewIndex};
 use crate::app::loader;
 use crate::app::training::{self, Outcome};
 use crate::classifier::{Classifier, FeatureScaling, TextView, TextVotes};
-use crate::features::{CLASSIFIER_POOLING, Embedder};
+use crate::features::Embedder;
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use crate::session::{CurvePoint, Label};
 use crate::training::{Example, FeatureSource, LEXICON_VOTE, LexiconSeeds, first_round, read_loss, second_round, text_votes};
@@ -161,7 +161,8 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
     let labels = state.session.with_untracked(|s| s.labels.clone());
     // Fine-tuning starts from the pretrained encoder and a classifier on its features.
     let data = training_data(engine, index, &labels, fine_tune || back_to_pretrained).await?;
-    let source = FeatureSource { encoder: state.model.get_untracked().full_name().into(), pooling: CLASSIFIER_POOLING.name().into() };
+    let spec = state.model.get_untracked().spec();
+    let source = FeatureSource { encoder: spec.full_name.into(), pooling: spec.classifier_pooling.name().into() };
     let examples: Vec<Example> = data.labelled.iter().map(|(features, label)| Example { features, label: *label }).collect();
     let unlabelled: Vec<&[f32]> = data.unlabelled.iter().map(Vec::as_slice).collect();
     let learn_from_unlabelled = state.self_train.get_untracked();
@@ -241,7 +242,7 @@ async fn training_data(engine: &Engine, index: &ReviewIndex, labels: &[Label], p
                 let text = [label.text.clone()];
                 let fresh = if pretrained {
                     let embedder = engine.pretrained()?;
-                    engine.in_foreground(embedder.embed_pooled(&text, CLASSIFIER_POOLING)).await.map_err(|e| e.to_string())?
+                    engine.in_foreground(embedder.embed_pooled(&text, engine.classifier_pooling()?)).await.map_err(|e| e.to_string())?
                 } else {
                     engine.embed_for_classifier(&text).await?
                 };

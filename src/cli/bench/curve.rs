@@ -170,20 +170,30 @@ impl Method {
     pub fn all() -> Vec<Method> {
         let mut all = vec![Method::Vader, Method::NbSvm, Method::WordMean];
         for model in ModelName::ALL {
-            all.extend(Pooling::ALL.map(|p| Method::Frozen(model, p)));
+            // Each encoder with its own whole-review pooling (`chunks`, or e5's `windows`).
+            let whole = model.spec().classifier_pooling;
+            let poolings = [Pooling::First, Pooling::HeadTail, whole];
+            all.extend(poolings.map(|p| Method::Frozen(model, p)));
         }
         all.push(Method::SelfTrained(ModelName::L3, Pooling::Chunks));
         all.push(Method::SelfTrainedPageSized(ModelName::L3, Pooling::Chunks));
         // The push's steps, each kept for what it adds (chosen with `--eval train-dev`); the
         // last is the page's.
         all.push(Method::VaderSeeded(ModelName::L3, Pooling::Chunks, LEXICON_SEEDS_PER_CLASS));
-        let ensemble = |model, seeds, vader_vote| Method::Ensemble { model, pooling: Pooling::Chunks, seeds, vader_vote };
+        let ensemble = |model: ModelName, seeds, vader_vote| {
+            Method::Ensemble { model, pooling: model.spec().classifier_pooling, seeds, vader_vote }
+        };
         all.extend([ensemble(ModelName::L3, 0, 0), ensemble(ModelName::L3, LEXICON_SEEDS_PER_CLASS, 100)]);
         // The same on the encoder adapted to reviews (its frozen rows are above).
         all.push(Method::VaderSeeded(ModelName::L3Reviews, Pooling::Chunks, LEXICON_SEEDS_PER_CLASS));
         all.push(ensemble(ModelName::L3Reviews, LEXICON_SEEDS_PER_CLASS, 100));
         // The lexicon's vote halved (chosen on `train`-dev).
         all.push(ensemble(ModelName::L3Reviews, LEXICON_SEEDS_PER_CLASS, PAGE_LEXICON_VOTE));
+        // e5 (its frozen rows are above): the same steps on the stronger encoder.
+        all.push(Method::SelfTrainedPageSized(ModelName::E5, Pooling::Windows));
+        all.push(Method::VaderSeeded(ModelName::E5, Pooling::Windows, LEXICON_SEEDS_PER_CLASS));
+        all.push(ensemble(ModelName::E5, 0, 0));
+        all.push(ensemble(ModelName::E5, LEXICON_SEEDS_PER_CLASS, PAGE_LEXICON_VOTE));
         debug_assert_eq!(all.last(), Some(&Method::PAGE));
         all
     }
@@ -201,8 +211,11 @@ impl Method {
             seeds: LEXICON_SEEDS_PER_CLASS,
             vader_vote,
         });
+        // Which of the page's steps still help on e5.
+        let e5 = [(0, 50), (LEXICON_SEEDS_PER_CLASS, 0), (LEXICON_SEEDS_PER_CLASS, 100)]
+            .map(|(seeds, vader_vote)| Method::Ensemble { model: ModelName::E5, pooling: Pooling::Windows, seeds, vader_vote });
         let variants = Variant::TRIED.map(Method::PageVariant);
-        for method in tried.into_iter().chain(ensembles).chain(lexicon_weights).chain(variants) {
+        for method in tried.into_iter().chain(ensembles).chain(lexicon_weights).chain(e5).chain(variants) {
             if !all.contains(&method) {
                 all.push(method);
             }
@@ -252,7 +265,7 @@ impl Method {
 
     /// What the page trains by default.
     pub const PAGE: Method =
-        Method::Ensemble { model: ModelName::L3Reviews, pooling: Pooling::Chunks, seeds: LEXICON_SEEDS_PER_CLASS, vader_vote: PAGE_LEXICON_VOTE };
+        Method::Ensemble { model: ModelName::E5, pooling: Pooling::Windows, seeds: LEXICON_SEEDS_PER_CLASS, vader_vote: PAGE_LEXICON_VOTE };
 
     /// What the method is, for tables and charts.
     pub fn describe(self) -> String {
@@ -609,7 +622,7 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
 fn stored_name(model: ModelName) -> String {
     match model {
         ModelName::L3Reviews => format!("{}-{}", model.short(), &L3_REVIEWS_WEIGHTS.sha256[..12]),
-        ModelName::L3 | ModelName::L6 => model.short().into(),
+        ModelName::L3 | ModelName::L6 | ModelName::E5 => model.short().into(),
     }
 }
 
@@ -626,7 +639,7 @@ fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>) -> Features {
 
 /// The encoder with its original (f32) weights on the CPU backend.
 fn frozen_embedder(assets: &AssetDir, model: ModelName) -> Result<Embedder> {
-    EncoderArgs { model, pooling: Pooling::Chunks, backend: BackendKind::Cpu, batch: 8 }.embedder(assets)
+    EncoderArgs { model, pooling: Some(Pooling::Chunks), backend: BackendKind::Cpu, batch: 8 }.embedder(assets)
 }
 
 fn mean_word_embedding(ids: &[u32], table: &[f32], dim: usize) -> Vec<f32> {

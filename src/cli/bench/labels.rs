@@ -17,8 +17,8 @@ use rand_chacha::ChaCha8Rng;
 use flicktune::assets::{AssetDir, Review, page_data, read_reviews};
 use flicktune::backend::{BackendKind, open_device};
 use flicktune::classifier::{Classifier, Confusion, FeatureScaling, TextView};
-use flicktune::features::{CLASSIFIER_POOLING, Embedder, FeatureCache};
-use flicktune::models::{F16_WEIGHTS_FILE, ModelName};
+use flicktune::features::{Embedder, FeatureCache};
+use flicktune::models::{ModelName, WeightPrecision};
 use flicktune::sampling::{self, Candidate};
 use flicktune::training::{
     Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LEXICON_VOTE, LexiconSeeds, first_round, second_round, text_votes, train_blocking,
@@ -225,7 +225,8 @@ pub(super) fn train(labelled: &[usize], pool: &Labelled, scaling: &FeatureScalin
 
 /// The page's classifier (logistic regression, its fixed settings) on the CPU backend.
 pub(super) fn fit(examples: &[Example], scaling: &FeatureScaling) -> Result<Classifier> {
-    let source = FeatureSource { encoder: String::new(), pooling: CLASSIFIER_POOLING.name().into() };
+    // Scored in memory only, never written: no encoder or pooling to record.
+    let source = FeatureSource { encoder: String::new(), pooling: String::new() };
     let device = open_device(BackendKind::Cpu)?;
     let trainer = HeadTrainer::new(examples, scaling.clone(), source, HeadTrainingConfig::new(), &device)?;
     Ok(train_blocking(trainer)?)
@@ -249,9 +250,9 @@ pub(super) fn mean_sd(values: &[f32]) -> (f32, f32) {
 pub(super) fn page_embedder(assets: &AssetDir, model: ModelName) -> Result<Embedder> {
     let device = open_device(BackendKind::Cpu)?;
     let mut files = assets.model_files(model)?;
-    files.weights = std::fs::read(assets.model_dir(model).join(F16_WEIGHTS_FILE))?;
+    files.weights = std::fs::read(assets.model_dir(model).join(model.spec().weights_file(WeightPrecision::F16)))?;
     let (tokenizer, encoder) = files.load(&device)?;
-    Ok(Embedder { tokenizer, model: encoder, device, pooling: CLASSIFIER_POOLING, batch_size: 8 })
+    Ok(Embedder { tokenizer, model: encoder, device, pooling: model.spec().classifier_pooling, batch_size: 8 })
 }
 
 /// Features of train reviews outside the page's sample, computed like the cache's (and

