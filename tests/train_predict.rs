@@ -174,7 +174,9 @@ fn a_fine_tuned_classifier_file_carries_its_layers_and_predict_uses_them() {
     let dir = tempfile::tempdir().unwrap();
     let labels = labels_file(dir.path(), 10);
     let frozen_path = dir.path().join("frozen.json");
-    assert!(flicktune(&["train", "--labels", labels.to_str().unwrap(), "--out", frozen_path.to_str().unwrap()], b"").status.success());
+    // The encoder's classifier alone (no votes), so the logit below is the whole prediction.
+    let args = ["train", "--labels", labels.to_str().unwrap(), "--out", frozen_path.to_str().unwrap(), "--method", "frozen"];
+    assert!(flicktune(&args, b"").status.success());
     let frozen = Classifier::from_json(&std::fs::read(&frozen_path).unwrap()).unwrap();
 
     // Fine-tune the top layers of the encoder `train` used (the default) on the same ten
