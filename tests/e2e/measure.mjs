@@ -39,9 +39,21 @@ try {
         await window.flicktune.embed(texts);
         return { tokens, seconds: (performance.now() - start) / 1000 };
       }, texts);
+      // What classifying one pasted review costs: reading it (the classifier itself is a dot product).
+      const one = sample.find((t) => {
+        const c = t.split(/\s+/).length;
+        return c > 200 && c < 260;
+      });
+      const single = await page.evaluate(async (text) => {
+        const tokens = window.flicktune.countTokens([text]);
+        const start = performance.now();
+        await window.flicktune.embed([text]);
+        return { tokens, seconds: (performance.now() - start) / 1000 };
+      }, one);
       console.log(`${backend} (${adapter.trim()}): navigation to ready ${times.join(", ")}; ` +
         `embed ${texts.length} reviews, ${result.tokens} tokens in ${result.seconds.toFixed(1)} s = ` +
-        `${Math.round(result.tokens / result.seconds)} tokens/s`);
+        `${Math.round(result.tokens / result.seconds)} tokens/s; one review of ${single.tokens} tokens ` +
+        `in ${single.seconds.toFixed(2)} s`);
     });
   }
 } finally {
