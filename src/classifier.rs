@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::nbsvm::{self, NbSvm};
+use crate::recipe::Recipe;
 use crate::tuned::{TunedError, TunedLayers};
 
 /// The `format` field of every classifier file.
@@ -79,6 +80,10 @@ pub struct Classifier {
     /// Votes from the text itself beside the encoder's, if it was trained with them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_votes: Option<TextVotes>,
+    /// How it was trained (informational: predictions do not read it, so older readers
+    /// may ignore it). Absent from files written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<Recipe>,
 }
 
 /// What a classifier reads from a text besides the encoder's features: its word n-grams
@@ -99,7 +104,7 @@ impl TextView {
 /// Votes beside the encoder's logistic regression: the classifier's decision is the sum
 /// of its logit, NB-SVM's score and (while labels are few) the lexicon's, each divided by
 /// its spread over the unlabelled reviews it was trained beside, so that none drowns the
-/// others. Made by [`crate::training::text_votes`] (docs/few-shot.md: the ensemble).
+/// others. Made by [`crate::recipe::Recipe::votes`] (docs/few-shot.md: the ensemble).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextVotes {
     /// Trained on the labelled reviews' n-grams.
@@ -293,6 +298,7 @@ mod tests {
             trained_on: 2,
             tuned_layers: None,
             text_votes: None,
+            recipe: None,
         }
     }
 

@@ -261,6 +261,7 @@ mod tests {
             trained_on: 2,
             tuned_layers: None,
             text_votes: None,
+            recipe: None,
         };
         let device = Device::flex();
         let head = folded_head(&c, &device);
@@ -300,6 +301,7 @@ mod tests {
             trained_on: 12,
             tuned_layers: None,
             text_votes: None,
+            recipe: None,
         };
         (encoder, examples, classifier)
     }

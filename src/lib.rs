@@ -15,6 +15,7 @@
 //! | a lexicon's opinion, no labels needed (seeds the classifier, votes in it) | [`lexicon`] |
 //! | text → word n-grams → NB-SVM (votes beside the encoder) | [`nbsvm`] |
 //! | labelled features → a classifier (Burn autodiff) | [`training`] |
+//! | the training method as one value: seeds, self-training, votes | [`recipe`] |
 //! | fine-tuning the encoder's top layers with it (ULMFiT) | [`finetune`] |
 //! | the fine-tuned layers as a file, laid over the pretrained encoder | [`tuned`] |
 //! | which review to label next | [`sampling`] |
@@ -34,6 +35,7 @@ pub mod lexicon;
 pub mod models;
 pub mod nbsvm;
 pub mod packed;
+pub mod recipe;
 pub mod sampling;
 pub mod sentences;
 pub mod session;

@@ -16,6 +16,7 @@ use burn::tensor::Device;
 use crate::encoder::{BertConfig, BertModel, LoadError};
 use crate::features::Pooling;
 use crate::packed::PackedError;
+use crate::recipe::Recipe;
 use crate::tokens::{SequenceFormat, TextTokenizer, TokenizeError};
 
 /// An encoder, by its short CLI name.
@@ -67,6 +68,8 @@ pub struct EncoderSpec {
     /// cache: the whole review (better than its first window at every label count tried;
     /// docs/few-shot.md), windows averaged as its engine does for e5.
     pub classifier_pooling: Pooling,
+    /// How the page, `flicktune train` and the bench's page row train a classifier on it.
+    pub recipe: Recipe,
     pub weights: WeightsFormat,
 }
 
@@ -82,6 +85,7 @@ pub const ENCODERS: [EncoderSpec; 4] = [
         sequence: SequenceFormat { window: 512, prefix: "query: " },
         pooling: Pooling::Windows,
         classifier_pooling: Pooling::Windows,
+        recipe: Recipe::E5,
         weights: WeightsFormat::PackedQ4,
     },
     EncoderSpec {
@@ -94,6 +98,7 @@ pub const ENCODERS: [EncoderSpec; 4] = [
         sequence: SequenceFormat { window: 256, prefix: "" },
         pooling: Pooling::First,
         classifier_pooling: Pooling::Chunks,
+        recipe: Recipe::MINILM,
         weights: WeightsFormat::Safetensors,
     },
     EncoderSpec {
@@ -106,6 +111,7 @@ pub const ENCODERS: [EncoderSpec; 4] = [
         sequence: SequenceFormat { window: 256, prefix: "" },
         pooling: Pooling::First,
         classifier_pooling: Pooling::Chunks,
+        recipe: Recipe::MINILM,
         weights: WeightsFormat::Safetensors,
     },
     EncoderSpec {
@@ -118,6 +124,7 @@ pub const ENCODERS: [EncoderSpec; 4] = [
         sequence: SequenceFormat { window: 256, prefix: "" },
         pooling: Pooling::First,
         classifier_pooling: Pooling::Chunks,
+        recipe: Recipe::MINILM,
         weights: WeightsFormat::Safetensors,
     },
 ];

@@ -7,6 +7,7 @@ use std::process::Output;
 
 use flicktune::assets::read_reviews;
 use flicktune::classifier::{Classifier, sigmoid};
+use flicktune::models::ModelName;
 use serde_json::Value;
 use support::{assets, flicktune};
 
@@ -95,11 +96,13 @@ fn self_training_uses_the_unlabelled_reviews() {
     }
     assert_ne!(classifiers[0].1.weights, classifiers[1].1.weights, "the lexicon's seeds change the classifier");
 
-    // The ensemble's file: NB-SVM knows the labelled reviews' n-grams, the lexicon votes,
-    // and `predict` reads the text as well as the features.
+    // The ensemble's file: NB-SVM knows the labelled reviews' n-grams (e5's recipe has no
+    // lexicon vote), it records its recipe, and `predict` reads the text as well as the features.
     let (ensemble_path, ensemble) = &classifiers[2];
     let votes = ensemble.text_votes.as_ref().unwrap();
-    assert!(votes.lexicon_spread.is_some() && votes.nbsvm.weights.len() > 100, "{} n-grams", votes.nbsvm.weights.len());
+    assert!(votes.lexicon_spread.is_none() && votes.nbsvm.weights.len() > 100, "{} n-grams", votes.nbsvm.weights.len());
+    assert_eq!(ensemble.recipe, Some(ModelName::E5.spec().recipe), "the file says how it was trained");
+    assert_eq!(classifiers[0].1.recipe.map(|r| (r.lexicon_seeds, r.self_training, r.votes.is_some())), Some((0, true, false)));
     let texts = [
         "An absolute masterpiece. Brilliant acting, a moving story, and I loved every minute of it.",
         "Dreadful. A boring, stupid mess with awful acting; the worst film I have seen in years.",

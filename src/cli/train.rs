@@ -12,10 +12,8 @@ use flicktune::backend::BackendKind;
 use flicktune::classifier::{Classifier, Confusion, FeatureScaling, TextView};
 use flicktune::features::{FeatureCache, Pooling};
 use flicktune::models::{ModelName, WeightPrecision};
-use flicktune::training::{
-    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LEXICON_VOTE, LexiconSeeds, class_weights, first_round, second_round, text_votes,
-    train_blocking,
-};
+use flicktune::recipe::{Recipe, TrainingSet};
+use flicktune::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, class_weights, train_blocking};
 
 use super::EncoderArgs;
 use super::jsonl::{parse_labelled, parse_texts};
@@ -30,17 +28,21 @@ pub enum TrainMethod {
     /// VADER lexicon is surest of.
     LexiconSelfTrain,
     /// `lexicon-self-train` with NB-SVM (on the labelled reviews' word n-grams) and the
-    /// lexicon voting beside the encoder: what the page trains (`docs/few-shot.md`).
+    /// lexicon voting beside the encoder: the encoder's recipe, what the page trains
+    /// (`docs/few-shot.md`).
     Ensemble,
 }
 
 impl TrainMethod {
-    fn learns_from_unlabelled(self) -> bool {
-        self != TrainMethod::Frozen
-    }
-
-    fn lexicon_seeds(self) -> bool {
-        matches!(self, TrainMethod::LexiconSelfTrain | TrainMethod::Ensemble)
+    /// The recipe it names, for `model`: its own, or the steps towards it.
+    fn recipe(self, model: ModelName) -> Recipe {
+        let page = model.spec().recipe;
+        match self {
+            TrainMethod::Frozen => Recipe::FROZEN,
+            TrainMethod::SelfTrain => Recipe { lexicon_seeds: 0, votes: None, ..page },
+            TrainMethod::LexiconSelfTrain => Recipe { votes: None, ..page },
+            TrainMethod::Ensemble => page,
+        }
     }
 }
 
@@ -79,7 +81,8 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
         parse_labelled(&input).with_context(|| format!("{} is not a labels file", args.labels.display()))?.into_iter().unzip();
     // Refuse one-class labels and bad unlabelled files before minutes of encoding, not after.
     class_weights(&labels)?;
-    let page_sample = args.unlabelled.is_none() && args.method.learns_from_unlabelled();
+    let recipe = args.method.recipe(args.model);
+    let page_sample = args.unlabelled.is_none() && recipe.learns_from_unlabelled();
     let unlabelled_texts = match &args.unlabelled {
         Some(path) => {
             let input = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -117,30 +120,31 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
     let scaling = FeatureScaling::fit(&features.iter().chain(&unlabelled).collect::<Vec<_>>());
     let source = FeatureSource { encoder: args.model.full_name().into(), pooling: pooling.name().into() };
     let examples: Vec<Example> = features.iter().zip(&labels).map(|(f, &label)| Example { features: f, label }).collect();
+    let views: Vec<TextView> = texts.iter().map(|t| TextView::of(t)).collect();
+    let unlabelled_views: Vec<TextView> =
+        if recipe.learns_from_unlabelled() { unlabelled_texts.iter().map(|t| TextView::of(t)).collect() } else { Vec::new() };
+    let set = TrainingSet {
+        labelled: examples,
+        unlabelled: unlabelled.iter().map(Vec::as_slice).collect(),
+        lexicon_scores: unlabelled_views.iter().map(|v| v.lexicon).collect(),
+    };
+    let mut round = 0;
     let fit = |examples: &[Example]| -> Result<Classifier> {
+        round += 1;
+        let joined = examples.len() - labels.len();
+        if round == 1 && recipe.lexicon_seeds > 0 {
+            eprintln!("lexicon seeds: {joined} unlabelled reviews labelled by VADER");
+        } else if round == 2 {
+            eprintln!("self-training: {joined} unlabelled reviews join the labels in the second round");
+        }
         let trainer = HeadTrainer::new(examples, scaling.clone(), source.clone(), HeadTrainingConfig::new(), &embedder.device)?;
         Ok(train_blocking(trainer)?)
     };
-    let unlabelled: Vec<&[f32]> = unlabelled.iter().map(Vec::as_slice).collect();
-    let views: Vec<TextView> = texts.iter().map(|t| TextView::of(t)).collect();
-    let unlabelled_views: Vec<TextView> =
-        if args.method.lexicon_seeds() { unlabelled_texts.iter().map(|t| TextView::of(t)).collect() } else { Vec::new() };
-    let lexicon_scores: Vec<f32> = unlabelled_views.iter().map(|v| v.lexicon).collect();
-    let seeds = args.method.lexicon_seeds().then(|| LexiconSeeds::new(&lexicon_scores));
-    let first = first_round(&examples, &unlabelled, seeds);
-    if seeds.is_some() {
-        eprintln!("lexicon seeds: {} unlabelled reviews labelled by VADER", first.len() - examples.len());
-    }
-    let mut classifier = fit(&first)?;
-    if args.method.learns_from_unlabelled() {
-        let second = second_round(&classifier, examples, &unlabelled, seeds)?;
-        eprintln!("self-training: {} unlabelled reviews join the labels in the second round", second.len() - labels.len());
-        classifier = Classifier { trained_on: labels.len(), ..fit(&second)? };
-    }
-    if args.method == TrainMethod::Ensemble {
-        let labelled: Vec<(&TextView, u8)> = views.iter().zip(labels.iter().copied()).collect();
-        let unlabelled: Vec<(&[f32], &TextView)> = unlabelled.iter().copied().zip(&unlabelled_views).collect();
-        classifier.text_votes = Some(text_votes(&classifier, &labelled, &unlabelled, LEXICON_VOTE, 0)?);
+    let mut classifier = recipe.fit_head_blocking(&set, fit)?;
+    let labelled: Vec<(&TextView, u8)> = views.iter().zip(labels.iter().copied()).collect();
+    let beside: Vec<(&[f32], &TextView)> = set.unlabelled.iter().copied().zip(&unlabelled_views).collect();
+    classifier.text_votes = recipe.votes(&classifier, &labelled, &beside, 0)?;
+    if classifier.text_votes.is_some() {
         eprintln!("votes: NB-SVM on the labelled reviews' n-grams and the VADER lexicon join the encoder's");
     }
 

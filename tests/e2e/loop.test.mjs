@@ -53,9 +53,13 @@ test("label 20 reviews, train, and the classifier is accurate, kept across a rel
   const file = JSON.parse(readFileSync(exported, "utf8"));
   assert.equal(file.labels.length, 20);
   assert.equal(file.classifier.format, "flicktune-classifier");
-  // The page's default: NB-SVM on the labelled reviews' n-grams and the lexicon vote beside the encoder.
+  // The page's default, e5's recipe: NB-SVM on the labelled reviews' n-grams votes beside
+  // the encoder (the lexicon does not: it only seeds), and the file says how it was trained.
   const votes = file.classifier.text_votes;
-  assert.ok(votes && votes.lexicon_spread > 0 && Object.keys(votes.nbsvm.weights).length > 100, "the text's votes travel with the classifier");
+  assert.ok(votes && Object.keys(votes.nbsvm.weights).length > 100, "the text's votes travel with the classifier");
+  assert.equal(votes.lexicon_spread, undefined, "no lexicon vote in e5's recipe");
+  const recipe = file.classifier.recipe;
+  assert.ok(recipe && recipe.lexicon_seeds > 0 && recipe.self_training && recipe.votes, JSON.stringify(recipe));
 
   await withPage({ webgpu: false }, async (page) => {
     await page.goto(server.url);

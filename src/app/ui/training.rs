@@ -19,7 +19,8 @@ use crate::classifier::{Classifier, FeatureScaling, TextView, TextVotes};
 use crate::features::Embedder;
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use crate::session::{CurvePoint, Label};
-use crate::training::{Example, FeatureSource, LEXICON_VOTE, LexiconSeeds, first_round, read_loss, second_round, text_votes};
+use crate::recipe::{Recipe, TrainingSet};
+use crate::training::{Example, FeatureSource, read_loss};
 use crate::tuned::TunedLayers;
 
 #[component]
@@ -163,21 +164,21 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
     let data = training_data(engine, index, &labels, fine_tune || back_to_pretrained).await?;
     let spec = state.model.get_untracked().spec();
     let source = FeatureSource { encoder: spec.full_name.into(), pooling: spec.classifier_pooling.name().into() };
-    let examples: Vec<Example> = data.labelled.iter().map(|(features, label)| Example { features, label: *label }).collect();
-    let unlabelled: Vec<&[f32]> = data.unlabelled.iter().map(Vec::as_slice).collect();
-    let learn_from_unlabelled = state.self_train.get_untracked();
-    // The curve's method (docs/few-shot.md): a first classifier on the labels and the
-    // lexicon's surest picks among the unlabelled reviews, then one round of
-    // self-training on its own surest picks (and, fading as labels grow, the lexicon's);
-    // NB-SVM and the lexicon vote beside it (added last, once the features are final).
-    let seeds = Some(LexiconSeeds::new(&data.lexicon_scores));
-    let first = if learn_from_unlabelled { first_round(&examples, &unlabelled, seeds) } else { examples.clone() };
-    let Some(mut head) = train_head(engine, state, &first, &data.scaling, &source).await? else { return Ok(None) };
-    if learn_from_unlabelled {
-        let second = second_round(&head, examples, &unlabelled, seeds).map_err(|e| e.to_string())?;
-        let Some(refit) = train_head(engine, state, &second, &data.scaling, &source).await? else { return Ok(None) };
-        head = Classifier { trained_on: labels.len(), ..refit };
-    }
+    // The encoder's recipe (docs/few-shot.md), or the labels alone with the setting off:
+    // the classifier learns from the lexicon's surest picks and its own among the
+    // unlabelled reviews; the votes join last, once the features are final.
+    let recipe = if state.self_train.get_untracked() { spec.recipe } else { Recipe::FROZEN };
+    let set = TrainingSet {
+        labelled: data.labelled.iter().map(|(features, label)| Example { features, label: *label }).collect(),
+        unlabelled: data.unlabelled.iter().map(Vec::as_slice).collect(),
+        lexicon_scores: data.lexicon_scores.clone(),
+    };
+    let fitted = recipe
+        .fit_head(&set, async |examples| {
+            train_head(engine, state, examples, &data.scaling, &source).await.map_err(Box::<dyn std::error::Error>::from)
+        })
+        .await;
+    let Some(head) = fitted.map_err(|e| e.to_string())? else { return Ok(None) };
     let (classifier, times) = if fine_tune {
         match fine_tune_encoder(engine, index, state, &labels, head).await? {
             Some((classifier, times)) => (classifier, Some(times)),
@@ -189,7 +190,7 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
         }
         (Classifier { tuned_layers: engine.tuned(), ..head }, None)
     };
-    let classifier = if learn_from_unlabelled { Classifier { text_votes: Some(votes(index, &labels, &classifier)?), ..classifier } } else { classifier };
+    let classifier = Classifier { text_votes: votes(index, &labels, &classifier, &recipe)?, ..classifier };
     let accuracy = evaluate(index, &classifier).map(|c| c.accuracy());
     state.session.update(|s| {
         if let Some(accuracy) = accuracy {
@@ -200,16 +201,16 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
     Ok(Some((labels.len(), times)))
 }
 
-/// The text's votes beside `classifier` (trained on `labels`), their spreads measured
+/// The recipe's votes beside `classifier` (trained on `labels`), their spreads measured
 /// over the unlabelled sample reviews with the features in use (fine-tuned or not).
-fn votes(index: &ReviewIndex, labels: &[Label], classifier: &Classifier) -> Result<TextVotes, String> {
+fn votes(index: &ReviewIndex, labels: &[Label], classifier: &Classifier, recipe: &Recipe) -> Result<Option<TextVotes>, String> {
     index.with_sample(|sample| {
         let views: Vec<TextView> =
             labels.iter().map(|l| sample.get(l.review).map_or_else(|| TextView::of(&l.text), |e| e.view.clone())).collect();
         let labelled: Vec<(&TextView, u8)> = views.iter().zip(labels.iter().map(|l| l.label)).collect();
         let unlabelled: Vec<(&[f32], &TextView)> =
             unlabelled_entries(sample, labels).filter_map(|e| Some((e.features.as_deref()?, &e.view))).collect();
-        text_votes(classifier, &labelled, &unlabelled, LEXICON_VOTE, 0).map_err(|e| e.to_string())
+        recipe.votes(classifier, &labelled, &unlabelled, 0).map_err(|e| e.to_string())
     })
 }
 

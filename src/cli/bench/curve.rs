@@ -24,12 +24,13 @@ use flicktune::assets::committed::L3_REVIEWS_WEIGHTS;
 use flicktune::assets::train_parts::{POOL_PER_CLASS, TrainParts};
 use flicktune::assets::{AssetDir, Review, read_reviews};
 use flicktune::backend::BackendKind;
-use flicktune::classifier::{Classifier, FeatureScaling, TextView, TextVotes};
+use flicktune::classifier::{Classifier, FeatureScaling, TextView};
 use flicktune::features::{Embedder, Pooling};
-use flicktune::models::ModelName;
+use flicktune::models::{ENCODERS, ModelName};
 use flicktune::lexicon;
 use flicktune::nbsvm::NbSvm;
-use flicktune::training::{Example, LEXICON_SEEDS_PER_CLASS, LEXICON_VOTE, LexiconSeeds, first_round, pseudo_per_class, second_round, second_round_by, text_votes};
+use flicktune::recipe::{Recipe, TrainingSet, Votes};
+use flicktune::training::Example;
 
 use super::labels::fit;
 use super::{report, store};
@@ -81,7 +82,7 @@ impl Scored {
 
 
 /// A way of turning N labelled reviews into a sentiment classifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Method {
     /// The VADER lexicon and rules: no labels at all.
     Vader,
@@ -90,83 +91,39 @@ pub enum Method {
     WordMean,
     /// Logistic regression on frozen encoder features.
     Frozen(ModelName, Pooling),
-    /// [`Method::Frozen`], then one round of self-training on the unlabelled pool.
+    /// [`Method::Frozen`], then one round of self-training on the whole unlabelled pool.
     SelfTrained(ModelName, Pooling),
-    /// The same with only [`PAGE_POOL`] unlabelled reviews, as many as the page has.
-    SelfTrainedPageSized(ModelName, Pooling),
-    /// [`Method::SelfTrainedPageSized`] whose first classifier also learns from the
-    /// unlabelled reviews VADER is surest of, this many per class.
-    VaderSeeded(ModelName, Pooling, usize),
-    /// NB-SVM and the encoder's logistic regression ([`Method::SelfTrainedPageSized`], or
-    /// [`Method::VaderSeeded`] with `seeds` per class) together, and VADER too unless
-    /// `vader_vote` (its weight in percent of a model's while labels are few) is 0: the sum
-    /// of their decision values, each divided by its spread over the unlabelled reviews
-    /// (the library's [`text_votes`]).
-    Ensemble { model: ModelName, pooling: Pooling, seeds: usize, vader_vote: u8 },
-    /// [`Method::PAGE`] with one change, tried beside it on `train`-dev.
-    PageVariant(Variant),
-}
-
-/// A change to [`Method::PAGE`] that was tried (`--eval train-dev`; docs/few-shot.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Variant {
-    /// Then NB-SVM trained again on the labels and the ensemble's surest half of each
-    /// predicted class among the first `pool` unlabelled pool reviews (self-training
-    /// NB-SVM on the ensemble's opinion).
-    NbSvmPseudoLabelled { pool: usize },
-    /// Then the encoder's logistic regression trained again on the labels and the
-    /// ensemble's surest `per_class` of each predicted class among the page-sized
-    /// unlabelled set (0: as many as the labels; `usize::MAX`: half of each class), and the
-    /// votes again beside it (co-training: the encoder learns from the text's votes).
-    CoTrained { per_class: usize },
-    /// Self-training takes the picks of the first classifier's ensemble (with the votes
-    /// beside it) rather than its own: `per_class` of them (0: as many as the labels).
-    EnsemblePicked { per_class: usize },
-    /// The first `pool` unlabelled pool reviews for the lexicon seeds and self-training,
-    /// rather than the page's [`PAGE_POOL`].
-    Pool { pool: usize },
-}
-
-impl Variant {
-    const TRIED: [Variant; 9] = [
-        Variant::NbSvmPseudoLabelled { pool: PAGE_POOL },
-        Variant::NbSvmPseudoLabelled { pool: usize::MAX },
-        Variant::CoTrained { per_class: 0 },
-        Variant::CoTrained { per_class: 50 },
-        Variant::CoTrained { per_class: usize::MAX },
-        Variant::EnsemblePicked { per_class: 0 },
-        Variant::EnsemblePicked { per_class: 50 },
-        Variant::Pool { pool: 1000 },
-        Variant::Pool { pool: usize::MAX },
-    ];
-
-    /// What its name adds to the page's method's.
-    fn suffix(self) -> String {
-        match self {
-            Variant::NbSvmPseudoLabelled { pool } => format!("nbsvm-pseudo-{}", pool_name(pool)),
-            Variant::CoTrained { per_class } => format!("cotrain-{}", per_class_name(per_class)),
-            Variant::EnsemblePicked { per_class } => format!("ensemble-picks-{}", per_class_name(per_class)),
-            Variant::Pool { pool } => format!("pool-{}", pool_name(pool)),
-        }
-    }
-
-    fn describe(self) -> String {
-        match self {
-            Variant::NbSvmPseudoLabelled { pool } => format!("NB-SVM again with its surest half of {} unlabelled", pool_name(pool)),
-            Variant::CoTrained { per_class } => format!("the encoder's LR again with the sum's surest {} per class", per_class_name(per_class)),
-            Variant::EnsemblePicked { per_class } => format!("self-training on the first sum's surest {} per class", per_class_name(per_class)),
-            Variant::Pool { pool } => format!("with {} unlabelled reviews", pool_name(pool)),
-        }
-    }
+    /// The library's [`Recipe`] on frozen encoder features, learning from [`PAGE_POOL`]
+    /// unlabelled reviews, as many as the page has (the page's row is one of these).
+    Trained { model: ModelName, pooling: Pooling, recipe: Recipe },
 }
 
 /// The page's unlabelled pool: its bundled `train` sample.
 pub const PAGE_POOL: usize = flicktune::assets::SAMPLE_SIZE;
 
-/// The lexicon's vote in the page's ensemble, in percent of a model's.
-const PAGE_LEXICON_VOTE: u8 = (LEXICON_VOTE * 100.0) as u8;
+/// The steps towards an encoder's recipe: seeds (`lexicon_seeds` per class) and
+/// self-training, and the votes with the lexicon at `lexicon` and NB-SVM full from
+/// `nbsvm_fully_from` labels per class.
+fn recipe(lexicon_seeds: usize, votes: Option<(f32, usize)>) -> Recipe {
+    let votes = votes.map(|(lexicon, nbsvm_fully_from)| Votes { lexicon, nbsvm_fully_from, ..VOTES });
+    Recipe { lexicon_seeds, votes, ..Recipe::MINILM }
+}
+
+/// The MiniLMs' votes, that the bench's rows vary.
+const VOTES: Votes = match Recipe::MINILM.votes {
+    Some(votes) => votes,
+    None => panic!("the MiniLMs' recipe has votes"),
+};
+
+/// Lexicon seeds per class in the recipes.
+const SEEDS: usize = Recipe::MINILM.lexicon_seeds;
 
 impl Method {
+    /// `model`'s classifier pooling with `recipe`.
+    fn trained(model: ModelName, recipe: Recipe) -> Method {
+        Method::Trained { model, pooling: model.spec().classifier_pooling, recipe }
+    }
+
     pub fn all() -> Vec<Method> {
         let mut all = vec![Method::Vader, Method::NbSvm, Method::WordMean];
         for model in ModelName::ALL {
@@ -175,25 +132,24 @@ impl Method {
             let poolings = [Pooling::First, Pooling::HeadTail, whole];
             all.extend(poolings.map(|p| Method::Frozen(model, p)));
         }
-        all.push(Method::SelfTrained(ModelName::L3, Pooling::Chunks));
-        all.push(Method::SelfTrainedPageSized(ModelName::L3, Pooling::Chunks));
-        // The push's steps, each kept for what it adds (chosen with `--eval train-dev`); the
-        // last is the page's.
-        all.push(Method::VaderSeeded(ModelName::L3, Pooling::Chunks, LEXICON_SEEDS_PER_CLASS));
-        let ensemble = |model: ModelName, seeds, vader_vote| {
-            Method::Ensemble { model, pooling: model.spec().classifier_pooling, seeds, vader_vote }
-        };
-        all.extend([ensemble(ModelName::L3, 0, 0), ensemble(ModelName::L3, LEXICON_SEEDS_PER_CLASS, 100)]);
-        // The same on the encoder adapted to reviews (its frozen rows are above).
-        all.push(Method::VaderSeeded(ModelName::L3Reviews, Pooling::Chunks, LEXICON_SEEDS_PER_CLASS));
-        all.push(ensemble(ModelName::L3Reviews, LEXICON_SEEDS_PER_CLASS, 100));
-        // The lexicon's vote halved (chosen on `train`-dev).
-        all.push(ensemble(ModelName::L3Reviews, LEXICON_SEEDS_PER_CLASS, PAGE_LEXICON_VOTE));
-        // e5 (its frozen rows are above): the same steps on the stronger encoder.
-        all.push(Method::SelfTrainedPageSized(ModelName::E5, Pooling::Windows));
-        all.push(Method::VaderSeeded(ModelName::E5, Pooling::Windows, LEXICON_SEEDS_PER_CLASS));
-        all.push(ensemble(ModelName::E5, 0, 0));
-        all.push(ensemble(ModelName::E5, LEXICON_SEEDS_PER_CLASS, PAGE_LEXICON_VOTE));
+        let l3 = ModelName::L3;
+        all.push(Method::SelfTrained(l3, Pooling::Chunks));
+        // The recipe's steps, each kept for what it adds (chosen with `--eval train-dev`).
+        all.push(Method::trained(l3, recipe(0, None)));
+        all.push(Method::trained(l3, recipe(SEEDS, None)));
+        all.extend([Method::trained(l3, recipe(0, Some((0.0, 25)))), Method::trained(l3, recipe(SEEDS, Some((1.0, 25))))]);
+        // The same on the encoder adapted to reviews (its frozen rows are above), and its
+        // recipe, the lexicon's vote halved.
+        let adapted = ModelName::L3Reviews;
+        all.extend([recipe(SEEDS, None), recipe(SEEDS, Some((1.0, 25))), Recipe::MINILM].map(|r| Method::trained(adapted, r)));
+        // e5 (its frozen rows are above): the same steps on the stronger encoder, its recipe last.
+        let e5 = ModelName::E5;
+        let e5_seeds = Recipe::E5.lexicon_seeds;
+        let steps = [recipe(0, None), recipe(SEEDS, None), recipe(e5_seeds, None), recipe(0, Some((0.0, 25))), Recipe::MINILM];
+        all.extend(steps.map(|r| Method::trained(e5, r)));
+        if Method::trained(e5, Recipe::E5) != Method::trained(e5, Recipe::MINILM) {
+            all.push(Method::trained(e5, Recipe::E5));
+        }
         debug_assert_eq!(all.last(), Some(&Method::PAGE));
         all
     }
@@ -201,21 +157,18 @@ impl Method {
     /// [`Method::all`] and the settings tried beside it (`--eval train-dev`).
     pub fn candidates() -> Vec<Method> {
         let mut all = Method::all();
-        let tried = [25, 50, 100].map(|k| Method::VaderSeeded(ModelName::L3, Pooling::Chunks, k));
-        let ensembles = [(0, 0), (100, 0), (0, 100), (100, 100)]
-            .map(|(seeds, vader_vote)| Method::Ensemble { model: ModelName::L3, pooling: Pooling::Chunks, seeds, vader_vote });
-        // The lexicon's weight in the page's ensemble.
-        let lexicon_weights = [0, 25, 50, 75, 100].map(|vader_vote| Method::Ensemble {
-            model: ModelName::L3Reviews,
-            pooling: Pooling::Chunks,
-            seeds: LEXICON_SEEDS_PER_CLASS,
-            vader_vote,
-        });
-        // Which of the page's steps still help on e5.
-        let e5 = [(0, 50), (LEXICON_SEEDS_PER_CLASS, 0), (LEXICON_SEEDS_PER_CLASS, 100)]
-            .map(|(seeds, vader_vote)| Method::Ensemble { model: ModelName::E5, pooling: Pooling::Windows, seeds, vader_vote });
-        let variants = Variant::TRIED.map(Method::PageVariant);
-        for method in tried.into_iter().chain(ensembles).chain(lexicon_weights).chain(e5).chain(variants) {
+        let l3 = ModelName::L3;
+        let seeds = [25, 50, 100].map(|k| Method::trained(l3, recipe(k, None)));
+        let ensembles = [(0, 0.0), (SEEDS, 0.0), (0, 1.0), (SEEDS, 1.0)].map(|(k, w)| Method::trained(l3, recipe(k, Some((w, 25)))));
+        // The lexicon's weight in the adapted L3's recipe.
+        let lexicon_weights = [0.0, 0.25, 0.5, 0.75, 1.0].map(|w| Method::trained(ModelName::L3Reviews, recipe(SEEDS, Some((w, 25)))));
+        // Which of the recipe's steps still help on e5, and when NB-SVM should join.
+        let e5 = ModelName::E5;
+        let e5_steps = [(0, 0.5), (SEEDS, 0.0), (SEEDS, 1.0)].map(|(k, w)| Method::trained(e5, recipe(k, Some((w, 25)))));
+        let e5_votes = [(0.0, 50), (0.0, 100), (0.0, 150), (0.0, 250), (0.0, 500), (0.0, 1000), (0.25, 250), (0.5, 50), (0.5, 100), (0.5, 250)]
+            .map(|(w, from)| Method::trained(e5, recipe(SEEDS, Some((w, from)))));
+        let e5_seeds = [(25, 250), (50, 250), (200, 250), (50, 100), (50, 500)].map(|(k, from)| Method::trained(e5, recipe(k, Some((0.0, from)))));
+        for method in seeds.into_iter().chain(ensembles).chain(lexicon_weights).chain(e5_steps).chain(e5_votes).chain(e5_seeds) {
             if !all.contains(&method) {
                 all.push(method);
             }
@@ -231,12 +184,7 @@ impl Method {
     /// The encoder whose features it reads, if any.
     fn encoder(self) -> Option<ModelName> {
         match self {
-            Method::Frozen(m, _)
-            | Method::SelfTrained(m, _)
-            | Method::SelfTrainedPageSized(m, _)
-            | Method::VaderSeeded(m, _, _)
-            | Method::Ensemble { model: m, .. } => Some(m),
-            Method::PageVariant(_) => Method::PAGE.encoder(),
+            Method::Frozen(m, _) | Method::SelfTrained(m, _) | Method::Trained { model: m, .. } => Some(m),
             Method::Vader | Method::NbSvm | Method::WordMean => None,
         }
     }
@@ -248,24 +196,23 @@ impl Method {
             Method::WordMean => "word-mean".into(),
             Method::Frozen(m, p) => format!("{}-{}", m.short(), p.name()),
             Method::SelfTrained(m, p) => format!("{}-{}-self-train", m.short(), p.name()),
-            Method::SelfTrainedPageSized(m, p) => format!("{}-{}-self-train-{PAGE_POOL}", m.short(), p.name()),
-            Method::VaderSeeded(m, p, k) => format!("{}-{}-vader-{k}-self-train-{PAGE_POOL}", m.short(), p.name()),
-            Method::Ensemble { model, pooling, seeds, vader_vote } => {
-                let vader = lexicon_weight(vader_vote).map_or(String::new(), |w| format!("vader{w}+"));
-                format!("{vader}nbsvm+{}", Method::ensemble_member(model, pooling, seeds).name())
+            Method::Trained { model, pooling, recipe } => {
+                let seeds = if recipe.lexicon_seeds > 0 { format!("vader-{}-", recipe.lexicon_seeds) } else { String::new() };
+                let member = format!("{}-{}-{seeds}self-train-{PAGE_POOL}", model.short(), pooling.name());
+                match recipe.votes {
+                    None => member,
+                    Some(votes) => {
+                        let vader = lexicon_weight(votes.lexicon).map_or(String::new(), |w| format!("vader{w}+"));
+                        format!("{vader}nbsvm{}+{member}", nbsvm_from(votes))
+                    }
+                }
             }
-            Method::PageVariant(variant) => format!("{}+{}", Method::PAGE.name(), variant.suffix()),
         }
     }
 
-    /// The encoder classifier inside [`Method::Ensemble`].
-    fn ensemble_member(model: ModelName, pooling: Pooling, seeds: usize) -> Method {
-        if seeds == 0 { Method::SelfTrainedPageSized(model, pooling) } else { Method::VaderSeeded(model, pooling, seeds) }
-    }
-
-    /// What the page trains by default.
+    /// What the page trains by default: the default encoder's recipe.
     pub const PAGE: Method =
-        Method::Ensemble { model: ModelName::E5, pooling: Pooling::Windows, seeds: LEXICON_SEEDS_PER_CLASS, vader_vote: PAGE_LEXICON_VOTE };
+        Method::Trained { model: ENCODERS[0].name, pooling: ENCODERS[0].classifier_pooling, recipe: ENCODERS[0].recipe };
 
     /// What the method is, for tables and charts.
     pub fn describe(self) -> String {
@@ -280,46 +227,39 @@ impl Method {
             Method::WordMean => "mean of L6 word embeddings + LR".into(),
             Method::Frozen(m, p) => format!("{} {} + LR (frozen)", m.describe(), p.name()),
             Method::SelfTrained(m, p) => format!("{} {} + LR + self-training", m.describe(), p.name()),
-            Method::SelfTrainedPageSized(m, p) => format!("{} {} + LR + self-training on {PAGE_POOL}", m.describe(), p.name()),
-            Method::VaderSeeded(m, p, k) => {
-                format!("{} {} + LR + VADER's surest {k}+{k} + self-training on {PAGE_POOL}", m.describe(), p.name())
-            }
-            Method::Ensemble { model, pooling, seeds, vader_vote } => {
-                let member = Method::ensemble_member(model, pooling, seeds).describe_plainly();
-                let vader = match lexicon_weight(vader_vote) {
+            Method::Trained { model, pooling, recipe } => {
+                let k = recipe.lexicon_seeds;
+                let seeds = if k > 0 { format!(" + VADER's surest {k}+{k}") } else { String::new() };
+                let member = format!("{} {} + LR{seeds} + self-training on {PAGE_POOL}", model.describe(), pooling.name());
+                let Some(votes) = recipe.votes else { return member };
+                let vader = match lexicon_weight(votes.lexicon) {
                     Some(w) if w.is_empty() => "VADER + ".into(),
                     Some(w) => format!("VADER ×{w} + "),
                     None => String::new(),
                 };
-                format!("{vader}NB-SVM + {member}, summed")
+                let from = match nbsvm_from(votes) {
+                    from if from.is_empty() => String::new(),
+                    from => format!(" (full from {from} per class)"),
+                };
+                format!("{vader}NB-SVM{from} + {member}, summed")
             }
-            Method::PageVariant(variant) => format!("{}, {}", Method::PAGE.describe_plainly(), variant.describe()),
         }
     }
 }
 
-/// The lexicon's weight in a method's name, from percent: none for 0 (no vote), empty for
-/// 100 (a model's), else the fraction.
-fn lexicon_weight(percent: u8) -> Option<String> {
-    match percent {
-        0 => None,
-        100 => Some(String::new()),
-        percent => Some((f32::from(percent) / 100.0).to_string()),
+/// The lexicon's weight in a method's name: none for 0 (no vote), empty for 1 (a
+/// model's), else the fraction.
+fn lexicon_weight(weight: f32) -> Option<String> {
+    match weight {
+        0.0 => None,
+        1.0 => Some(String::new()),
+        weight => Some(weight.to_string()),
     }
 }
 
-/// A count of pseudo-labels per class: 0 as many as the labels, `usize::MAX` half.
-fn per_class_name(per_class: usize) -> String {
-    match per_class {
-        0 => "as-labels".into(),
-        usize::MAX => "half".into(),
-        n => n.to_string(),
-    }
-}
-
-/// A count of unlabelled pool reviews, `all` for the whole pool.
-fn pool_name(pool: usize) -> String {
-    if pool == usize::MAX { "all".into() } else { pool.to_string() }
+/// When NB-SVM's vote is full, in a method's name: empty for the MiniLMs' 25 per class.
+fn nbsvm_from(votes: Votes) -> String {
+    if votes.nbsvm_fully_from == VOTES.nbsvm_fully_from { String::new() } else { votes.nbsvm_fully_from.to_string() }
 }
 
 impl std::str::FromStr for Method {
@@ -437,30 +377,17 @@ enum Prepared {
     Features(Box<Features>),
 }
 
-/// Encoder features and what the method adds to the logistic regression on them.
+/// Encoder features and how the method trains on them.
 struct Features {
     pool: Vec<Vec<f32>>,
     test: Vec<Vec<f32>>,
     scaling: FeatureScaling,
-    /// Self-training on the first this many pool reviews (not drawn).
-    self_train: Option<usize>,
-    /// The n-grams and lexicon scores of the pool and the scored reviews, when the method
+    recipe: Recipe,
+    /// The recipe learns from the first this many pool reviews (not drawn).
+    unlabelled: usize,
+    /// The n-grams and lexicon scores of the pool and the scored reviews, when the recipe
     /// reads them.
     views: Option<TextViews>,
-    /// How many of the unlabelled reviews VADER is surest of, per class, join the labelled ones.
-    vader_seeds: usize,
-    /// Who votes beside the encoder.
-    votes: Votes,
-    /// The change to the page's method, for [`Method::PageVariant`].
-    variant: Option<Variant>,
-}
-
-/// The text's votes beside the encoder's logistic regression ([`Method::Ensemble`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Votes {
-    None,
-    /// NB-SVM, and the lexicon at this weight (percent of a model's; 0: not at all).
-    Text { lexicon_percent: u8 },
 }
 
 /// [`TextView`]s of the pool's reviews and of the scored ones.
@@ -474,32 +401,6 @@ impl TextViews {
         let views = |set: &[Review]| set.iter().map(|r| TextView::of(&r.text)).collect();
         TextViews { pool: views(&reviews.pool), test: views(&reviews.test) }
     }
-}
-
-/// The labelled reviews' text, the unlabelled reviews the votes' spreads are measured
-/// on, and the lexicon's weight: what [`text_votes`] needs beside a classifier.
-struct Voters<'f> {
-    labelled: Vec<(&'f TextView, u8)>,
-    beside: Vec<(&'f [f32], &'f TextView)>,
-    lexicon_weight: f32,
-}
-
-impl Voters<'_> {
-    fn votes(&self, classifier: &Classifier, seed: u64) -> Result<TextVotes> {
-        Ok(text_votes(classifier, &self.labelled, &self.beside, self.lexicon_weight, seed)?)
-    }
-
-    /// `classifier` with the votes beside it.
-    fn beside(&self, classifier: Classifier, seed: u64) -> Result<Classifier> {
-        let votes = self.votes(&classifier, seed)?;
-        Ok(Classifier { text_votes: Some(votes), ..classifier })
-    }
-}
-
-/// A count of pseudo-labels per class as [`Variant`]s give it: 0 is self-training's own
-/// (as many in all as the labels).
-fn pseudo_count(per_class: usize, labels: usize) -> usize {
-    if per_class == 0 { pseudo_per_class(labels) } else { per_class }
 }
 
 pub fn run(args: CurveArgs, assets: &AssetDir) -> Result<()> {
@@ -575,11 +476,7 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
             };
             (Prepared::Features(Box::new(features_prepared(mean(&reviews.pool)?, mean(&reviews.test)?))), None)
         }
-        Method::Frozen(model, pooling)
-        | Method::SelfTrained(model, pooling)
-        | Method::SelfTrainedPageSized(model, pooling)
-        | Method::VaderSeeded(model, pooling, _)
-        | Method::Ensemble { model, pooling, .. } => {
+        Method::Frozen(model, pooling) | Method::SelfTrained(model, pooling) | Method::Trained { model, pooling, .. } => {
             let embedder = frozen_embedder(assets, model)?;
             let dir = bench_dir.join("features");
             let stored = stored_name(model);
@@ -589,30 +486,15 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
             let take = |f: &mut store::PooledFeatures| f.by_pooling.remove(pooling.name()).context("a stored pooling is missing");
             let seconds = pool.seconds + test.seconds;
             let mut features = features_prepared(take(&mut pool)?, take(&mut test)?);
-            features.self_train = match method {
-                Method::Frozen(..) => None,
-                Method::SelfTrained(..) => Some(usize::MAX),
-                _ => Some(PAGE_POOL),
+            (features.recipe, features.unlabelled) = match method {
+                Method::SelfTrained(..) => (Recipe { self_training: true, ..Recipe::FROZEN }, usize::MAX),
+                Method::Trained { recipe, .. } => (recipe, PAGE_POOL),
+                _ => (Recipe::FROZEN, 0),
             };
-            (features.vader_seeds, features.votes) = match method {
-                Method::VaderSeeded(_, _, seeds) => (seeds, Votes::None),
-                Method::Ensemble { seeds, vader_vote, .. } => (seeds, Votes::Text { lexicon_percent: vader_vote }),
-                _ => (0, Votes::None),
-            };
-            if features.vader_seeds > 0 || features.votes != Votes::None {
+            if features.recipe.lexicon_seeds > 0 || features.recipe.votes.is_some() {
                 features.views = Some(TextViews::of(reviews));
             }
             (Prepared::Features(Box::new(features)), Some(seconds))
-        }
-        Method::PageVariant(variant) => {
-            let (mut prepared, seconds) = prepare(Method::PAGE, reviews, assets, bench_dir)?;
-            if let Prepared::Features(features) = &mut prepared {
-                features.variant = Some(variant);
-                if let Variant::Pool { pool } = variant {
-                    features.self_train = Some(pool);
-                }
-            }
-            (prepared, seconds)
         }
     })
 }
@@ -634,7 +516,7 @@ fn texts(set: &[Review]) -> Vec<&str> {
 /// pool (`train` texts only).
 fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>) -> Features {
     let scaling = FeatureScaling::fit(&pool);
-    Features { pool, test, scaling, self_train: None, views: None, vader_seeds: 0, votes: Votes::None, variant: None }
+    Features { pool, test, scaling, recipe: Recipe::FROZEN, unlabelled: 0, views: None }
 }
 
 /// The encoder with its original (f32) weights on the CPU backend.
@@ -683,87 +565,23 @@ impl Features {
         (0..self.pool.len().min(limit)).filter(|i| !taken.contains(i)).collect()
     }
 
-    /// The logistic regression on the draw, seeded with VADER's surest and self-trained
-    /// as the method says, with the votes beside it if it has them (`seed` orders NB-SVM's
-    /// solver).
+    /// The method's classifier on the draw: its recipe, with the votes' spreads measured on
+    /// the page-sized unlabelled set (`seed` orders NB-SVM's solver).
     fn classifier(&self, labelled: &[usize], pool_labels: &[u8], seed: u64) -> Result<Classifier> {
-        let examples: Vec<Example> = labelled.iter().map(|&i| Example { features: &self.pool[i], label: pool_labels[i] }).collect();
-        let Some(limit) = self.self_train else { return fit(&examples, &self.scaling) };
-        let open = self.open(labelled, limit);
-        let unlabelled: Vec<&[f32]> = open.iter().map(|&i| self.pool[i].as_slice()).collect();
-        let scores: Vec<f32> = match &self.views {
-            Some(views) => open.iter().map(|&i| views.pool[i].lexicon).collect(),
-            None => Vec::new(),
+        let open = self.open(labelled, self.unlabelled);
+        let set = TrainingSet {
+            labelled: labelled.iter().map(|&i| Example { features: &self.pool[i], label: pool_labels[i] }).collect(),
+            unlabelled: open.iter().map(|&i| self.pool[i].as_slice()).collect(),
+            lexicon_scores: self.views.as_ref().map_or_else(Vec::new, |views| open.iter().map(|&i| views.pool[i].lexicon).collect()),
         };
-        let seeds = (self.vader_seeds > 0).then_some(LexiconSeeds { scores: &scores, per_class: self.vader_seeds });
-        let voters = self.voters(labelled, pool_labels);
-        // One round of self-training (seeded by the lexicon, if the method says so): the
-        // unlabelled reviews the classifier is surest of join the labelled ones with the
-        // predicted label, and it is trained again.
-        let first = fit(&first_round(&examples, &unlabelled, seeds), &self.scaling)?;
-        let second = match (self.variant, &voters) {
-            (Some(Variant::EnsemblePicked { per_class }), Some(voters)) => {
-                let ensemble = voters.beside(first, seed)?;
-                let views = self.views.as_ref().context("votes need the reviews' text")?;
-                let mut decisions = Vec::with_capacity(open.len());
-                for &i in &open {
-                    decisions.push(ensemble.decision(&self.pool[i], &views.pool[i])?);
-                }
-                second_round_by(&decisions, pseudo_count(per_class, labelled.len()), examples.clone(), &unlabelled, seeds)
-            }
-            _ => second_round(&first, examples.clone(), &unlabelled, seeds)?,
-        };
-        let classifier = fit(&second, &self.scaling)?;
-        let Some(mut voters) = voters else { return Ok(classifier) };
-        let mut classifier = voters.beside(classifier, seed)?;
-        match self.variant {
-            Some(Variant::CoTrained { per_class }) => {
-                let mut third = examples;
-                for (i, label) in self.pseudo_labels(&classifier, labelled, PAGE_POOL, pseudo_count(per_class, labelled.len()))? {
-                    third.push(Example { features: &self.pool[i], label });
-                }
-                classifier = voters.beside(fit(&third, &self.scaling)?, seed)?;
-            }
-            Some(Variant::NbSvmPseudoLabelled { pool }) => {
-                let views = self.views.as_ref().context("votes need the reviews' text")?;
-                let picked = self.pseudo_labels(&classifier, labelled, pool, usize::MAX)?;
-                let first = classifier.text_votes.take().context("votes were added above")?;
-                voters.labelled.extend(picked.into_iter().map(|(i, label)| (&views.pool[i], label)));
-                let again = voters.votes(&classifier, seed)?;
-                // The lexicon's weight stays the one the real labels gave it.
-                classifier.text_votes = Some(TextVotes { lexicon_spread: first.lexicon_spread, ..again });
-            }
-            _ => {}
+        let mut classifier = self.recipe.fit_head_blocking(&set, |examples| fit(examples, &self.scaling))?;
+        if let Some(views) = &self.views {
+            let labelled_views: Vec<(&TextView, u8)> = labelled.iter().map(|&i| (&views.pool[i], pool_labels[i])).collect();
+            let beside: Vec<(&[f32], &TextView)> =
+                self.open(labelled, PAGE_POOL).into_iter().map(|i| (self.pool[i].as_slice(), &views.pool[i])).collect();
+            classifier.text_votes = self.recipe.votes(&classifier, &labelled_views, &beside, seed)?;
         }
         Ok(classifier)
-    }
-
-    /// What the text's votes are made from for this draw, if the method has them.
-    fn voters(&self, labelled: &[usize], pool_labels: &[u8]) -> Option<Voters<'_>> {
-        let (Some(views), Votes::Text { lexicon_percent }) = (&self.views, self.votes) else { return None };
-        Some(Voters {
-            labelled: labelled.iter().map(|&i| (&views.pool[i], pool_labels[i])).collect(),
-            // The votes' spreads are measured on the page-sized unlabelled set.
-            beside: self.open(labelled, PAGE_POOL).into_iter().map(|i| (self.pool[i].as_slice(), &views.pool[i])).collect(),
-            lexicon_weight: f32::from(lexicon_percent) / 100.0,
-        })
-    }
-
-    /// The ensemble's surest `per_class` (at most half) of each class it predicts, among
-    /// the first `limit` unlabelled pool reviews: `(pool index, predicted label)`.
-    fn pseudo_labels(&self, ensemble: &Classifier, labelled: &[usize], limit: usize, per_class: usize) -> Result<Vec<(usize, u8)>> {
-        let views = self.views.as_ref().context("pseudo-labels need the reviews' text")?;
-        let mut decided = Vec::new();
-        for i in self.open(labelled, limit) {
-            decided.push((ensemble.decision(&self.pool[i], &views.pool[i])?, i));
-        }
-        let mut picked = Vec::new();
-        for label in [0u8, 1] {
-            let mut side: Vec<(f32, usize)> = decided.iter().copied().filter(|(d, _)| u8::from(*d > 0.0) == label).collect();
-            side.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
-            picked.extend(side.iter().take(per_class.min(side.len() / 2)).map(|&(_, i)| (i, label)));
-        }
-        Ok(picked)
     }
 }
 

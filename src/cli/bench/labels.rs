@@ -20,9 +20,8 @@ use flicktune::classifier::{Classifier, Confusion, FeatureScaling, TextView};
 use flicktune::features::{Embedder, FeatureCache};
 use flicktune::models::{ModelName, WeightPrecision};
 use flicktune::sampling::{self, Candidate};
-use flicktune::training::{
-    Example, FeatureSource, HeadTrainer, HeadTrainingConfig, LEXICON_VOTE, LexiconSeeds, first_round, second_round, text_votes, train_blocking,
-};
+use flicktune::recipe::{Recipe, TrainingSet};
+use flicktune::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, train_blocking};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum EvalSet {
@@ -105,7 +104,8 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
     let scaling = FeatureScaling::fit(&pool.features);
 
     let started = Instant::now();
-    let trainer = Trainer { pool: &pool, scaling: &scaling, page_default: args.self_train };
+    let recipe = if args.self_train { args.model.spec().recipe } else { Recipe::FROZEN };
+    let trainer = Trainer { pool: &pool, scaling: &scaling, recipe };
     let order = suggestion_order(&trainer, largest, args.retrain_every.max(1))?;
     let suggested = curve(&order, &trainer, &eval, &args.sizes)?;
     let suggest_seconds = started.elapsed().as_secs_f64();
@@ -177,13 +177,12 @@ fn curve(order: &[usize], trainer: &Trainer, eval: &Labelled, sizes: &[usize]) -
         .collect()
 }
 
-/// The page's training on its sample: its default (learning from the rest of the sample:
-/// lexicon seeds, then self-training; NB-SVM and lexicon votes) when `page_default`, the
-/// plain logistic regression otherwise.
+/// The page's training on its sample with `recipe`: the encoder's own (learning from the
+/// rest of the sample) or [`Recipe::FROZEN`].
 struct Trainer<'a> {
     pool: &'a Labelled,
     scaling: &'a FeatureScaling,
-    page_default: bool,
+    recipe: Recipe,
 }
 
 impl Trainer<'_> {
@@ -193,19 +192,17 @@ impl Trainer<'_> {
         if examples.iter().all(|e| e.label == examples[0].label) {
             return Ok(None);
         }
-        if !self.page_default {
-            return fit(&examples, self.scaling).map(Some);
-        }
         let pool = self.pool;
         let open: Vec<usize> = (0..pool.labels.len()).filter(|i| !labelled.contains(i)).collect();
-        let unlabelled: Vec<&[f32]> = open.iter().map(|&i| pool.features[i].as_slice()).collect();
-        let scores: Vec<f32> = open.iter().map(|&i| pool.views[i].lexicon).collect();
-        let seeds = Some(LexiconSeeds::new(&scores));
-        let first = fit(&first_round(&examples, &unlabelled, seeds), self.scaling)?;
-        let mut classifier = fit(&second_round(&first, examples, &unlabelled, seeds)?, self.scaling)?;
+        let set = TrainingSet {
+            labelled: examples,
+            unlabelled: open.iter().map(|&i| pool.features[i].as_slice()).collect(),
+            lexicon_scores: open.iter().map(|&i| pool.views[i].lexicon).collect(),
+        };
+        let mut classifier = self.recipe.fit_head_blocking(&set, |examples| fit(examples, self.scaling))?;
         let labelled_views: Vec<(&TextView, u8)> = labelled.iter().map(|&i| (&pool.views[i], pool.labels[i])).collect();
         let beside: Vec<(&[f32], &TextView)> = open.iter().map(|&i| (pool.features[i].as_slice(), &pool.views[i])).collect();
-        classifier.text_votes = Some(text_votes(&classifier, &labelled_views, &beside, LEXICON_VOTE, 0)?);
+        classifier.text_votes = self.recipe.votes(&classifier, &labelled_views, &beside, 0)?;
         Ok(Some(classifier))
     }
 }

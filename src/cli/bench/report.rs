@@ -15,8 +15,9 @@ use super::labels::mean_sd;
 /// Fast Forward Labs' FF11 report (2019), IMDB accuracy (%) by number of labels.
 const FF11_BERT_LARGE: [(usize, f32); 6] = [(10, 72.5), (50, 84.0), (100, 88.0), (200, 89.5), (500, 91.2), (1000, 91.3)];
 const FF11_ULMFIT: [(usize, f32); 4] = [(100, 86.0), (200, 87.7), (500, 91.5), (1000, 92.0)];
-/// Flicktune's goal (issue 5): FF11's BERT-large, matched or beaten at every size.
-const GOAL: [(usize, f32); 7] = [(10, 73.0), (20, 78.0), (50, 84.0), (100, 88.0), (200, 89.5), (500, 91.2), (1000, 91.5)];
+/// The page's default's goal (issue 16): FF11's BERT-large matched or beaten at every
+/// size, and more where few labels are cheap to beat it with.
+const GOAL: [(usize, f32); 7] = [(10, 78.0), (20, 82.0), (50, 86.0), (100, 88.0), (200, 89.5), (500, 91.2), (1000, 91.5)];
 
 #[derive(Serialize)]
 struct Summary<'a> {
@@ -119,15 +120,22 @@ fn markdown(summary: &Summary) -> String {
             sizes.iter().map(|n| points.iter().find(|p| p.0 == *n).map_or("–".into(), |p| format!("{:.1}", p.1))).collect();
         let _ = writeln!(md, "| {name} | {} | | |", cells.join(" | "));
     }
+    let gap = |n: usize, best: Option<(f32, &String)>, named: bool| match (best, GOAL.iter().find(|g| g.0 == n)) {
+        (Some((mean, name)), Some(goal)) if named => format!("{:+.1} (`{name}`)", mean - goal.1),
+        (Some((mean, _)), Some(goal)) => format!("{:+.1}", mean - goal.1),
+        _ => "–".into(),
+    };
+    fn mean_at(m: &MethodCurve, n: usize) -> Option<(f32, &String)> {
+        m.points.iter().find(|p| p.n == n).map(|p| (p.mean, &m.name))
+    }
+    let page = Method::PAGE.name();
+    if let Some(page) = summary.methods.iter().find(|m| m.name == page) {
+        let gaps: Vec<String> = sizes.iter().map(|&n| gap(n, mean_at(page, n), false)).collect();
+        let _ = writeln!(md, "| page − goal | {} | | |", gaps.join(" | "));
+    }
     let gaps: Vec<String> = sizes
         .iter()
-        .map(|n| {
-            let best = summary.methods.iter().filter_map(|m| m.points.iter().find(|p| p.n == *n).map(|p| (p.mean, &m.name))).max_by(|a, b| a.0.total_cmp(&b.0));
-            match (best, GOAL.iter().find(|g| g.0 == *n)) {
-                (Some((mean, name)), Some(goal)) => format!("{:+.1} (`{name}`)", mean - goal.1),
-                _ => "–".into(),
-            }
-        })
+        .map(|&n| gap(n, summary.methods.iter().filter_map(|m| mean_at(m, n)).max_by(|a, b| a.0.total_cmp(&b.0)), true))
         .collect();
     let _ = writeln!(md, "| best here − goal | {} | | |", gaps.join(" | "));
     let _ = writeln!(
@@ -146,7 +154,8 @@ fn seconds(s: f64) -> String {
 }
 
 const WIDTH: f32 = 1340.0;
-const HEIGHT: f32 = 460.0;
+/// The plot's; a long legend makes the picture taller.
+const MIN_HEIGHT: f32 = 460.0;
 const PLOT: (f32, f32, f32, f32) = (60.0, 20.0, 640.0, 420.0); // left, top, right, bottom
 const Y_RANGE: (f32, f32) = (50.0, 95.0);
 const COLOURS: [&str; 12] =
@@ -180,11 +189,8 @@ fn draw_marker(svg: &mut String, marker: &str, x: f32, y: f32) {
 }
 
 fn svg(summary: &Summary) -> String {
+    // The header comes last: the legend decides the height.
     let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
-    );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
     for step in 0..=9 {
         let accuracy = Y_RANGE.0 + 5.0 * step as f32;
@@ -197,7 +203,7 @@ fn svg(summary: &Summary) -> String {
         let _ = writeln!(svg, r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#e5e5e5"/>"##, PLOT.1, PLOT.3);
         let _ = writeln!(svg, r#"<text x="{x:.1}" y="{}" text-anchor="middle">{n}</text>"#, PLOT.3 + 16.0);
     }
-    let _ = writeln!(svg, r#"<text x="{}" y="{}" text-anchor="middle">labelled reviews (log scale)</text>"#, (PLOT.0 + PLOT.2) / 2.0, HEIGHT - 6.0);
+    let _ = writeln!(svg, r#"<text x="{}" y="{}" text-anchor="middle">labelled reviews (log scale)</text>"#, (PLOT.0 + PLOT.2) / 2.0, MIN_HEIGHT - 6.0);
     let _ = writeln!(svg, r#"<text transform="translate(16 {}) rotate(-90)" text-anchor="middle">accuracy on {} (%)</text>"#, (PLOT.1 + PLOT.3) / 2.0, summary.setup.scored_on);
 
     // Each legend entry: line style, optional marker, label.
@@ -234,7 +240,11 @@ fn svg(summary: &Summary) -> String {
         let _ = writeln!(svg, r#"<text x="{}" y="{:.1}" font-size="11">{}</text>"#, PLOT.2 + 50.0, y + 4.0, escape(label));
     }
     svg.push_str("</svg>\n");
-    svg
+    let height = MIN_HEIGHT.max(PLOT.1 + 8.0 + 18.0 * legend.len() as f32 + 10.0);
+    let header = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    header + "\n" + &svg
 }
 
 #[cfg(test)]
@@ -266,8 +276,9 @@ mod tests {
         assert!(md.contains("| NB-SVM, uni+bigrams (`nbsvm`) | 60.0 ± 10.0 |"), "{md}");
         assert!(md.contains("| 120 s + 1.0 s |"), "{md}");
         assert!(md.contains("| FF11: BERT-large fine-tuned | 72.5 | – | 84.0 | 88.0 |"), "{md}");
-        // Best at 10 is l3-chunks' 75.0 against a goal of 73; at 100 its 80.0 against 88.
-        assert!(md.contains("| best here − goal | +2.0 (`l3-chunks`) | – | – | -8.0 (`l3-chunks`) |"), "{md}");
+        // Best at 10 is l3-chunks' 75.0 against a goal of 78; at 100 its 80.0 against 88.
+        assert!(md.contains("| best here − goal | -3.0 (`l3-chunks`) | – | – | -8.0 (`l3-chunks`) |"), "{md}");
+        assert!(!md.contains("page − goal"), "no page row measured: no page gap");
         let svg = svg(&summary);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 1 + 2 + 2, "goal, two methods, two FF11 curves");
