@@ -119,7 +119,9 @@ pub fn windows(tokenizer: &TextTokenizer, texts: &[&str], max_tokens: usize) -> 
     let mut out = Vec::new();
     for text in texts {
         let content = tokenizer.content_ids(text)?;
-        out.extend(content.chunks(room).filter(|c| c.len() >= room / 4 || c.len() == content.len()).map(|c| tokenizer.wrap(c)));
+        out.extend(
+            content.chunks(room).filter(|c| c.len() >= room / 4 || c.len() == content.len()).map(|c| tokenizer.wrap(c)),
+        );
     }
     Ok(out)
 }
@@ -232,7 +234,8 @@ impl Adapter {
         let head_grads = GradientsParams::from_module(&mut grads, &self.head);
         self.head = self.head_optimizer.step(self.config.head_learning_rate * factor, self.head.clone(), head_grads);
         let encoder_grads = GradientsParams::from_module(&mut grads, &self.encoder);
-        self.encoder = self.encoder_optimizer.step(self.config.learning_rate * factor, self.encoder.clone(), encoder_grads);
+        self.encoder =
+            self.encoder_optimizer.step(self.config.learning_rate * factor, self.encoder.clone(), encoder_grads);
         self.step += 1;
         loss.detach()
     }
@@ -282,7 +285,8 @@ mod tests {
         let encoder = tiny();
         let device = Device::flex();
         let bytes = encoder.to_safetensors().unwrap();
-        let loaded = crate::encoder::BertConfig::new(40, 8, 2, 2, 16, 32, 2).init(&device).load_safetensors(bytes).unwrap();
+        let loaded =
+            crate::encoder::BertConfig::new(40, 8, 2, 2, 16, 32, 2).init(&device).load_safetensors(bytes).unwrap();
         let input = padded_batch(&[&[1, 12, 25, 2]], 0, &device);
         let (a, b) = (encoder.forward(input.clone()).into_data(), loaded.forward(input).into_data());
         a.assert_approx_eq::<f32>(&b, burn::tensor::Tolerance::absolute(1e-6));
@@ -292,13 +296,22 @@ mod tests {
     /// context can predict a masked token exactly.
     #[test]
     fn masked_lm_training_lowers_the_loss_and_leaves_the_embeddings_alone() {
-        let windows: Vec<Vec<u32>> =
-            (0..64).map(|i| { let k = i % 8; vec![1, 10 + k, 20 + k, 10 + (k + 1) % 8, 20 + (k + 1) % 8, 2] }).collect();
+        let windows: Vec<Vec<u32>> = (0..64)
+            .map(|i| {
+                let k = i % 8;
+                vec![1, 10 + k, 20 + k, 10 + (k + 1) % 8, 20 + (k + 1) % 8, 2]
+            })
+            .collect();
         let tokenizer_json = tiny_tokenizer();
         let format = crate::tokens::SequenceFormat { window: 16, prefix: "" };
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json.as_bytes(), 0, format).unwrap();
         let encoder = tiny();
-        let config = AdaptConfig::new().with_steps(600).with_batch_size(16).with_learning_rate(1e-2).with_head_learning_rate(1e-2).with_mask_share(0.3);
+        let config = AdaptConfig::new()
+            .with_steps(600)
+            .with_batch_size(16)
+            .with_learning_rate(1e-2)
+            .with_head_learning_rate(1e-2)
+            .with_mask_share(0.3);
         let mut adapter = Adapter::new(&encoder, &tokenizer, windows, config, &Device::flex()).unwrap();
         let mut losses = Vec::new();
         while !adapter.is_done() {
@@ -314,12 +327,17 @@ mod tests {
         let table = |m: &BertModel| m.word_embeddings().into_data();
         assert_eq!(table(&adapted), table(&encoder), "the embeddings are fixed");
         let input = padded_batch(&[&[1, 12, 25, 2]], 0, &Device::flex());
-        assert_ne!(adapted.forward(input.clone()).into_data(), encoder.forward(input).into_data(), "the layers learned");
+        assert_ne!(
+            adapted.forward(input.clone()).into_data(),
+            encoder.forward(input).into_data(),
+            "the layers learned"
+        );
     }
 
     /// A WordPiece tokenizer over a 40-token vocabulary with the special tokens BERT has.
     fn tiny_tokenizer() -> String {
-        let mut vocab: Vec<String> = vec!["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"].into_iter().map(String::from).collect();
+        let mut vocab: Vec<String> =
+            vec!["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"].into_iter().map(String::from).collect();
         vocab.extend((vocab.len()..40).map(|i| format!("w{i}")));
         let entries: Vec<String> = vocab.iter().enumerate().map(|(i, t)| format!("\"{t}\": {i}")).collect();
         format!(

@@ -35,7 +35,9 @@ impl FromStr for BackendKind {
 
 /// No wgpu adapter could be opened.
 #[derive(Debug, thiserror::Error)]
-#[error("no wgpu adapter is available ({0}); use --backend cpu, or install a Vulkan driver (e.g. Mesa's lavapipe: apt-get install mesa-vulkan-drivers)")]
+#[error(
+    "no wgpu adapter is available ({0}); use --backend cpu, or install a Vulkan driver (e.g. Mesa's lavapipe: apt-get install mesa-vulkan-drivers)"
+)]
 pub struct NoAdapter(String);
 
 /// Opens the device for a backend. wgpu is initialised eagerly so a missing adapter is an
@@ -47,9 +49,8 @@ pub fn open_device(kind: BackendKind) -> Result<burn::tensor::Device, NoAdapter>
     static WGPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
     match kind {
         BackendKind::Cpu => Ok(Device::flex()),
-        BackendKind::Wgpu => WGPU
-            .get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string()))
-            .clone()
-            .map_err(NoAdapter),
+        BackendKind::Wgpu => {
+            WGPU.get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string())).clone().map_err(NoAdapter)
+        }
     }
 }

@@ -171,7 +171,9 @@ pub enum ClassifierError {
     Malformed(String),
     #[error("this is a `{0}` file, not a Flicktune classifier (format `{FORMAT}`)")]
     WrongFormat(String),
-    #[error("classifier file version {0} is not supported (this Flicktune reads versions 1 to {VERSION}): use the Flicktune that wrote it, or train again")]
+    #[error(
+        "classifier file version {0} is not supported (this Flicktune reads versions 1 to {VERSION}): use the Flicktune that wrote it, or train again"
+    )]
     WrongVersion(u32),
     #[error("the classifier is inconsistent: {0}")]
     Inconsistent(String),
@@ -183,7 +185,8 @@ pub enum ClassifierError {
 
 impl Classifier {
     pub fn from_json(json: &[u8]) -> Result<Self, ClassifierError> {
-        let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| ClassifierError::Malformed(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(json).map_err(|e| ClassifierError::Malformed(e.to_string()))?;
         Self::from_value(value)
     }
 
@@ -195,7 +198,8 @@ impl Classifier {
             Some(other) => return Err(ClassifierError::WrongFormat(other.into())),
             None => return Err(ClassifierError::Malformed("no `format` field".into())),
         }
-        let classifier: Classifier = serde_json::from_value(value).map_err(|e| ClassifierError::Malformed(e.to_string()))?;
+        let classifier: Classifier =
+            serde_json::from_value(value).map_err(|e| ClassifierError::Malformed(e.to_string()))?;
         if !READS.contains(&classifier.version) {
             return Err(ClassifierError::WrongVersion(classifier.version));
         }
@@ -208,7 +212,9 @@ impl Classifier {
             return inconsistent(format!("{dim} weights but a scaling for {} features", classifier.scaling.dim()));
         }
         let values = classifier.weights.iter().chain(&classifier.scaling.center).chain([&classifier.bias]);
-        if values.into_iter().any(|v| !v.is_finite()) || classifier.scaling.scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+        if values.into_iter().any(|v| !v.is_finite())
+            || classifier.scaling.scale.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        {
             return inconsistent("it holds non-finite numbers or a non-positive scale".into());
         }
         if let Some(tuned) = &classifier.tuned_layers {
@@ -304,7 +310,10 @@ mod tests {
 
     fn with_votes(lexicon_spread: Option<f32>) -> Classifier {
         let nbsvm = NbSvm { weights: [("great".to_string(), 3.0), ("not great".to_string(), -5.0)].into(), bias: -1.0 };
-        Classifier { text_votes: Some(TextVotes { nbsvm, encoder_spread: 2.0, nbsvm_spread: 4.0, lexicon_spread }), ..classifier() }
+        Classifier {
+            text_votes: Some(TextVotes { nbsvm, encoder_spread: 2.0, nbsvm_spread: 4.0, lexicon_spread }),
+            ..classifier()
+        }
     }
 
     #[test]

@@ -10,8 +10,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::{
-    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear,
-    LinearConfig,
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig,
 };
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::{Bool, Device, Int, Tensor};
@@ -83,11 +82,7 @@ impl BertConfig {
     /// A freshly initialised (random) model; load weights with [`BertModel::load_safetensors`].
     pub fn init(&self, device: &Device) -> BertModel {
         let embedding = |n: usize| EmbeddingConfig::new(n, self.hidden_size).init(device);
-        let norm = || {
-            LayerNormConfig::new(self.hidden_size)
-                .with_epsilon(self.layer_norm_eps)
-                .init(device)
-        };
+        let norm = || LayerNormConfig::new(self.hidden_size).with_epsilon(self.layer_norm_eps).init(device);
         let embeddings = BertEmbeddings {
             word_embeddings: embedding(self.vocab_size),
             position_embeddings: embedding(self.max_position_embeddings),
@@ -97,15 +92,11 @@ impl BertConfig {
         };
         let layers = (0..self.num_hidden_layers)
             .map(|_| BertLayer {
-                attention: MultiHeadAttentionConfig::new(
-                    self.hidden_size,
-                    self.num_attention_heads,
-                )
-                .with_dropout(self.attention_probs_dropout_prob)
-                .init(device),
-                attention_norm: norm(),
-                intermediate: LinearConfig::new(self.hidden_size, self.intermediate_size)
+                attention: MultiHeadAttentionConfig::new(self.hidden_size, self.num_attention_heads)
+                    .with_dropout(self.attention_probs_dropout_prob)
                     .init(device),
+                attention_norm: norm(),
+                intermediate: LinearConfig::new(self.hidden_size, self.intermediate_size).init(device),
                 output: LinearConfig::new(self.intermediate_size, self.hidden_size).init(device),
                 output_norm: norm(),
                 activation: Gelu::new(),
@@ -120,9 +111,7 @@ impl BertEmbeddings {
     fn forward(&self, input_ids: Tensor<2, Int>) -> Tensor<3> {
         let [batch, seq] = input_ids.dims();
         let device = input_ids.device();
-        let positions = Tensor::<1, Int>::arange(0..seq as i64, &device)
-            .reshape([1, seq])
-            .expand([batch, seq]);
+        let positions = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([1, seq]).expand([batch, seq]);
         // Single-segment input: token type 0 everywhere.
         let token_types = Tensor::<2, Int>::zeros([batch, seq], &device);
         let x = self.word_embeddings.forward(input_ids)
@@ -134,10 +123,7 @@ impl BertEmbeddings {
 
 impl BertLayer {
     pub fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
-        let attended = self
-            .attention
-            .forward(MhaInput::self_attn(x.clone()).mask_pad(padding_mask))
-            .context;
+        let attended = self.attention.forward(MhaInput::self_attn(x.clone()).mask_pad(padding_mask)).context;
         let x = self.attention_norm.forward(x + self.dropout.forward(attended));
         let hidden = self.activation.forward(self.intermediate.forward(x.clone()));
         let out = self.dropout.forward(self.output.forward(hidden));
@@ -159,7 +145,12 @@ impl BertModel {
 
     /// Runs the layers in `range` on hidden states (fine-tuning runs the frozen bottom once
     /// and the trained top many times).
-    pub fn forward_layers(&self, mut x: Tensor<3>, padding_mask: Tensor<2, Bool>, range: std::ops::Range<usize>) -> Tensor<3> {
+    pub fn forward_layers(
+        &self,
+        mut x: Tensor<3>,
+        padding_mask: Tensor<2, Bool>,
+        range: std::ops::Range<usize>,
+    ) -> Tensor<3> {
         for layer in &self.layers[range] {
             x = layer.forward(x, padding_mask.clone());
         }
@@ -204,16 +195,10 @@ impl BertModel {
             .remap(hf_key_remapping())
             // Missing tensors are reported below, by name, rather than by the store.
             .allow_partial(true);
-        let result = self
-            .load_from(&mut store)
-            .map_err(|e| LoadError(e.to_string()))?;
+        let result = self.load_from(&mut store).map_err(|e| LoadError(e.to_string()))?;
         if !result.errors.is_empty() || !result.missing.is_empty() {
             let missing: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
-            return Err(LoadError(format!(
-                "missing tensors [{}]; errors: {:?}",
-                missing.join(", "),
-                result.errors
-            )));
+            return Err(LoadError(format!("missing tensors [{}]; errors: {:?}", missing.join(", "), result.errors)));
         }
         Ok(self)
     }

@@ -45,6 +45,8 @@ impl Pooling {
     /// The content-token spans (without the special tokens) that become encoder windows
     /// holding `room` content tokens each. Every text yields at least one window, so an
     /// empty text still gets an embedding.
+    // A window is a list of spans (head-tail has two), so one span is a one-element list.
+    #[allow(clippy::single_range_in_vec_init)]
     pub fn windows(self, n_content: usize, room: usize) -> Vec<Vec<Range<usize>>> {
         match self {
             Pooling::First => vec![vec![0..n_content.min(room)]],
@@ -55,10 +57,9 @@ impl Pooling {
             }
             Pooling::HeadTail => vec![vec![0..n_content]],
             Pooling::Chunks | Pooling::Windows if n_content == 0 => vec![vec![0..0]],
-            Pooling::Chunks | Pooling::Windows => (0..n_content)
-                .step_by(room)
-                .map(|start| vec![start..(start + room).min(n_content)])
-                .collect(),
+            Pooling::Chunks | Pooling::Windows => {
+                (0..n_content).step_by(room).map(|start| vec![start..(start + room).min(n_content)]).collect()
+            }
         }
     }
 }
@@ -160,10 +161,7 @@ impl Embedder {
 
     /// [`Self::plan`] with another pooling than the embedder's own.
     pub fn plan_pooled<S: AsRef<str>>(&self, texts: &[S], pooling: Pooling) -> Result<WindowPlan, TokenizeError> {
-        let mut plan = WindowPlan {
-            n_texts: texts.len(),
-            ..WindowPlan::default()
-        };
+        let mut plan = WindowPlan { n_texts: texts.len(), ..WindowPlan::default() };
         for (i, text) in texts.iter().enumerate() {
             let content = self.tokenizer.content_ids(text.as_ref())?;
             for window in self.tokenizer.windows(&content, pooling) {
@@ -193,7 +191,11 @@ impl Embedder {
     }
 
     /// [`Self::embed_async`] with another pooling than the embedder's own.
-    pub async fn embed_pooled<S: AsRef<str>>(&self, texts: &[S], pooling: Pooling) -> Result<Vec<Embedding>, EmbedError> {
+    pub async fn embed_pooled<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        pooling: Pooling,
+    ) -> Result<Vec<Embedding>, EmbedError> {
         let plan = self.plan_pooled(texts, pooling)?;
         Ok(plan.combine(&self.encode_windows(&plan.sequences).await?))
     }
@@ -201,7 +203,11 @@ impl Embedder {
     /// The texts' embeddings under each of several poolings, encoding each distinct window
     /// once: the poolings share most windows (`first`'s is the first of `chunks`, and a
     /// short text's `head-tail` window is its `first`).
-    pub async fn embed_poolings<S: AsRef<str>>(&self, texts: &[S], poolings: &[Pooling]) -> Result<Vec<Vec<Embedding>>, EmbedError> {
+    pub async fn embed_poolings<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        poolings: &[Pooling],
+    ) -> Result<Vec<Vec<Embedding>>, EmbedError> {
         let plans = poolings.iter().map(|&p| self.plan_pooled(texts, p)).collect::<Result<Vec<_>, _>>()?;
         let mut distinct: Vec<Vec<u32>> = Vec::new();
         let mut index = std::collections::HashMap::new();

@@ -101,7 +101,9 @@ impl FineTuner {
         let batches = examples
             .chunks(config.batch_size.max(1))
             .zip(weights.chunks(config.batch_size.max(1)))
-            .map(|(batch, weights)| frozen_batch(encoder, batch, weights, pad_id, config.max_tokens, first_tuned, device))
+            .map(|(batch, weights)| {
+                frozen_batch(encoder, batch, weights, pad_id, config.max_tokens, first_tuned, device)
+            })
             .collect();
         let tuned: Vec<BertLayer> = encoder.top_layers(first_tuned).into_iter().map(Module::train).collect();
         let layer_optimizers = tuned.iter().map(|_| AdamConfig::new().with_epsilon(1e-8).init()).collect();
@@ -174,7 +176,9 @@ impl FineTuner {
     /// The fine-tuned encoder and the classifier for its features (weights read back
     /// from the device).
     pub async fn finish(self) -> Result<(BertModel, Classifier), TrainError> {
-        let read = |t: Tensor<2>| async move { t.into_data_async().await.map_err(device_error)?.try_into_vec::<f32>().map_err(device_error) };
+        let read = |t: Tensor<2>| async move {
+            t.into_data_async().await.map_err(device_error)?.try_into_vec::<f32>().map_err(device_error)
+        };
         let weights = read(self.head.weight.val()).await?;
         let bias = match &self.head.bias {
             Some(b) => read(b.val().unsqueeze_dim(0)).await?[0],
@@ -266,7 +270,11 @@ mod tests {
         let device = Device::flex();
         let head = folded_head(&c, &device);
         let x = [0.3f32, 0.8];
-        let folded: f32 = head.forward(Tensor::<2>::from_data(TensorData::new(x.to_vec(), [1, 2]), &device)).into_data().try_to_vec::<f32>().unwrap()[0];
+        let folded: f32 = head
+            .forward(Tensor::<2>::from_data(TensorData::new(x.to_vec(), [1, 2]), &device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()[0];
         assert!((folded - c.logit(&x).unwrap()).abs() < 1e-5);
         let w = head.weight.val().into_data().try_to_vec::<f32>().unwrap();
         let b = head.bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap()[0];
@@ -334,7 +342,12 @@ mod tests {
 
     #[test]
     fn training_lowers_the_loss_and_changes_only_the_top_layers() {
-        let config = FineTuneConfig::new().with_layers(1).with_epochs(30).with_batch_size(12).with_learning_rate(1e-2).with_head_learning_rate(1e-1);
+        let config = FineTuneConfig::new()
+            .with_layers(1)
+            .with_epochs(30)
+            .with_batch_size(12)
+            .with_learning_rate(1e-2)
+            .with_head_learning_rate(1e-1);
         let (losses, _, before, after) = run(config);
         let last: f32 = losses[losses.len() - 5..].iter().sum::<f32>() / 5.0;
         assert!(last < 0.8 * losses[0], "{losses:?}");

@@ -195,7 +195,6 @@ impl WeightPrecision {
             WeightPrecision::F32 => "manifest.f32.json",
         }
     }
-
 }
 
 impl EncoderSpec {
@@ -241,7 +240,8 @@ impl ModelFiles {
     /// Builds the tokenizer and the encoder (weights on `device`).
     pub fn load(self, device: &Device) -> Result<(TextTokenizer, BertModel), ModelError> {
         let config = BertConfig::from_json(&self.config_json)?;
-        let tokenizer = TextTokenizer::from_bytes(&self.tokenizer_json, config.pad_token_id as u32, self.model.spec().sequence)?;
+        let tokenizer =
+            TextTokenizer::from_bytes(&self.tokenizer_json, config.pad_token_id as u32, self.model.spec().sequence)?;
         // Weights may be stored as f16 or 4-bit; compute is always f32.
         let weights = if self.weights.starts_with(crate::packed::MAGIC) {
             float_safetensors(&crate::packed::read(&self.weights)?.tensors, safetensors::Dtype::F32)?
@@ -272,7 +272,9 @@ pub fn float_tensors(bytes: &[u8]) -> Result<Vec<FloatTensor>, safetensors::Safe
     for (name, view) in tensors.tensors() {
         let values: Vec<f32> = match view.dtype() {
             Dtype::F32 => view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::F16 => view.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            Dtype::F16 => {
+                view.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+            }
             _ => continue,
         };
         floats.push((name, view.shape().to_vec(), values));
@@ -281,7 +283,10 @@ pub fn float_tensors(bytes: &[u8]) -> Result<Vec<FloatTensor>, safetensors::Safe
 }
 
 /// Writes tensors as a safetensors file, every one in `dtype` (F16, else F32).
-pub fn float_safetensors(tensors: &[FloatTensor], dtype: safetensors::Dtype) -> Result<Vec<u8>, safetensors::SafeTensorError> {
+pub fn float_safetensors(
+    tensors: &[FloatTensor],
+    dtype: safetensors::Dtype,
+) -> Result<Vec<u8>, safetensors::SafeTensorError> {
     use safetensors::tensor::TensorView;
 
     let encoded: Vec<(&str, &[usize], Vec<u8>)> = tensors

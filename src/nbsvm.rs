@@ -31,8 +31,10 @@ const MAX_PASSES: usize = 1_000;
 /// two words joined by a space; words are runs of letters, digits and apostrophes).
 pub fn ngrams(text: &str) -> Vec<String> {
     let lower = text.to_lowercase();
-    let words: Vec<&str> = lower.split(|c: char| !(c.is_alphanumeric() || c == '\'')).filter(|w| !w.is_empty()).collect();
-    let mut grams: Vec<String> = words.iter().map(|w| w.to_string()).chain(words.windows(2).map(|pair| pair.join(" "))).collect();
+    let words: Vec<&str> =
+        lower.split(|c: char| !(c.is_alphanumeric() || c == '\'')).filter(|w| !w.is_empty()).collect();
+    let mut grams: Vec<String> =
+        words.iter().map(|w| w.to_string()).chain(words.windows(2).map(|pair| pair.join(" "))).collect();
     grams.sort_unstable();
     grams.dedup();
     grams
@@ -78,13 +80,21 @@ impl NbSvm {
             doc.as_ref().iter().for_each(|g| counts[vocab[g.as_str()]] += class_weight(label));
         }
         let (p_total, q_total) = (positive.iter().sum::<f32>(), negative.iter().sum::<f32>());
-        let ratio: Vec<f32> = positive.iter().zip(&negative).map(|(p, q)| ((p / p_total) / (q / q_total)).ln()).collect();
+        let ratio: Vec<f32> =
+            positive.iter().zip(&negative).map(|(p, q)| ((p / p_total) / (q / q_total)).ln()).collect();
 
         // Sparse rows of r ∘ x, with a constant bias feature last (liblinear's -B 1).
         let bias_index = vocab.len();
         let rows: Vec<Vec<(usize, f32)>> = docs
             .iter()
-            .map(|doc| doc.as_ref().iter().map(|g| vocab[g.as_str()]).map(|i| (i, ratio[i])).chain([(bias_index, 1.0)]).collect())
+            .map(|doc| {
+                doc.as_ref()
+                    .iter()
+                    .map(|g| vocab[g.as_str()])
+                    .map(|i| (i, ratio[i]))
+                    .chain([(bias_index, 1.0)])
+                    .collect()
+            })
             .collect();
         let signs: Vec<f32> = labels.iter().map(|&l| if l == 1 { 1.0 } else { -1.0 }).collect();
         let costs: Vec<f32> = labels.iter().map(|&l| COST * class_weight(l)).collect();
@@ -125,9 +135,16 @@ impl NbSvm {
 }
 
 /// Minimises `½|w|² + Σ Cᵢ max(0, 1 − yᵢ w·xᵢ)²` in its dual, one coordinate at a time.
-fn dual_coordinate_descent(rows: &[Vec<(usize, f32)>], signs: &[f32], costs: &[f32], dim: usize, seed: u64) -> Vec<f32> {
+fn dual_coordinate_descent(
+    rows: &[Vec<(usize, f32)>],
+    signs: &[f32],
+    costs: &[f32],
+    dim: usize,
+    seed: u64,
+) -> Vec<f32> {
     let diagonals: Vec<f32> = costs.iter().map(|c| 1.0 / (2.0 * c)).collect();
-    let norms: Vec<f32> = rows.iter().zip(&diagonals).map(|(r, d)| r.iter().map(|(_, v)| v * v).sum::<f32>() + d).collect();
+    let norms: Vec<f32> =
+        rows.iter().zip(&diagonals).map(|(r, d)| r.iter().map(|(_, v)| v * v).sum::<f32>() + d).collect();
     let mut alpha = vec![0f32; rows.len()];
     let mut w = vec![0f32; dim];
     let mut order: Vec<usize> = (0..rows.len()).collect();

@@ -129,8 +129,16 @@ pub fn read(bytes: &[u8]) -> Result<PackedModel, PackedError> {
     let type_vocab_size = r.count("the token type count", 16)?;
     let eps = r.f32("LayerNorm's epsilon")?;
     let block = r.count("the block size", 1 << 10)?;
-    if block != BLOCK || hidden == 0 || heads == 0 || hidden % heads != 0 || hidden % BLOCK != 0 || intermediate % BLOCK != 0 {
-        return Err(corrupt(format!("unsupported shape: hidden {hidden}, heads {heads}, feed-forward {intermediate}, block {block}")));
+    if block != BLOCK
+        || hidden == 0
+        || heads == 0
+        || hidden % heads != 0
+        || hidden % BLOCK != 0
+        || intermediate % BLOCK != 0
+    {
+        return Err(corrupt(format!(
+            "unsupported shape: hidden {hidden}, heads {heads}, feed-forward {intermediate}, block {block}"
+        )));
     }
     let vocabulary = read_vocabulary(&mut r)?;
     let char_map = read_char_map(&mut r)?;
@@ -141,7 +149,8 @@ pub fn read(bytes: &[u8]) -> Result<PackedModel, PackedError> {
         .with_pad_token_id(vocabulary.pad as usize);
     let mut tensors = Vec::new();
     let mut take = |packed: &str, hf: String, shape: Vec<usize>| -> Result<(), PackedError> {
-        let entry = directory.iter().find(|e| e.name == packed).ok_or_else(|| PackedError::MissingTensor(packed.into()))?;
+        let entry =
+            directory.iter().find(|e| e.name == packed).ok_or_else(|| PackedError::MissingTensor(packed.into()))?;
         tensors.push((hf, shape.clone(), entry.values(&shape)?));
         Ok(())
     };
@@ -182,7 +191,8 @@ fn read_vocabulary(r: &mut Reader) -> Result<Vocabulary, PackedError> {
     };
     let (bos, eos, pad, unk) = (special()?, special()?, special()?, special()?);
     let blob_len = usize::try_from(r.u64("the pieces' length")?).map_err(|_| corrupt("the pieces' length"))?;
-    let offsets: Vec<usize> = r.words(n + 1, "the piece offsets")?.into_iter().map(|w| u32::from_le_bytes(w) as usize).collect();
+    let offsets: Vec<usize> =
+        r.words(n + 1, "the piece offsets")?.into_iter().map(|w| u32::from_le_bytes(w) as usize).collect();
     let scores: Vec<f32> = r.words(n, "the piece scores")?.into_iter().map(f32::from_le_bytes).collect();
     let blob = r.take(blob_len, "the pieces")?;
     let mut pieces = Vec::with_capacity(n);
@@ -227,7 +237,8 @@ fn read_directory<'a>(r: &mut Reader, file: &'a [u8]) -> Result<Vec<Entry<'a>>, 
     let mut entries = Vec::with_capacity(n);
     for _ in 0..n {
         let name_len = r.u16("a tensor name")? as usize;
-        let name = String::from_utf8(r.take(name_len, "a tensor name")?.to_vec()).map_err(|_| corrupt("a tensor name is not UTF-8"))?;
+        let name = String::from_utf8(r.take(name_len, "a tensor name")?.to_vec())
+            .map_err(|_| corrupt("a tensor name is not UTF-8"))?;
         let dtype = r.u8("a tensor's type")?;
         let count = r.u32("a tensor's size")? as usize;
         let offset = usize::try_from(r.u64("a tensor's offset")?).map_err(|_| corrupt("a tensor's offset"))?;
@@ -238,7 +249,7 @@ fn read_directory<'a>(r: &mut Reader, file: &'a [u8]) -> Result<Vec<Entry<'a>>, 
             other => return Err(corrupt(format!("tensor `{name}` has unknown type {other}"))),
         };
         let bytes = if quantised {
-            if count % BLOCK != 0 {
+            if !count.is_multiple_of(BLOCK) {
                 return Err(corrupt(format!("tensor `{name}` ({count} values) is not whole blocks")));
             }
             count / BLOCK * BLOCK_BYTES
@@ -259,7 +270,10 @@ impl Entry<'_> {
     fn values(&self, shape: &[usize]) -> Result<Vec<f32>, PackedError> {
         let expected: usize = shape.iter().product();
         if self.count != expected {
-            return Err(corrupt(format!("tensor `{}` has {} values where the header implies {expected} ({shape:?})", self.name, self.count)));
+            return Err(corrupt(format!(
+                "tensor `{}` has {} values where the header implies {expected} ({shape:?})",
+                self.name, self.count
+            )));
         }
         if !self.quantised {
             return Ok(self.data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect());
@@ -293,7 +307,9 @@ impl PackedModel {
         }
         let mut steps: Vec<NormalizerWrapper> = Vec::with_capacity(by_output.len() + 1);
         for (to, class) in by_output {
-            steps.push(Replace::new(tokenizers::normalizers::replace::ReplacePattern::Regex(format!("[{class}]")), to)?.into());
+            steps.push(
+                Replace::new(tokenizers::normalizers::replace::ReplacePattern::Regex(format!("[{class}]")), to)?.into(),
+            );
         }
         steps.push(Replace::new(tokenizers::normalizers::replace::ReplacePattern::Regex(" {2,}".into()), " ")?.into());
         let unigram = Unigram::from(v.pieces.clone(), Some(v.unk as usize), false)?;
@@ -356,7 +372,14 @@ mod tests {
             ("emb.ln.w".into(), false, hidden),
             ("emb.ln.b".into(), false, hidden),
         ];
-        for (t, n) in [("q", hidden * hidden), ("k", hidden * hidden), ("v", hidden * hidden), ("ao", hidden * hidden), ("fi", ff * hidden), ("fo", hidden * ff)] {
+        for (t, n) in [
+            ("q", hidden * hidden),
+            ("k", hidden * hidden),
+            ("v", hidden * hidden),
+            ("ao", hidden * hidden),
+            ("fi", ff * hidden),
+            ("fo", hidden * ff),
+        ] {
             names.push((format!("l0.{t}.w"), true, n));
             names.push((format!("l0.{t}.b"), false, if t == "fi" { ff } else { hidden }));
         }
@@ -377,7 +400,12 @@ mod tests {
             let bytes: Vec<u8> = if *quantised {
                 // Scale 0.5; nibble pattern 8 + (j % 8) for value j < 16, 7 for the rest.
                 (0..count / 32)
-                    .flat_map(|_| half::f16::from_f32(0.5).to_le_bytes().into_iter().chain((0..16u8).map(|j| (8 + j % 8) | (7 << 4))))
+                    .flat_map(|_| {
+                        half::f16::from_f32(0.5)
+                            .to_le_bytes()
+                            .into_iter()
+                            .chain((0..16u8).map(|j| (8 + j % 8) | (7 << 4)))
+                    })
                     .collect()
             } else {
                 (0..*count).flat_map(|i| (i as f32 * 0.01).to_le_bytes()).collect()

@@ -98,7 +98,8 @@ impl Recipe {
             examples.push(Example { features: set.unlabelled[i], label });
         }
         if self.lexicon_seeds > 0 {
-            let kept = (self.lexicon_seeds * self.seeds_kept_until) as f32 / labels.max(self.seeds_kept_until).max(1) as f32;
+            let kept =
+                (self.lexicon_seeds * self.seeds_kept_until) as f32 / labels.max(self.seeds_kept_until).max(1) as f32;
             set.add_lexicon_seeds(&mut examples, kept.round() as usize);
         }
         examples
@@ -113,7 +114,11 @@ impl Recipe {
     ) -> Result<Option<Classifier>, E> {
         let Some(mut classifier) = fit(&self.first_round(set)).await? else { return Ok(None) };
         if self.self_training {
-            let scores = set.unlabelled.iter().map(|f| Ok(sigmoid(classifier.logit(f)?))).collect::<Result<Vec<f32>, ClassifierError>>()?;
+            let scores = set
+                .unlabelled
+                .iter()
+                .map(|f| Ok(sigmoid(classifier.logit(f)?)))
+                .collect::<Result<Vec<f32>, ClassifierError>>()?;
             let Some(second) = fit(&self.second_round(&scores, set)).await? else { return Ok(None) };
             classifier = second;
         }
@@ -145,7 +150,8 @@ impl Recipe {
         let docs: Vec<&[String]> = labelled.iter().map(|(view, _)| view.ngrams.as_slice()).collect();
         let labels: Vec<u8> = labelled.iter().map(|&(_, label)| label).collect();
         let nbsvm = NbSvm::train(&docs, &labels, seed);
-        let logits = unlabelled.iter().map(|(features, _)| classifier.logit(features)).collect::<Result<Vec<f32>, _>>()?;
+        let logits =
+            unlabelled.iter().map(|(features, _)| classifier.logit(features)).collect::<Result<Vec<f32>, _>>()?;
         let nbsvm_scores: Vec<f32> = unlabelled.iter().map(|(_, view)| nbsvm.score(&view.ngrams)).collect();
         let positives = labels.iter().filter(|&&l| l == 1).count();
         let fewer = positives.min(labels.len() - positives);
@@ -154,7 +160,12 @@ impl Recipe {
             let fading = (votes.lexicon_fully_until as f32 / labelled.len().max(1) as f32).min(1.0);
             spread(&unlabelled.iter().map(|(_, view)| view.lexicon).collect::<Vec<_>>()) / (votes.lexicon * fading)
         });
-        Ok(Some(TextVotes { encoder_spread: spread(&logits), nbsvm_spread: spread(&nbsvm_scores) / nbsvm_weight, lexicon_spread, nbsvm }))
+        Ok(Some(TextVotes {
+            encoder_spread: spread(&logits),
+            nbsvm_spread: spread(&nbsvm_scores) / nbsvm_weight,
+            lexicon_spread,
+            nbsvm,
+        }))
     }
 }
 
@@ -171,7 +182,11 @@ impl<'a> TrainingSet<'a> {
     /// Adds the `per_class` unlabelled reviews the lexicon finds most negative, labelled 0,
     /// and most positive, labelled 1.
     fn add_lexicon_seeds(&self, examples: &mut Vec<Example<'a>>, per_class: usize) {
-        debug_assert_eq!(self.unlabelled.len(), self.lexicon_scores.len(), "lexicon seeds need every unlabelled review's score");
+        debug_assert_eq!(
+            self.unlabelled.len(),
+            self.lexicon_scores.len(),
+            "lexicon seeds need every unlabelled review's score"
+        );
         for (i, label) in surest_of_each_class(&self.lexicon_scores, per_class) {
             examples.push(Example { features: self.unlabelled[i], label });
         }
@@ -230,10 +245,21 @@ mod tests {
         let recipe = Recipe { lexicon_seeds: 1, ..Recipe::MINILM };
         let seeded = recipe.first_round(&set(labelled, &[&b, &c, &d], &[0.9, -0.8, 0.1]));
         let got: Vec<(f32, u8)> = seeded.iter().map(|e| (e.features[0], e.label)).collect();
-        assert_eq!(got, [(0.0, 1), (2.0, 0), (1.0, 1)], "the label first, then the most negative and the most positive");
+        assert_eq!(
+            got,
+            [(0.0, 1), (2.0, 0), (1.0, 1)],
+            "the label first, then the most negative and the most positive"
+        );
         let many = Recipe { lexicon_seeds: 5, ..Recipe::MINILM };
-        assert_eq!(many.first_round(&set(Vec::new(), &[&b, &c, &d], &[0.9, -0.8, 0.1])).len(), 2, "at most half the pool per class");
-        assert!(Recipe::FROZEN.first_round(&set(Vec::new(), &[&b, &c, &d], &[])).is_empty(), "no seeds: the labels only");
+        assert_eq!(
+            many.first_round(&set(Vec::new(), &[&b, &c, &d], &[0.9, -0.8, 0.1])).len(),
+            2,
+            "at most half the pool per class"
+        );
+        assert!(
+            Recipe::FROZEN.first_round(&set(Vec::new(), &[&b, &c, &d], &[])).is_empty(),
+            "no seeds: the labels only"
+        );
     }
 
     #[test]
@@ -262,7 +288,8 @@ mod tests {
         let unlabelled: Vec<&[f32]> = features.iter().map(|f| f.as_slice()).collect();
         let lexicon: Vec<f32> = features.iter().map(|f| f[0]).collect();
         let (p, n) = ([3.0f32], [-3.0f32]);
-        let training = set(vec![Example { features: &p, label: 1 }, Example { features: &n, label: 0 }], &unlabelled, &lexicon);
+        let training =
+            set(vec![Example { features: &p, label: 1 }, Example { features: &n, label: 0 }], &unlabelled, &lexicon);
         let mut rounds = Vec::new();
         let fitted = Recipe::MINILM
             .fit_head_blocking(&training, |examples| {
@@ -270,12 +297,22 @@ mod tests {
                 Ok::<_, ClassifierError>(one_feature_classifier())
             })
             .unwrap();
-        assert_eq!(rounds, [2 + 50, 2 + 2 + 50], "seeds (at most half the pool per class), then picks and the kept seeds");
+        assert_eq!(
+            rounds,
+            [2 + 50, 2 + 2 + 50],
+            "seeds (at most half the pool per class), then picks and the kept seeds"
+        );
         assert_eq!((fitted.trained_on, fitted.recipe), (2, Some(Recipe::MINILM)));
         let mut frozen_rounds = 0;
-        Recipe::FROZEN.fit_head_blocking(&training, |_| Ok::<_, ClassifierError>((frozen_rounds += 1, one_feature_classifier()).1)).unwrap();
+        Recipe::FROZEN
+            .fit_head_blocking(&training, |_| {
+                Ok::<_, ClassifierError>((frozen_rounds += 1, one_feature_classifier()).1)
+            })
+            .unwrap();
         assert_eq!(frozen_rounds, 1);
-        let cancelled = pollster::block_on(Recipe::MINILM.fit_head(&training, async |_: &[Example]| Ok::<_, ClassifierError>(None)));
+        let cancelled = pollster::block_on(
+            Recipe::MINILM.fit_head(&training, async |_: &[Example]| Ok::<_, ClassifierError>(None)),
+        );
         assert!(matches!(cancelled, Ok(None)), "a cancelled fit cancels the whole");
     }
 
@@ -288,14 +325,20 @@ mod tests {
         let texts = [view("great", 0.5), view("dull", -0.5), view("great great", 0.3), view("film", -0.3)];
         let features = [[1.0f32], [-1.0], [3.0], [-3.0]];
         let unlabelled: Vec<(&[f32], &TextView)> = features.iter().map(|f| f.as_slice()).zip(&texts).collect();
-        let with_lexicon = |lexicon: f32| Recipe { votes: Some(Votes { lexicon, lexicon_fully_until: 100, nbsvm_fully_from: 25 }), ..Recipe::MINILM };
+        let with_lexicon = |lexicon: f32| Recipe {
+            votes: Some(Votes { lexicon, lexicon_fully_until: 100, nbsvm_fully_from: 25 }),
+            ..Recipe::MINILM
+        };
         let votes = with_lexicon(1.0).votes(&classifier, &labelled, &unlabelled, 0).unwrap().unwrap();
         assert!((votes.encoder_spread - 5f32.sqrt()).abs() < 1e-5, "{}", votes.encoder_spread);
         assert!((votes.lexicon_spread.unwrap() - (0.17f32).sqrt()).abs() < 1e-5, "full weight at 2 labels");
         assert!(votes.nbsvm.score(&texts[0].ngrams) > votes.nbsvm.score(&texts[1].ngrams));
         let nbsvm_scores: Vec<f32> = texts.iter().map(|t| votes.nbsvm.score(&t.ngrams)).collect();
         let full_spread = spread(&nbsvm_scores);
-        assert!((votes.nbsvm_spread - 25.0 * full_spread).abs() < 1e-4 * full_spread.max(1.0), "one label per class: 1/25 of a vote");
+        assert!(
+            (votes.nbsvm_spread - 25.0 * full_spread).abs() < 1e-4 * full_spread.max(1.0),
+            "one label per class: 1/25 of a vote"
+        );
         let half = with_lexicon(0.5).votes(&classifier, &labelled, &unlabelled, 0).unwrap().unwrap();
         assert!((half.lexicon_spread.unwrap() - 2.0 * (0.17f32).sqrt()).abs() < 1e-5, "half a vote: twice the spread");
         let without = with_lexicon(0.0).votes(&classifier, &labelled, &unlabelled, 0).unwrap().unwrap();
@@ -306,7 +349,10 @@ mod tests {
         assert!((faded.lexicon_spread.unwrap() - 2.0 * (0.17f32).sqrt()).abs() < 1e-5);
         let scores: Vec<f32> = texts.iter().map(|t| faded.nbsvm.score(&t.ngrams)).collect();
         assert!((faded.nbsvm_spread - spread(&scores)).abs() < 1e-6);
-        assert!(Recipe::FROZEN.votes(&classifier, &labelled, &unlabelled, 0).unwrap().is_none(), "no votes in the recipe");
+        assert!(
+            Recipe::FROZEN.votes(&classifier, &labelled, &unlabelled, 0).unwrap().is_none(),
+            "no votes in the recipe"
+        );
     }
 
     #[test]

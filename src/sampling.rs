@@ -58,7 +58,8 @@ mod tests {
     fn with_a_classifier_uncertainty_dominates() {
         let f = unit(0.3);
         let probabilities = [0.99, 0.02, 0.55, 0.97, 0.1];
-        let candidates: Vec<Candidate> = probabilities.iter().map(|&p| Candidate { features: &f, positive: Some(p) }).collect();
+        let candidates: Vec<Candidate> =
+            probabilities.iter().map(|&p| Candidate { features: &f, positive: Some(p) }).collect();
         assert_eq!(suggest(&candidates, &[&unit(0.0)]), Some(2));
     }
 
@@ -66,7 +67,8 @@ mod tests {
     fn among_equally_uncertain_reviews_the_uncovered_one_wins() {
         let near = unit(0.0);
         let far = unit(1.2);
-        let candidates = [Candidate { features: &near, positive: Some(0.5) }, Candidate { features: &far, positive: Some(0.5) }];
+        let candidates =
+            [Candidate { features: &near, positive: Some(0.5) }, Candidate { features: &far, positive: Some(0.5) }];
         assert_eq!(suggest(&candidates, &[&near]), Some(1));
     }
 }

@@ -109,7 +109,10 @@ impl Session {
                 return bad(format!("review {} is not in the sample of {} reviews", l.review, sample.len()));
             };
             if text.as_ref() != l.text {
-                return bad(format!("review {} has a different text here: the file was made for another sample", l.review));
+                return bad(format!(
+                    "review {} has a different text here: the file was made for another sample",
+                    l.review
+                ));
             }
             if !seen.insert(l.review) {
                 return bad(format!("review {} is labelled twice", l.review));
@@ -174,7 +177,10 @@ mod tests {
             (edited(|v| v["labels"][0]["review"] = 7.into()), "label 1: review 7 is not in the sample"),
             (edited(|v| v["labels"][0]["text"] = "other".into()), "another sample"),
             (edited(|v| v["labels"][1] = v["labels"][0].clone()), "labelled twice"),
-            (edited(|v| v["classifier"] = serde_json::json!({"format": "flicktune-classifier"})), "classifier is unusable"),
+            (
+                edited(|v| v["classifier"] = serde_json::json!({"format": "flicktune-classifier"})),
+                "classifier is unusable",
+            ),
             (edited(|v| v["curve"][0]["accuracy"] = 3.into()), "outside 0..1"),
             (vec![b' '; MAX_FILE_BYTES + 1], "at most"),
         ];

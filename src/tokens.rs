@@ -83,7 +83,8 @@ impl TextTokenizer {
         let encoding = self.inner.encode(text, false).map_err(encode_error)?;
         let mut expanded = Vec::with_capacity(ids.len());
         for (&id, &(start, end)) in encoding.get_ids().iter().zip(encoding.get_offsets()) {
-            let characters = if id == unk { self.normalised_chars(text.get(start..end).unwrap_or_default()) } else { 1 };
+            let characters =
+                if id == unk { self.normalised_chars(text.get(start..end).unwrap_or_default()) } else { 1 };
             expanded.extend(std::iter::repeat_n(id, characters.max(1)));
         }
         Ok(expanded)
@@ -93,10 +94,10 @@ impl TextTokenizer {
     fn normalised_chars(&self, text: &str) -> usize {
         use tokenizers::{NormalizedString, Normalizer};
         let mut normalised = NormalizedString::from(text);
-        if let Some(normaliser) = self.inner.get_normalizer() {
-            if normaliser.normalize(&mut normalised).is_err() {
-                return text.chars().count();
-            }
+        if let Some(normaliser) = self.inner.get_normalizer()
+            && normaliser.normalize(&mut normalised).is_err()
+        {
+            return text.chars().count();
         }
         normalised.get().chars().count()
     }
@@ -121,8 +122,11 @@ impl TextTokenizer {
             .windows(body.len(), room)
             .into_iter()
             .map(|spans| {
-                let ids: Vec<u32> =
-                    content[..prefix].iter().copied().chain(spans.into_iter().flat_map(|r| body[r].iter().copied())).collect();
+                let ids: Vec<u32> = content[..prefix]
+                    .iter()
+                    .copied()
+                    .chain(spans.into_iter().flat_map(|r| body[r].iter().copied()))
+                    .collect();
                 self.wrap(&ids)
             })
             .collect()

@@ -39,7 +39,9 @@ pub struct Example<'a> {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TrainError {
-    #[error("label at least one positive and one negative review before training ({positive} positive, {negative} negative so far)")]
+    #[error(
+        "label at least one positive and one negative review before training ({positive} positive, {negative} negative so far)"
+    )]
     OneClass { positive: usize, negative: usize },
     #[error("example {index} has {got} features, the others {expected}")]
     Ragged { index: usize, expected: usize, got: usize },
@@ -134,7 +136,10 @@ impl HeadTrainer {
     pub async fn into_classifier(self) -> Result<Classifier, TrainError> {
         let weight = self.head.weight.val().into_data_async().await.map_err(device_error)?;
         let bias = match &self.head.bias {
-            Some(bias) => bias.val().into_data_async().await.map_err(device_error)?.try_into_vec::<f32>().map_err(device_error)?[0],
+            Some(bias) => {
+                bias.val().into_data_async().await.map_err(device_error)?.try_into_vec::<f32>().map_err(device_error)?
+                    [0]
+            }
             None => 0.0,
         };
         Ok(Classifier {
@@ -157,7 +162,9 @@ impl HeadTrainer {
 /// numerically stable log-sigmoid form.
 pub(crate) fn weighted_cross_entropy(logits: Tensor<2>, targets: Tensor<2>, weights: Tensor<2>) -> Tensor<1> {
     let n = logits.dims()[0].max(1);
-    let per_example = (targets.clone() * log_sigmoid(logits.clone()) + (targets.neg() + 1.0) * log_sigmoid(logits.neg())).neg() * weights;
+    let per_example =
+        (targets.clone() * log_sigmoid(logits.clone()) + (targets.neg() + 1.0) * log_sigmoid(logits.neg())).neg()
+            * weights;
     per_example.sum().div_scalar(n as f64)
 }
 

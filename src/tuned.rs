@@ -54,7 +54,10 @@ impl TunedLayers {
     pub fn save(encoder: &BertModel, from_layer: usize) -> Result<(TunedLayers, Vec<u8>), TunedError> {
         let mismatch = |e: String| TunedError::Mismatch(e);
         if from_layer >= encoder.num_layers() {
-            return Err(mismatch(format!("layer {from_layer} is above the top (the encoder has {})", encoder.num_layers())));
+            return Err(mismatch(format!(
+                "layer {from_layer} is above the top (the encoder has {})",
+                encoder.num_layers()
+            )));
         }
         let mut store = SafetensorsStore::from_bytes(None).with_regex(layers_pattern(from_layer, encoder.num_layers()));
         encoder.save_into(&mut store).map_err(|e| mismatch(e.to_string()))?;
@@ -109,8 +112,12 @@ impl TunedLayers {
         let result = model.load_from(&mut store).map_err(|e| mismatch(e.to_string()))?;
         // The store reports every other parameter of the model as missing too: only the
         // replaced layers' count.
-        let missing: Vec<&str> =
-            result.missing.iter().map(|(p, _)| p.as_str()).filter(|p| layer_of(p).is_some_and(|l| l >= self.from_layer)).collect();
+        let missing: Vec<&str> = result
+            .missing
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .filter(|p| layer_of(p).is_some_and(|l| l >= self.from_layer))
+            .collect();
         if !result.errors.is_empty() || !missing.is_empty() || !result.unused.is_empty() || result.applied.is_empty() {
             return Err(mismatch(format!(
                 "missing [{}], unexpected [{}], errors {:?}",

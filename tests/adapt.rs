@@ -11,7 +11,8 @@ use support::{assets, flicktune};
 
 fn embedder(assets: &AssetDir) -> Embedder {
     let device = Device::flex();
-    let (tokenizer, model) = assets.model_files(ModelName::L3).unwrap().load(&device).expect("the folder loads like a fetched one");
+    let (tokenizer, model) =
+        assets.model_files(ModelName::L3).unwrap().load(&device).expect("the folder loads like a fetched one");
     Embedder { tokenizer, model, device, pooling: Pooling::Chunks, batch_size: 8 }
 }
 
@@ -40,7 +41,8 @@ fn the_same_seed_gives_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str, seed: &str| {
         let out = dir.path().join(name);
-        let args = ["adapt", "--steps", "3", "--batch", "4", "--texts", "20", "--seed", seed, "--out", out.to_str().unwrap()];
+        let args =
+            ["adapt", "--steps", "3", "--batch", "4", "--texts", "20", "--seed", seed, "--out", out.to_str().unwrap()];
         let adapted = flicktune(&args, b"");
         assert!(adapted.status.success(), "{}", String::from_utf8_lossy(&adapted.stderr));
         std::fs::read(out.join(F16_WEIGHTS_FILE)).unwrap()

@@ -39,7 +39,8 @@ struct E5Reference {
 
 fn e5_fixture() -> Variant {
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/e5-reference-embeddings.json");
-    let fixture: E5Fixture = serde_json::from_slice(&std::fs::read(path).expect("fixture present")).expect("fixture parses");
+    let fixture: E5Fixture =
+        serde_json::from_slice(&std::fs::read(path).expect("fixture present")).expect("fixture parses");
     fixture.variants.enpt
 }
 
@@ -74,7 +75,10 @@ fn check(prefix: &'static str, backend: BackendKind, reference: impl Fn(&E5Refer
     let cosines: Vec<f32> = embeddings.iter().zip(&references).map(|(e, r)| cosine(&e.vector, reference(r))).collect();
     let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
     let worst = cosines.iter().copied().fold(f32::INFINITY, f32::min);
-    eprintln!("e5 `{prefix}` on {}: cosine to the engine's embeddings mean {mean:.5}, worst {worst:.5}", backend.name());
+    eprintln!(
+        "e5 `{prefix}` on {}: cosine to the engine's embeddings mean {mean:.5}, worst {worst:.5}",
+        backend.name()
+    );
     for (i, c) in cosines.iter().enumerate() {
         assert!(*c >= 0.995, "text {i}: cosine {c} < 0.995");
     }
@@ -132,9 +136,11 @@ fn a_corrupted_packed_file_is_a_clear_error() {
     let device = open_device(BackendKind::Cpu).unwrap();
     let mut files = assets().model_files(ModelName::E5).unwrap();
     files.weights.truncate(files.weights.len() - 1000);
-    let err = files.clone().load(&device).err().expect("a truncated file is rejected").to_string();
+    let Err(err) = files.clone().load(&device) else { panic!("a truncated file is rejected") };
+    let err = err.to_string();
     assert!(err.contains("truncated or corrupted"), "{err}");
     files.weights[..4].copy_from_slice(b"E5S2");
-    let err = files.load(&device).err().expect("a foreign file is rejected").to_string();
+    let Err(err) = files.load(&device) else { panic!("a foreign file is rejected") };
+    let err = err.to_string();
     assert!(err.contains("safetensors"), "{err}");
 }

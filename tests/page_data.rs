@@ -24,7 +24,8 @@ fn the_heldout_sample_is_balanced_from_test_and_never_in_train() {
     assert_eq!(heldout.len(), 2 * page_data::HELDOUT_PER_CLASS);
     assert_eq!(heldout.iter().filter(|r| r.label == 1).count(), page_data::HELDOUT_PER_CLASS);
     let test: HashSet<String> = read_reviews(&assets.imdb_split("test")).unwrap().into_iter().map(|r| r.text).collect();
-    let train: HashSet<String> = read_reviews(&assets.imdb_split("train")).unwrap().into_iter().map(|r| r.text).collect();
+    let train: HashSet<String> =
+        read_reviews(&assets.imdb_split("train")).unwrap().into_iter().map(|r| r.text).collect();
     assert!(heldout.iter().all(|r| test.contains(&r.text) && !train.contains(&r.text)));
     let sample = read_reviews(&assets.imdb_dir().join("sample.jsonl")).unwrap();
     assert!(sample.iter().all(|r| train.contains(&r.text)), "the page's sample comes from train");
@@ -35,9 +36,11 @@ fn the_feature_cache_matches_the_encoder_on_the_weights_the_page_downloads() {
     let assets = assets();
     let model = ModelName::default();
     let cache: FeatureCache =
-        serde_json::from_slice(&std::fs::read(assets.page_dir().join(page_data::features_file(model))).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(assets.page_dir().join(page_data::features_file(model))).unwrap())
+            .unwrap();
     let mut files = assets.model_files(model).unwrap();
-    files.weights = std::fs::read(assets.model_dir(model).join(model.spec().weights_file(WeightPrecision::F16))).unwrap();
+    files.weights =
+        std::fs::read(assets.model_dir(model).join(model.spec().weights_file(WeightPrecision::F16))).unwrap();
     assert_eq!(cache.weights_sha256, format!("{:x}", Sha256::digest(&files.weights)));
     assert_eq!(cache.pooling, model.spec().classifier_pooling.name());
     let sample = read_reviews(&assets.imdb_dir().join("sample.jsonl")).unwrap();
@@ -46,7 +49,8 @@ fn the_feature_cache_matches_the_encoder_on_the_weights_the_page_downloads() {
 
     let device = open_device(BackendKind::Cpu).unwrap();
     let (tokenizer, encoder) = files.load(&device).unwrap();
-    let embedder = Embedder { tokenizer, model: encoder, device, pooling: model.spec().classifier_pooling, batch_size: 4 };
+    let embedder =
+        Embedder { tokenizer, model: encoder, device, pooling: model.spec().classifier_pooling, batch_size: 4 };
     let texts = [&sample[7].text, &heldout[3].text];
     let mine = embedder.embed(&texts).unwrap();
     for (vector, cached) in mine.iter().zip([&cache.sample[7], &cache.heldout[3]]) {
@@ -89,10 +93,7 @@ fn bench_labels_prints_suggested_and_random_accuracy() {
     let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| 10 |") || l.starts_with("| 20 |")).collect();
     assert_eq!(rows.len(), 2, "{stdout}");
     for row in rows {
-        let cells: Vec<f32> = row
-            .split('|')
-            .filter_map(|c| c.trim().split(' ').next()?.parse().ok())
-            .collect();
+        let cells: Vec<f32> = row.split('|').filter_map(|c| c.trim().split(' ').next()?.parse().ok()).collect();
         // labels, suggested accuracy, random mean: accuracies are percentages.
         assert!(cells.len() >= 3 && cells[1..].iter().all(|a| (0.0..=100.0).contains(a)), "{row}");
     }

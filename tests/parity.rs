@@ -29,7 +29,13 @@ fn check_embeddings(model: ModelName, backend: BackendKind, tolerance: f32) {
     let mut worst = 0f32;
     for (t, e) in fixture.texts.iter().zip(&embeddings) {
         let diff = max_abs_diff(&e.vector, t.reference(model));
-        assert!(diff <= tolerance, "{} on {}, text `{}`: max |diff| {diff:e} > {tolerance:e}", model.full_name(), backend.name(), t.kind);
+        assert!(
+            diff <= tolerance,
+            "{} on {}, text `{}`: max |diff| {diff:e} > {tolerance:e}",
+            model.full_name(),
+            backend.name(),
+            t.kind
+        );
         assert_eq!(e.tokens, t.input_ids_max256.len(), "token count of `{}`", t.kind);
         worst = worst.max(diff);
     }
@@ -43,7 +49,12 @@ fn token_ids_match_the_reference_for_both_models() {
         let embedder = embedder(model, BackendKind::Cpu).unwrap();
         for t in &fixture.texts {
             let content = embedder.tokenizer.content_ids(&t.text).unwrap();
-            assert_eq!(embedder.tokenizer.windows(&content, Pooling::First)[0], t.input_ids_max256, "text `{}`", t.kind);
+            assert_eq!(
+                embedder.tokenizer.windows(&content, Pooling::First)[0],
+                t.input_ids_max256,
+                "text `{}`",
+                t.kind
+            );
         }
     }
 }
@@ -126,13 +137,15 @@ fn corrupted_weights_are_a_clear_error() {
     let device = open_device(BackendKind::Cpu).unwrap();
     let mut files = assets().model_files(ModelName::L3).unwrap();
     files.weights.truncate(files.weights.len() / 2);
-    let err = files.load(&device).err().expect("truncated weights are rejected").to_string();
+    let Err(err) = files.load(&device) else { panic!("truncated weights are rejected") };
+    let err = err.to_string();
     assert!(err.contains("weights"), "{err}");
 
     let mut files = assets().model_files(ModelName::L3).unwrap();
     let mut config: serde_json::Value = serde_json::from_slice(&files.config_json).unwrap();
     config["num_hidden_layers"] = 4.into();
     files.config_json = serde_json::to_vec(&config).unwrap();
-    let err = files.load(&device).err().expect("a layer without weights is rejected").to_string();
+    let Err(err) = files.load(&device) else { panic!("a layer without weights is rejected") };
+    let err = err.to_string();
     assert!(err.contains("layers.3"), "{err}");
 }

@@ -19,7 +19,8 @@ fn stderr(output: &Output) -> String {
 fn labels_file(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
     let reviews = read_reviews(&assets().imdb_split("train")).unwrap();
     let picked = [0, 1].into_iter().flat_map(|label| reviews.iter().filter(move |r| r.label == label).take(n / 2));
-    let lines: String = picked.map(|r| format!("{}\n", serde_json::json!({ "text": r.text, "label": r.label }))).collect();
+    let lines: String =
+        picked.map(|r| format!("{}\n", serde_json::json!({ "text": r.text, "label": r.label }))).collect();
     let path = dir.join("labels.jsonl");
     std::fs::write(&path, lines).unwrap();
     path
@@ -34,7 +35,11 @@ fn train_then_predict_classifies_clear_reviews() {
     assert!(trained.status.success(), "{}", stderr(&trained));
     let classifier = Classifier::from_json(&std::fs::read(&out).unwrap()).expect("the page's classifier format");
     assert_eq!(classifier.trained_on, 40);
-    assert_eq!((classifier.encoder.as_str(), classifier.pooling.as_str()), ("multilingual-e5-small", "windows"), "the page's encoder by default");
+    assert_eq!(
+        (classifier.encoder.as_str(), classifier.pooling.as_str()),
+        ("multilingual-e5-small", "windows"),
+        "the page's encoder by default"
+    );
     // The page's method by default: the bundled sample unlabelled (its features from the
     // page's cache), lexicon seeds, self-training and the votes.
     let said = stderr(&trained);
@@ -50,7 +55,8 @@ fn train_then_predict_classifies_clear_reviews() {
     let input: String = texts.iter().map(|t| format!("{}\n", serde_json::json!({ "text": t }))).collect();
     let predicted = flicktune(&["predict", "--classifier", out.to_str().unwrap()], input.as_bytes());
     assert!(predicted.status.success(), "{}", stderr(&predicted));
-    let lines: Vec<Value> = String::from_utf8(predicted.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> =
+        String::from_utf8(predicted.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["label"], 1, "{:?}", lines[0]);
     assert_eq!(lines[1]["label"], 0, "{:?}", lines[1]);
@@ -63,7 +69,8 @@ fn train_then_predict_classifies_clear_reviews() {
     std::fs::write(&exported, session.to_string()).unwrap();
     let again = flicktune(&["predict", "--classifier", exported.to_str().unwrap()], input.as_bytes());
     assert!(again.status.success(), "{}", stderr(&again));
-    let again: Vec<Value> = String::from_utf8(again.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let again: Vec<Value> =
+        String::from_utf8(again.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(again, lines);
 }
 
@@ -79,7 +86,11 @@ fn self_training_uses_the_unlabelled_reviews() {
     // 40 unlabelled reviews: the classifier's surest 5 + 5 in the second round, and with
     // the lexicon, its surest 20 + 20 in both rounds (at most half the reviews per class).
     let seeded = (Some("40 unlabelled reviews labelled by VADER"), "50 unlabelled reviews join");
-    let runs = [("self-train", None, "10 unlabelled reviews join"), ("lexicon-self-train", seeded.0, seeded.1), ("ensemble", seeded.0, seeded.1)];
+    let runs = [
+        ("self-train", None, "10 unlabelled reviews join"),
+        ("lexicon-self-train", seeded.0, seeded.1),
+        ("ensemble", seeded.0, seeded.1),
+    ];
     for (method, seeds, second_round) in runs {
         let out = dir.path().join(format!("{method}.json"));
         let args = ["train", "--labels", labels.to_str().unwrap(), "--out", out.to_str().unwrap(), "--method", method];
@@ -102,13 +113,24 @@ fn self_training_uses_the_unlabelled_reviews() {
     let votes = ensemble.text_votes.as_ref().unwrap();
     assert!(votes.lexicon_spread.is_none() && votes.nbsvm.weights.len() > 100, "{} n-grams", votes.nbsvm.weights.len());
     assert_eq!(ensemble.recipe, Some(ModelName::E5.spec().recipe), "the file says how it was trained");
-    assert_eq!(classifiers[0].1.recipe.map(|r| (r.lexicon_seeds, r.self_training, r.votes.is_some())), Some((0, true, false)));
+    assert_eq!(
+        classifiers[0].1.recipe.map(|r| (r.lexicon_seeds, r.self_training, r.votes.is_some())),
+        Some((0, true, false))
+    );
     let texts = [
         "An absolute masterpiece. Brilliant acting, a moving story, and I loved every minute of it.",
         "Dreadful. A boring, stupid mess with awful acting; the worst film I have seen in years.",
     ];
-    let input: String = texts.iter().map(|t| format!("{}
-", serde_json::json!(t))).collect();
+    let input: String = texts
+        .iter()
+        .map(|t| {
+            format!(
+                "{}
+",
+                serde_json::json!(t)
+            )
+        })
+        .collect();
     let with_votes = predict_file(ensemble_path, &input).unwrap();
     assert!(with_votes[0] > 0.5 && with_votes[1] < 0.5, "{with_votes:?}");
     let encoder_only = dir.path().join("encoder-only.json");
@@ -121,7 +143,10 @@ fn bad_labels_files_fail_clearly_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let good = r#"{"text": "great fun", "label": 1}"#;
     for (content, says) in [
-        (format!("{good}\n{{\"text\": \"meh\", \"label\": 2}}\n"), "line 2: `label` must be 0 (negative) or 1 (positive)"),
+        (
+            format!("{good}\n{{\"text\": \"meh\", \"label\": 2}}\n"),
+            "line 2: `label` must be 0 (negative) or 1 (positive)",
+        ),
         (format!("{good}\n{{\"text\": \"meh\", \"label\"\n"), "line 2: not valid JSON"),
         (format!("{good}\n{good}\n"), "one positive and one negative"),
         (String::new(), "empty"),
@@ -149,7 +174,11 @@ fn predict_refuses_a_damaged_classifier_and_names_a_bad_line() {
 
     let labels = labels_file(dir.path(), 6);
     let out = dir.path().join("classifier.json");
-    assert!(flicktune(&["train", "--labels", labels.to_str().unwrap(), "--out", out.to_str().unwrap()], b"").status.success());
+    assert!(
+        flicktune(&["train", "--labels", labels.to_str().unwrap(), "--out", out.to_str().unwrap()], b"")
+            .status
+            .success()
+    );
     let result = flicktune(&["predict", "--classifier", out.to_str().unwrap()], b"\"fine\"\n{oops\n");
     assert!(!result.status.success());
     assert!(stderr(&result).contains("line 2: not valid JSON"), "{}", stderr(&result));
@@ -178,7 +207,8 @@ fn a_fine_tuned_classifier_file_carries_its_layers_and_predict_uses_them() {
     let labels = labels_file(dir.path(), 10);
     let frozen_path = dir.path().join("frozen.json");
     // The encoder's classifier alone (no votes), so the logit below is the whole prediction.
-    let args = ["train", "--labels", labels.to_str().unwrap(), "--out", frozen_path.to_str().unwrap(), "--method", "frozen"];
+    let args =
+        ["train", "--labels", labels.to_str().unwrap(), "--out", frozen_path.to_str().unwrap(), "--method", "frozen"];
     assert!(flicktune(&args, b"").status.success());
     let frozen = Classifier::from_json(&std::fs::read(&frozen_path).unwrap()).unwrap();
 
@@ -192,7 +222,13 @@ fn a_fine_tuned_classifier_file_carries_its_layers_and_predict_uses_them() {
         .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
-            TokenExample::new(&tokenizer, v["text"].as_str().unwrap(), v["label"].as_u64().unwrap() as u8, config.max_tokens).unwrap()
+            TokenExample::new(
+                &tokenizer,
+                v["text"].as_str().unwrap(),
+                v["label"].as_u64().unwrap() as u8,
+                config.max_tokens,
+            )
+            .unwrap()
         })
         .collect();
     let mut tuner = FineTuner::new(&pretrained, &frozen, &examples, tokenizer.pad_id(), config, &device).unwrap();
@@ -206,12 +242,14 @@ fn a_fine_tuned_classifier_file_carries_its_layers_and_predict_uses_them() {
     let tuned_path = dir.path().join("tuned.json");
     std::fs::write(&tuned_path, tuned.to_json()).unwrap();
 
-    let texts = ["Loved it: funny, warm and beautifully shot.", "Tedious, ugly and far too long.", "It was fine, I guess."];
+    let texts =
+        ["Loved it: funny, warm and beautifully shot.", "Tedious, ugly and far too long.", "It was fine, I guess."];
     let input: String = texts.iter().map(|t| format!("{}\n", serde_json::json!({ "text": t }))).collect();
     let from_cli = predict_file(&tuned_path, &input).unwrap();
     // The same classifier in process, on the pretrained encoder with the saved layers over it.
     let model = layers.apply(pretrained.clone(), &bytes).unwrap();
-    let embedder = Embedder { tokenizer, model, device, pooling: ModelName::default().spec().classifier_pooling, batch_size: 8 };
+    let embedder =
+        Embedder { tokenizer, model, device, pooling: ModelName::default().spec().classifier_pooling, batch_size: 8 };
     let in_process: Vec<f64> =
         embedder.embed(&texts).unwrap().iter().map(|e| f64::from(sigmoid(head.logit(&e.vector).unwrap()))).collect();
     for (cli, own) in from_cli.iter().zip(&in_process) {

@@ -95,8 +95,9 @@ impl Engine {
         for file in &manifest.files {
             contents.push(loader::load_file(model, file, on_progress).await?);
         }
-        let [config_json, tokenizer_json, weights]: [Vec<u8>; 3] =
-            contents.try_into().map_err(|_| "the model manifest must list config, tokenizer and weights".to_string())?;
+        let [config_json, tokenizer_json, weights]: [Vec<u8>; 3] = contents
+            .try_into()
+            .map_err(|_| "the model manifest must list config, tokenizer and weights".to_string())?;
         let files = ModelFiles { model, config_json, weights, tokenizer_json };
 
         let mut notice = None;
@@ -143,7 +144,12 @@ impl Engine {
     pub fn tuned_embedder(&self, layers: &TunedLayers, bytes: &[u8]) -> Result<Rc<Embedder>, String> {
         let pretrained = self.pretrained()?;
         let model = layers.apply(pretrained.model.clone(), bytes).map_err(|e| e.to_string())?;
-        Ok(Rc::new(Embedder { model, tokenizer: pretrained.tokenizer.clone(), device: pretrained.device.clone(), ..*pretrained }))
+        Ok(Rc::new(Embedder {
+            model,
+            tokenizer: pretrained.tokenizer.clone(),
+            device: pretrained.device.clone(),
+            ..*pretrained
+        }))
     }
 
     /// Puts a fine-tuned encoder (from [`Self::tuned_embedder`]) in use, or, with `None`,
@@ -204,7 +210,11 @@ impl Engine {
 
     /// The classifier's features, once no foreground work is running; with `embedder`
     /// rather than the one in use, if given.
-    pub async fn embed_in_background(&self, texts: &[String], embedder: Option<&Embedder>) -> Result<Vec<Embedding>, String> {
+    pub async fn embed_in_background(
+        &self,
+        texts: &[String],
+        embedder: Option<&Embedder>,
+    ) -> Result<Vec<Embedding>, String> {
         while self.state.borrow().foreground > 0 {
             super::yield_to_browser().await;
         }
@@ -244,15 +254,14 @@ async fn open_webgpu() -> Result<(Device, String), String> {
         return Err("WebGPU is present but offers no adapter".into());
     }
     let info = Reflect::get(&adapter, &"info".into()).unwrap_or(JsValue::UNDEFINED);
-    let field = |name: &str| Reflect::get(&info, &name.into()).ok().and_then(|v| v.as_string()).filter(|s| !s.is_empty());
+    let field =
+        |name: &str| Reflect::get(&info, &name.into()).ok().and_then(|v| v.as_string()).filter(|s| !s.is_empty());
     let name = [field("vendor"), field("architecture"), field("description")]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
-    let device = Device::wgpu_options()
-        .init_async()
-        .await
-        .map_err(|e| format!("WebGPU could not be initialised: {e}"))?;
+    let device =
+        Device::wgpu_options().init_async().await.map_err(|e| format!("WebGPU could not be initialised: {e}"))?;
     Ok((device, if name.is_empty() { "unnamed WebGPU adapter".into() } else { name }))
 }

@@ -84,7 +84,10 @@ impl ReviewIndex {
         let sample = read_jsonl("data/sample.jsonl").await?;
         let heldout = read_jsonl("data/heldout.jsonl").await?;
         let entries = |reviews: Vec<SampleReview>| {
-            reviews.into_iter().map(|review| Entry { view: TextView::of(&review.text), review, features: None, pretrained: None }).collect()
+            reviews
+                .into_iter()
+                .map(|review| Entry { view: TextView::of(&review.text), review, features: None, pretrained: None })
+                .collect()
         };
         *self.reviews.borrow_mut() = Reviews { sample: entries(sample), heldout: entries(heldout) };
         Ok(())
@@ -149,7 +152,11 @@ impl ReviewIndex {
             if !keep_going() {
                 return Ok(None);
             }
-            let text = if i < sample { self.part(false, |p| p[i].review.text.clone()) } else { self.part(true, |p| p[i - sample].review.text.clone()) };
+            let text = if i < sample {
+                self.part(false, |p| p[i].review.text.clone())
+            } else {
+                self.part(true, |p| p[i - sample].review.text.clone())
+            };
             vectors.push(engine.embed_in_background(&[text], Some(embedder)).await?.remove(0).vector);
         }
         on_progress(sample + heldout, sample + heldout);
@@ -204,7 +211,11 @@ impl ReviewIndex {
         if cache.weights_sha256 != weights_sha256 {
             return Err("the feature cache was computed with other weights".into());
         }
-        if cache.model != model.full_name() || cache.pooling != model.spec().classifier_pooling.name() || !cache.is_consistent(sample_len, heldout_len) || sample_len == 0 {
+        if cache.model != model.full_name()
+            || cache.pooling != model.spec().classifier_pooling.name()
+            || !cache.is_consistent(sample_len, heldout_len)
+            || sample_len == 0
+        {
             return Err("the feature cache does not match the bundled reviews".into());
         }
         let first = self.part(false, |p| p[0].review.text.clone());

@@ -103,14 +103,14 @@ pub async fn load_file(
     let report = |done: u64, from_cache: bool| {
         on_progress(FileProgress { name: file.name.clone(), done, total: file.bytes, from_cache })
     };
-    if let Some(cache) = &cache {
-        if let Some(bytes) = cached(cache, &key).await {
-            if bytes.len() as u64 == file.bytes {
-                report(file.bytes, true);
-                return Ok(bytes);
-            }
-            let _ = JsFuture::from(cache.delete_with_str(&key)).await;
+    if let Some(cache) = &cache
+        && let Some(bytes) = cached(cache, &key).await
+    {
+        if bytes.len() as u64 == file.bytes {
+            report(file.bytes, true);
+            return Ok(bytes);
         }
+        let _ = JsFuture::from(cache.delete_with_str(&key)).await;
     }
     let response = fetch(&model_url(model, &file.name)).await?;
     let body = response.body().ok_or_else(|| format!("{} has no body", file.name))?;
@@ -135,7 +135,10 @@ pub async fn load_file(
     }
     let sha256 = sha256_hex(&bytes);
     if sha256 != file.sha256 {
-        return Err(format!("{} does not match its manifest (sha256 {sha256}): the file on the server is corrupted", file.name));
+        return Err(format!(
+            "{} does not match its manifest (sha256 {sha256}): the file on the server is corrupted",
+            file.name
+        ));
     }
     if let Some(cache) = &cache {
         let _ = put(cache, &key, &bytes).await;

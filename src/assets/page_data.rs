@@ -38,13 +38,24 @@ pub fn write(assets: &AssetDir, dir: &Path) -> Result<()> {
     let sample = read_reviews(&assets.imdb_dir().join("sample.jsonl"))?;
     let device = open_device(BackendKind::Cpu)?;
     for model in ModelName::ALL {
-        eprintln!("computing {} features of the page's {} + {} reviews", model.full_name(), sample.len(), heldout.len());
+        eprintln!(
+            "computing {} features of the page's {} + {} reviews",
+            model.full_name(),
+            sample.len(),
+            heldout.len()
+        );
         let mut files = assets.model_files(model)?;
         // The page's default download: its features must be what the page would compute.
         files.weights = fs::read(assets.model_dir(model).join(model.spec().weights_file(WeightPrecision::F16)))?;
         let weights_sha256 = super::pip::sha256_bytes(&files.weights);
         let (tokenizer, encoder) = files.load(&device).with_context(|| format!("cannot load {}", model.full_name()))?;
-        let embedder = Embedder { tokenizer, model: encoder, device: device.clone(), pooling: model.spec().classifier_pooling, batch_size: 8 };
+        let embedder = Embedder {
+            tokenizer,
+            model: encoder,
+            device: device.clone(),
+            pooling: model.spec().classifier_pooling,
+            batch_size: 8,
+        };
         let vectors = |reviews: &[reviews::Review]| -> Result<Vec<Vec<f32>>> {
             let texts: Vec<&str> = reviews.iter().map(|r| r.text.as_str()).collect();
             Ok(embedder.embed(&texts)?.into_iter().map(|e| e.vector).collect())

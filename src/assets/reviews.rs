@@ -125,9 +125,8 @@ mod tests {
 
     #[test]
     fn split_is_balanced_disjoint_and_deterministic() {
-        let reviews: Vec<Review> = (0..2_600)
-            .map(|i| Review { text: format!("review {i}"), label: (i % 2) as u8 })
-            .collect();
+        let reviews: Vec<Review> =
+            (0..2_600).map(|i| Review { text: format!("review {i}"), label: (i % 2) as u8 }).collect();
         let (train, test) = split(reviews.clone()).unwrap();
         assert_eq!(test.len(), 2 * TEST_PER_CLASS);
         assert_eq!(test.iter().filter(|r| r.label == 1).count(), TEST_PER_CLASS);

@@ -16,7 +16,10 @@ use flicktune::adapt::{AdaptConfig, Adapter, is_adapted, windows};
 use flicktune::assets::AssetDir;
 use flicktune::assets::train_parts::TrainParts;
 use flicktune::backend::{BackendKind, open_device};
-use flicktune::models::{CONFIG_FILE, F16_WEIGHTS_FILE, ModelName, TOKENIZER_FILE, WEIGHTS_FILE, cast_safetensors, float_safetensors, float_tensors};
+use flicktune::models::{
+    CONFIG_FILE, F16_WEIGHTS_FILE, ModelName, TOKENIZER_FILE, WEIGHTS_FILE, cast_safetensors, float_safetensors,
+    float_tensors,
+};
 use flicktune::training::read_loss;
 
 /// The tensors adaptation changed, in f16: what `weights/` commits.
@@ -60,14 +63,18 @@ pub struct AdaptArgs {
 pub fn run(args: AdaptArgs, assets: &AssetDir) -> Result<()> {
     let device = open_device(args.backend)?;
     let files = assets.model_files(args.model)?;
-    let (tokenizer, encoder) = files
-        .clone()
-        .load(&device)
-        .with_context(|| format!("cannot load the {} encoder", args.model.full_name()))?;
+    let (tokenizer, encoder) =
+        files.clone().load(&device).with_context(|| format!("cannot load the {} encoder", args.model.full_name()))?;
     let TrainParts { pool, rest, .. } = TrainParts::read(assets)?;
-    let texts: Vec<&str> = pool.iter().chain(&rest).map(|r| r.text.as_str()).take(args.texts.unwrap_or(usize::MAX)).collect();
+    let texts: Vec<&str> =
+        pool.iter().chain(&rest).map(|r| r.text.as_str()).take(args.texts.unwrap_or(usize::MAX)).collect();
     let windows = windows(&tokenizer, &texts, args.max_tokens)?;
-    eprintln!("{} windows of up to {} tokens from {} train reviews (labels unused)", windows.len(), args.max_tokens, texts.len());
+    eprintln!(
+        "{} windows of up to {} tokens from {} train reviews (labels unused)",
+        windows.len(),
+        args.max_tokens,
+        texts.len()
+    );
     let config = AdaptConfig::new()
         .with_steps(args.steps)
         .with_batch_size(args.batch)
@@ -110,6 +117,11 @@ pub fn run(args: AdaptArgs, assets: &AssetDir) -> Result<()> {
     let mut changed = float_tensors(&weights)?;
     changed.retain(|(name, _, _)| is_adapted(name));
     write(ADAPTED_LAYERS_FILE, &float_safetensors(&changed, safetensors::Dtype::F16)?)?;
-    eprintln!("adapted {} in {:.0} s; wrote {}", args.model.full_name(), started.elapsed().as_secs_f64(), args.out.display());
+    eprintln!(
+        "adapted {} in {:.0} s; wrote {}",
+        args.model.full_name(),
+        started.elapsed().as_secs_f64(),
+        args.out.display()
+    );
     Ok(())
 }

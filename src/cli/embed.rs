@@ -28,7 +28,11 @@ pub fn read_stdin_texts() -> Result<Vec<String>> {
 
 /// Embeds `texts` in groups and writes `line(text, embedding)` for each to stdout, in
 /// order, flushing after each group so output streams.
-pub fn write_embedded(embedder: &Embedder, texts: &[String], line: impl Fn(&str, Embedding) -> Result<Value>) -> Result<()> {
+pub fn write_embedded(
+    embedder: &Embedder,
+    texts: &[String],
+    line: impl Fn(&str, Embedding) -> Result<Value>,
+) -> Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     for group in texts.chunks(GROUP) {
         for (text, embedding) in group.iter().zip(embedder.embed(group)?) {

@@ -49,7 +49,8 @@ fn parse_lines<T>(input: &str, mut read: impl FnMut(usize, Value) -> Result<T>) 
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(line).map_err(|e| anyhow::anyhow!("line {}: not valid JSON ({e})", i + 1))?;
+        let value: Value =
+            serde_json::from_str(line).map_err(|e| anyhow::anyhow!("line {}: not valid JSON ({e})", i + 1))?;
         items.push(read(i + 1, value)?);
     }
     Ok(items)

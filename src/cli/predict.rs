@@ -32,7 +32,11 @@ pub fn run(args: PredictArgs, assets: &AssetDir) -> Result<()> {
     let classifier = read_classifier(&bytes).with_context(|| format!("{path} is not a usable classifier"))?;
     let model: ModelName = classifier.encoder.parse().map_err(|_| {
         let shipped: Vec<&str> = flicktune::models::ENCODERS.iter().map(|spec| spec.full_name).collect();
-        anyhow!("{path} reads features of `{}`, which is not an encoder Flicktune ships ({})", classifier.encoder, shipped.join(", "))
+        anyhow!(
+            "{path} reads features of `{}`, which is not an encoder Flicktune ships ({})",
+            classifier.encoder,
+            shipped.join(", ")
+        )
     })?;
     let pooling = Some(classifier.pooling.parse().map_err(|e| anyhow!("{path}: {e}"))?);
 
@@ -40,7 +44,8 @@ pub fn run(args: PredictArgs, assets: &AssetDir) -> Result<()> {
     let mut embedder = EncoderArgs { model, pooling, backend: args.backend, batch: 8 }.embedder(assets)?;
     if let Some(tuned) = &classifier.tuned_layers {
         // Checked against the sha256 when the file was read.
-        let bytes = tuned.inline_bytes()?.ok_or(TunedError::Missing).with_context(|| format!("{path} cannot be used"))?;
+        let bytes =
+            tuned.inline_bytes()?.ok_or(TunedError::Missing).with_context(|| format!("{path} cannot be used"))?;
         embedder.model = tuned.apply(embedder.model, &bytes).with_context(|| format!("{path} cannot be used"))?;
     }
     write_embedded(&embedder, &texts, |text, embedding| {
@@ -55,7 +60,9 @@ fn read_classifier(bytes: &[u8]) -> Result<Classifier> {
     if value.get("format").and_then(|f| f.as_str()) == Some(session::FORMAT) {
         return match value.get("classifier") {
             Some(c) if !c.is_null() => Ok(Classifier::from_value(c.clone())?),
-            _ => Err(anyhow!("it is the page's export of labels without a trained classifier: train in the page first, or use `flicktune train`")),
+            _ => Err(anyhow!(
+                "it is the page's export of labels without a trained classifier: train in the page first, or use `flicktune train`"
+            )),
         };
     }
     Ok(Classifier::from_value(value)?)

@@ -115,7 +115,15 @@ mod tests {
             resolve("/models/paraphrase-MiniLM-L3-v2/model.f16.safetensors", dist, &assets),
             Some(PathBuf::from("/a/models/paraphrase-MiniLM-L3-v2/model.f16.safetensors"))
         );
-        for bad in ["/pkg/../../etc/passwd", "/pkg/..", "/models/x/config.json", "/models/all-MiniLM-L6-v2/.complete", "/data/train.jsonl", "/data/test.jsonl", "/data/features.x.json"] {
+        for bad in [
+            "/pkg/../../etc/passwd",
+            "/pkg/..",
+            "/models/x/config.json",
+            "/models/all-MiniLM-L6-v2/.complete",
+            "/data/train.jsonl",
+            "/data/test.jsonl",
+            "/data/features.x.json",
+        ] {
             assert_eq!(resolve(bad, dist, &assets), None, "{bad}");
         }
     }

@@ -76,9 +76,12 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
-    let input = std::fs::read_to_string(&args.labels).with_context(|| format!("cannot read {}", args.labels.display()))?;
-    let (texts, labels): (Vec<String>, Vec<u8>) =
-        parse_labelled(&input).with_context(|| format!("{} is not a labels file", args.labels.display()))?.into_iter().unzip();
+    let input =
+        std::fs::read_to_string(&args.labels).with_context(|| format!("cannot read {}", args.labels.display()))?;
+    let (texts, labels): (Vec<String>, Vec<u8>) = parse_labelled(&input)
+        .with_context(|| format!("{} is not a labels file", args.labels.display()))?
+        .into_iter()
+        .unzip();
     // Refuse one-class labels and bad unlabelled files before minutes of encoding, not after.
     class_weights(&labels)?;
     let recipe = args.method.recipe(args.model);
@@ -106,7 +109,9 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
         args.model.full_name(),
         pooling.name()
     );
-    let vectors = |texts: &[String]| -> Result<Vec<Vec<f32>>> { Ok(embedder.embed(texts)?.into_iter().map(|e| e.vector).collect()) };
+    let vectors = |texts: &[String]| -> Result<Vec<Vec<f32>>> {
+        Ok(embedder.embed(texts)?.into_iter().map(|e| e.vector).collect())
+    };
     let features = vectors(&texts)?;
     let cached = page_sample.then(|| page_sample_features(assets, args.model, pooling, &unlabelled_texts)).flatten();
     let unlabelled = match cached {
@@ -119,10 +124,14 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
 
     let scaling = FeatureScaling::fit(&features.iter().chain(&unlabelled).collect::<Vec<_>>());
     let source = FeatureSource { encoder: args.model.full_name().into(), pooling: pooling.name().into() };
-    let examples: Vec<Example> = features.iter().zip(&labels).map(|(f, &label)| Example { features: f, label }).collect();
+    let examples: Vec<Example> =
+        features.iter().zip(&labels).map(|(f, &label)| Example { features: f, label }).collect();
     let views: Vec<TextView> = texts.iter().map(|t| TextView::of(t)).collect();
-    let unlabelled_views: Vec<TextView> =
-        if recipe.learns_from_unlabelled() { unlabelled_texts.iter().map(|t| TextView::of(t)).collect() } else { Vec::new() };
+    let unlabelled_views: Vec<TextView> = if recipe.learns_from_unlabelled() {
+        unlabelled_texts.iter().map(|t| TextView::of(t)).collect()
+    } else {
+        Vec::new()
+    };
     let set = TrainingSet {
         labelled: examples,
         unlabelled: unlabelled.iter().map(Vec::as_slice).collect(),
@@ -137,7 +146,8 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
         } else if round == 2 {
             eprintln!("self-training: {joined} unlabelled reviews join the labels in the second round");
         }
-        let trainer = HeadTrainer::new(examples, scaling.clone(), source.clone(), HeadTrainingConfig::new(), &embedder.device)?;
+        let trainer =
+            HeadTrainer::new(examples, scaling.clone(), source.clone(), HeadTrainingConfig::new(), &embedder.device)?;
         Ok(train_blocking(trainer)?)
     };
     let mut classifier = recipe.fit_head_blocking(&set, fit)?;
@@ -167,7 +177,12 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
 /// The page's precomputed features of its sample, when they were made with the very
 /// weights the CLI loads for `model` (e5's packed file is both; the MiniLMs' page cache
 /// is of their f16 weights, so they are encoded again) and `pooling`.
-fn page_sample_features(assets: &AssetDir, model: ModelName, pooling: Pooling, texts: &[String]) -> Option<Vec<Vec<f32>>> {
+fn page_sample_features(
+    assets: &AssetDir,
+    model: ModelName,
+    pooling: Pooling,
+    texts: &[String],
+) -> Option<Vec<Vec<f32>>> {
     let cache = std::fs::read(assets.page_dir().join(page_data::features_file(model))).ok()?;
     let cache: FeatureCache = serde_json::from_slice(&cache).ok()?;
     let weights = std::fs::read(assets.model_dir(model).join(model.spec().weights_file(WeightPrecision::F32))).ok()?;

@@ -36,8 +36,12 @@ impl FixtureText {
         match model {
             ModelName::L3 => &self.l3.mean_pooled_l2,
             ModelName::L6 => &self.l6.mean_pooled_l2,
-            ModelName::L3Reviews => panic!("no reference embeddings for the adapted L3: it is this project's own model"),
-            ModelName::E5 => panic!("e5's reference embeddings are in e5-reference-embeddings.json (tests/e5_parity.rs)"),
+            ModelName::L3Reviews => {
+                panic!("no reference embeddings for the adapted L3: it is this project's own model")
+            }
+            ModelName::E5 => {
+                panic!("e5's reference embeddings are in e5-reference-embeddings.json (tests/e5_parity.rs)")
+            }
         }
     }
 }

@@ -38,9 +38,7 @@ pub fn LineChart(
             .collect::<Vec<_>>()
     };
     let polyline = move || scaled().iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect::<Vec<_>>().join(" ");
-    let dots = move || {
-        scaled().into_iter().map(|(x, y)| view! { <circle cx=x cy=y r="2.5"></circle> }).collect_view()
-    };
+    let dots = move || scaled().into_iter().map(|(x, y)| view! { <circle cx=x cy=y r="2.5"></circle> }).collect_view();
     let axis_text = move || {
         let ((x0, x1), (y0, y1), pts) = bounds();
         if pts.is_empty() {

@@ -10,11 +10,7 @@ use crate::backend::BackendKind;
 use crate::models::{ENCODERS, ModelName, WeightPrecision, WeightsFormat};
 
 fn megabytes(bytes: u64) -> String {
-    if bytes < 1_000_000 {
-        format!("{:.0} kB", bytes as f64 / 1e3)
-    } else {
-        format!("{:.1} MB", bytes as f64 / 1e6)
-    }
+    if bytes < 1_000_000 { format!("{:.0} kB", bytes as f64 / 1e3) } else { format!("{:.1} MB", bytes as f64 / 1e6) }
 }
 
 #[component]

@@ -27,7 +27,8 @@ fn next_review(state: PageState, index: &ReviewIndex) -> Option<usize> {
                 .iter()
                 .map(|&i| {
                     let features = sample[i].features.as_deref().unwrap_or_default();
-                    let positive = classifier.as_ref().and_then(|c| c.predict(features, &sample[i].view).ok()).map(|p| p.positive);
+                    let positive =
+                        classifier.as_ref().and_then(|c| c.predict(features, &sample[i].view).ok()).map(|p| p.positive);
                     Candidate { features, positive }
                 })
                 .collect();
@@ -55,7 +56,8 @@ pub fn LabelPanel(index: ReviewIndex) -> impl IntoView {
         if state.reviews_ready.get() { stored.with_value(|index| next_review(state, index)) } else { None }
     });
     let text_of = move |review: usize| {
-        stored.with_value(|index| index.with_sample(|s| s.get(review).map(|e| e.review.text.clone()).unwrap_or_default()))
+        stored
+            .with_value(|index| index.with_sample(|s| s.get(review).map(|e| e.review.text.clone()).unwrap_or_default()))
     };
     let prediction = move || {
         state.indexed.track();
@@ -96,7 +98,9 @@ pub fn LabelPanel(index: ReviewIndex) -> impl IntoView {
                 .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
                 .is_some_and(|e| match e.tag_name().as_str() {
                     "TEXTAREA" | "SELECT" => true,
-                    "INPUT" => !matches!(e.get_attribute("type").as_deref(), Some("checkbox" | "radio" | "button" | "file")),
+                    "INPUT" => {
+                        !matches!(e.get_attribute("type").as_deref(), Some("checkbox" | "radio" | "button" | "file"))
+                    }
                     _ => false,
                 });
             if typing || event.ctrl_key() || event.meta_key() || event.alt_key() {
@@ -135,7 +139,7 @@ pub fn LabelPanel(index: ReviewIndex) -> impl IntoView {
         }
         .into_any()
     };
-        view! {
+    view! {
         <section class="panel wide">
             <h2>"Label reviews"</h2>
             <p class="hint">

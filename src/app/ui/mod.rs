@@ -125,7 +125,10 @@ impl PageState {
 /// A parameter of the page's address, such as `f32` in `?precision=f32`.
 fn url_param(name: &str) -> Option<String> {
     let search = web_sys::window()?.location().search().ok()?;
-    search.trim_start_matches('?').split('&').find_map(|pair| Some(pair.strip_prefix(name)?.strip_prefix('=')?.to_string()))
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|pair| Some(pair.strip_prefix(name)?.strip_prefix('=')?.to_string()))
 }
 
 /// `?precision=f32` downloads the original f32 weights (twice the bytes) instead of f16.
@@ -142,13 +145,16 @@ fn initial_model() -> ModelName {
 #[component]
 pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl IntoView {
     let precision = precision_from_url();
-    let (model, session, tuned) = (RwSignal::new(initial_model()), RwSignal::new(Session::default()), RwSignal::new(None::<String>));
+    let (model, session, tuned) =
+        (RwSignal::new(initial_model()), RwSignal::new(Session::default()), RwSignal::new(None::<String>));
     let usable_classifier = Memo::new(move |_| {
         let (model, tuned) = (model.get(), tuned.get());
         session.with(|s| {
             s.classifier
                 .as_ref()
-                .filter(|c| c.encoder == model.full_name() && c.tuned_layers.as_ref().map(|t| &t.sha256) == tuned.as_ref())
+                .filter(|c| {
+                    c.encoder == model.full_name() && c.tuned_layers.as_ref().map(|t| &t.sha256) == tuned.as_ref()
+                })
                 .map(|c| Arc::new(c.clone()))
         })
     });
@@ -186,10 +192,10 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
     // read: a page that could not restore must not overwrite what it could not read.
     Effect::new(move |_| {
         let json = state.session.with(Session::to_json);
-        if state.session_restored.get() {
-            if let Err(e) = storage::write_session(&json) {
-                state.session_notice.set(Some(e));
-            }
+        if state.session_restored.get()
+            && let Err(e) = storage::write_session(&json)
+        {
+            state.session_notice.set(Some(e));
         }
     });
     Effect::new(move |_| storage::write_flag(storage::AUTO_RETRAIN, state.auto_retrain.get()));

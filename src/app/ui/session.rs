@@ -67,7 +67,8 @@ pub fn SessionPanel(engine: Engine, index: ReviewIndex) -> impl IntoView {
             return message.set(Some("Reset waits until training stops: cancel it or let it finish.".into()));
         }
         let n = state.session.with_untracked(|s| s.labels.len());
-        let question = format!("Delete all {n} labels, the classifier and its learning curve? Export them first to keep a copy.");
+        let question =
+            format!("Delete all {n} labels, the classifier and its learning curve? Export them first to keep a copy.");
         let confirmed = web_sys::window().and_then(|w| w.confirm_with_message(&question).ok()).unwrap_or(false);
         if confirmed {
             state.session.set(Session::default());
@@ -105,7 +106,12 @@ fn training_runs(state: PageState) -> bool {
 
 async fn read_import(file: &web_sys::File, index: &ReviewIndex) -> Result<Session, String> {
     if file.size() > MAX_FILE_BYTES as f64 {
-        return Err(format!("{} is {:.0} kB; a labels file is at most {} kB", file.name(), file.size() / 1e3, MAX_FILE_BYTES / 1000));
+        return Err(format!(
+            "{} is {:.0} kB; a labels file is at most {} kB",
+            file.name(),
+            file.size() / 1e3,
+            MAX_FILE_BYTES / 1000
+        ));
     }
     let text = JsFuture::from(file.text()).await.map_err(js_error)?.as_string().unwrap_or_default();
     let mut session = Session::from_json(text.as_bytes(), &index.sample_texts()).map_err(|e| e.to_string())?;

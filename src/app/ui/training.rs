@@ -18,8 +18,8 @@ use crate::app::training::{self, Outcome};
 use crate::classifier::{Classifier, FeatureScaling, TextView, TextVotes};
 use crate::features::Embedder;
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
-use crate::session::{CurvePoint, Label};
 use crate::recipe::{Recipe, TrainingSet};
+use crate::session::{CurvePoint, Label};
 use crate::training::{Example, FeatureSource, read_loss};
 use crate::tuned::TunedLayers;
 
@@ -48,7 +48,9 @@ pub fn TrainPanel(engine: Engine, index: ReviewIndex) -> impl IntoView {
             TrainPhase::Reread => format!("reading the reviews again with the fine-tuned encoder… {step} of {total}"),
             TrainPhase::Restore => format!("putting your fine-tuned encoder back in use… {step} of {total} reviews"),
         },
-        TrainStatus::Finished { seconds, labels, fine_tuning: None } => format!("done: trained on {labels} labels in {seconds:.2} s"),
+        TrainStatus::Finished { seconds, labels, fine_tuning: None } => {
+            format!("done: trained on {labels} labels in {seconds:.2} s")
+        }
         TrainStatus::Finished { seconds, labels, fine_tuning: Some(t) } => format!(
             "done: trained on {labels} labels in {seconds:.1} s, with the top {} layers fine-tuned ({} epochs in {:.1} s; reading the reviews again {:.1} s)",
             t.layers, t.epochs, t.tuning_seconds, t.reread_seconds
@@ -57,7 +59,10 @@ pub fn TrainPanel(engine: Engine, index: ReviewIndex) -> impl IntoView {
         TrainStatus::Failed(e) => format!("error: {e}"),
         TrainStatus::Idle => match state.classifier() {
             Some(c) if c.tuned_layers.is_some() => {
-                format!("done: classifier from your last visit, trained on {} labels, with its fine-tuned encoder", c.trained_on)
+                format!(
+                    "done: classifier from your last visit, trained on {} labels, with its fine-tuned encoder",
+                    c.trained_on
+                )
             }
             Some(c) => format!("done: classifier from your last visit, trained on {} labels", c.trained_on),
             None => "no classifier yet: label some positive and negative reviews, then train".into(),
@@ -84,7 +89,7 @@ pub fn TrainPanel(engine: Engine, index: ReviewIndex) -> impl IntoView {
                 </Show>
                 <Setting value=state.auto_retrain testid="auto-retrain" label="Retrain after every label"/>
                 <Setting value=state.self_train testid="self-train"
-                    label="Learn from the unlabelled reviews and the text too (lexicon seeds, self-training, NB-SVM and lexicon votes)"/>
+                    label="Learn from the unlabelled reviews and the text too (lexicon seeds, self-training, text votes)"/>
                 <Setting value=state.fine_tune testid="fine-tune" label="Fine-tune the encoder's top layers too"/>
             </div>
             <Show when=move || state.fine_tune.get()>
@@ -155,7 +160,12 @@ async fn run(engine: Engine, index: ReviewIndex, state: PageState, pressed: bool
 /// `Some(labels used, fine-tuning times)` when a classifier was trained, `None` when
 /// cancelled. Without fine-tuning, the classifier reads the encoder in use (fine-tuned
 /// earlier, or not) unless the setting was turned off, which puts the pretrained one back.
-async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune: bool) -> Result<Option<(usize, Option<FineTuneTimes>)>, String> {
+async fn train(
+    engine: &Engine,
+    index: &ReviewIndex,
+    state: PageState,
+    fine_tune: bool,
+) -> Result<Option<(usize, Option<FineTuneTimes>)>, String> {
     // With the setting off, a fine-tuned encoder in use gives way to the pretrained one
     // (once the run is complete: a cancelled run changes nothing).
     let back_to_pretrained = !state.fine_tune.get_untracked() && engine.tuned().is_some();
@@ -175,7 +185,9 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
     };
     let fitted = recipe
         .fit_head(&set, async |examples| {
-            train_head(engine, state, examples, &data.scaling, &source).await.map_err(Box::<dyn std::error::Error>::from)
+            train_head(engine, state, examples, &data.scaling, &source)
+                .await
+                .map_err(Box::<dyn std::error::Error>::from)
         })
         .await;
     let Some(head) = fitted.map_err(|e| e.to_string())? else { return Ok(None) };
@@ -203,10 +215,17 @@ async fn train(engine: &Engine, index: &ReviewIndex, state: PageState, fine_tune
 
 /// The recipe's votes beside `classifier` (trained on `labels`), their spreads measured
 /// over the unlabelled sample reviews with the features in use (fine-tuned or not).
-fn votes(index: &ReviewIndex, labels: &[Label], classifier: &Classifier, recipe: &Recipe) -> Result<Option<TextVotes>, String> {
+fn votes(
+    index: &ReviewIndex,
+    labels: &[Label],
+    classifier: &Classifier,
+    recipe: &Recipe,
+) -> Result<Option<TextVotes>, String> {
     index.with_sample(|sample| {
-        let views: Vec<TextView> =
-            labels.iter().map(|l| sample.get(l.review).map_or_else(|| TextView::of(&l.text), |e| e.view.clone())).collect();
+        let views: Vec<TextView> = labels
+            .iter()
+            .map(|l| sample.get(l.review).map_or_else(|| TextView::of(&l.text), |e| e.view.clone()))
+            .collect();
         let labelled: Vec<(&TextView, u8)> = views.iter().zip(labels.iter().map(|l| l.label)).collect();
         let unlabelled: Vec<(&[f32], &TextView)> =
             unlabelled_entries(sample, labels).filter_map(|e| Some((e.features.as_deref()?, &e.view))).collect();
@@ -231,7 +250,12 @@ struct TrainingData {
     scaling: FeatureScaling,
 }
 
-async fn training_data(engine: &Engine, index: &ReviewIndex, labels: &[Label], pretrained: bool) -> Result<TrainingData, String> {
+async fn training_data(
+    engine: &Engine,
+    index: &ReviewIndex,
+    labels: &[Label],
+    pretrained: bool,
+) -> Result<TrainingData, String> {
     let pick = move |e: &Entry| if pretrained { e.pretrained.clone() } else { e.features.clone() };
     let (unlabelled, lexicon_scores): (Vec<Vec<f32>>, Vec<f32>) =
         index.with_sample(|s| unlabelled_entries(s, labels).filter_map(|e| Some((pick(e)?, e.view.lexicon))).unzip());
@@ -243,7 +267,10 @@ async fn training_data(engine: &Engine, index: &ReviewIndex, labels: &[Label], p
                 let text = [label.text.clone()];
                 let fresh = if pretrained {
                     let embedder = engine.pretrained()?;
-                    engine.in_foreground(embedder.embed_pooled(&text, engine.classifier_pooling()?)).await.map_err(|e| e.to_string())?
+                    engine
+                        .in_foreground(embedder.embed_pooled(&text, engine.classifier_pooling()?))
+                        .await
+                        .map_err(|e| e.to_string())?
                 } else {
                     engine.embed_for_classifier(&text).await?
                 };
@@ -257,7 +284,13 @@ async fn training_data(engine: &Engine, index: &ReviewIndex, labels: &[Label], p
 }
 
 /// Trains the classifier on `examples`, its loss curve continuing the run's; `None` when cancelled.
-async fn train_head(engine: &Engine, state: PageState, examples: &[Example<'_>], scaling: &FeatureScaling, source: &FeatureSource) -> Result<Option<Classifier>, String> {
+async fn train_head(
+    engine: &Engine,
+    state: PageState,
+    examples: &[Example<'_>],
+    scaling: &FeatureScaling,
+    source: &FeatureSource,
+) -> Result<Option<Classifier>, String> {
     let offset = state.losses.with_untracked(|l| l.last().map_or(0, |(s, _)| *s));
     let on_progress = move |step: usize, total: usize, loss: f32| {
         state.training.set(TrainStatus::Running { phase: TrainPhase::Head, step, total });
@@ -273,7 +306,13 @@ async fn train_head(engine: &Engine, state: PageState, examples: &[Example<'_>],
 /// Fine-tunes the pretrained encoder's top layers with `head`, reads every bundled review
 /// again with the result, keeps both in the browser, and puts them in use. `None` when
 /// cancelled (nothing changed then).
-async fn fine_tune_encoder(engine: &Engine, index: &ReviewIndex, state: PageState, labels: &[Label], head: Classifier) -> Result<Option<(Classifier, FineTuneTimes)>, String> {
+async fn fine_tune_encoder(
+    engine: &Engine,
+    index: &ReviewIndex,
+    state: PageState,
+    labels: &[Label],
+    head: Classifier,
+) -> Result<Option<(Classifier, FineTuneTimes)>, String> {
     let pretrained = engine.pretrained()?;
     let config = FineTuneConfig::new();
     let examples = labels
@@ -285,8 +324,15 @@ async fn fine_tune_encoder(engine: &Engine, index: &ReviewIndex, state: PageStat
     // Reading the labelled reviews through the frozen bottom layers comes first.
     state.training.set(TrainStatus::Running { phase: TrainPhase::FineTune, step: 0, total: 1 });
     crate::app::yield_to_browser().await;
-    let mut tuner = FineTuner::new(&pretrained.model, &head, &examples, pretrained.tokenizer.pad_id(), config.clone(), &pretrained.device)
-        .map_err(|e| e.to_string())?;
+    let mut tuner = FineTuner::new(
+        &pretrained.model,
+        &head,
+        &examples,
+        pretrained.tokenizer.pad_id(),
+        config.clone(),
+        &pretrained.device,
+    )
+    .map_err(|e| e.to_string())?;
     let offset = state.losses.with_untracked(|l| l.last().map_or(0, |(s, _)| *s));
     while !tuner.is_done() {
         // One step at a time: a step is long, and the loss read-back lets the page breathe.
@@ -307,10 +353,12 @@ async fn fine_tune_encoder(engine: &Engine, index: &ReviewIndex, state: PageStat
     let (layers, bytes) = TunedLayers::save(&encoder, first_tuned).map_err(|e| e.to_string())?;
     let embedder = engine.tuned_embedder(&layers, &bytes)?;
     let started = js_sys::Date::now();
-    let on_progress = move |step, total| state.training.set(TrainStatus::Running { phase: TrainPhase::Reread, step, total });
+    let on_progress =
+        move |step, total| state.training.set(TrainStatus::Running { phase: TrainPhase::Reread, step, total });
     let keep_going = move || !state.cancel_training.get_untracked();
     let model = state.model.get_untracked();
-    let Some(features) = index.read_all(engine, &embedder, (model, &layers.sha256), &on_progress, &keep_going).await? else {
+    let Some(features) = index.read_all(engine, &embedder, (model, &layers.sha256), &on_progress, &keep_going).await?
+    else {
         return Ok(None);
     };
     let reread_seconds = (js_sys::Date::now() - started) / 1e3;
@@ -348,7 +396,12 @@ pub async fn keep_imported(layers: &TunedLayers, bytes: &[u8]) -> Result<(), Str
 }
 
 /// Puts an encoder and its features in use: a fine-tuned one, or the pretrained one.
-fn use_encoder(engine: &Engine, index: &ReviewIndex, state: PageState, tuned: Option<(Rc<Embedder>, TunedLayers, &AllFeatures)>) -> Result<(), String> {
+fn use_encoder(
+    engine: &Engine,
+    index: &ReviewIndex,
+    state: PageState,
+    tuned: Option<(Rc<Embedder>, TunedLayers, &AllFeatures)>,
+) -> Result<(), String> {
     match tuned {
         Some((embedder, layers, features)) => {
             if !index.use_features(Some(features)) {
@@ -405,18 +458,28 @@ pub async fn use_classifiers_encoder(engine: &Engine, index: &ReviewIndex, state
 }
 
 /// `Ok(false)` when cancelled.
-async fn restore_tuned(engine: &Engine, index: &ReviewIndex, state: PageState, layers: &TunedLayers) -> Result<bool, String> {
+async fn restore_tuned(
+    engine: &Engine,
+    index: &ReviewIndex,
+    state: PageState,
+    layers: &TunedLayers,
+) -> Result<bool, String> {
     let (layers_key, features_key) = tuned_keys(&layers.sha256);
-    let bytes = loader::kept(&layers_key).await.ok_or("its fine-tuned layers are no longer in this browser's storage")?;
+    let bytes =
+        loader::kept(&layers_key).await.ok_or("its fine-tuned layers are no longer in this browser's storage")?;
     let embedder = engine.tuned_embedder(layers, &bytes)?;
-    let kept: Option<AllFeatures> = loader::kept(&features_key).await.and_then(|json| serde_json::from_slice(&json).ok());
+    let kept: Option<AllFeatures> =
+        loader::kept(&features_key).await.and_then(|json| serde_json::from_slice(&json).ok());
     let features = match kept.filter(|f| f.weights_sha256 == layers.sha256) {
         Some(features) => features,
         None => {
-            let on_progress = move |step, total| state.training.set(TrainStatus::Running { phase: TrainPhase::Restore, step, total });
+            let on_progress =
+                move |step, total| state.training.set(TrainStatus::Running { phase: TrainPhase::Restore, step, total });
             let keep_going = move || !state.cancel_training.get_untracked();
             let model = state.model.get_untracked();
-            let Some(features) = index.read_all(engine, &embedder, (model, &layers.sha256), &on_progress, &keep_going).await? else {
+            let Some(features) =
+                index.read_all(engine, &embedder, (model, &layers.sha256), &on_progress, &keep_going).await?
+            else {
                 return Ok(false);
             };
             let json = serde_json::to_vec(&features).map_err(|e| e.to_string())?;

@@ -26,8 +26,8 @@ use flicktune::assets::{AssetDir, Review, read_reviews};
 use flicktune::backend::BackendKind;
 use flicktune::classifier::{Classifier, FeatureScaling, TextView};
 use flicktune::features::{Embedder, Pooling};
-use flicktune::models::{ENCODERS, ModelName};
 use flicktune::lexicon;
+use flicktune::models::{ENCODERS, ModelName};
 use flicktune::nbsvm::NbSvm;
 use flicktune::recipe::{Recipe, TrainingSet, Votes};
 use flicktune::training::Example;
@@ -35,7 +35,6 @@ use flicktune::training::Example;
 use super::labels::fit;
 use super::{report, store};
 use crate::cli::EncoderArgs;
-
 
 #[derive(Args)]
 pub struct CurveArgs {
@@ -80,7 +79,6 @@ impl Scored {
     }
 }
 
-
 /// A way of turning N labelled reviews into a sentiment classifier.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Method {
@@ -95,7 +93,11 @@ pub enum Method {
     SelfTrained(ModelName, Pooling),
     /// The library's [`Recipe`] on frozen encoder features, learning from [`PAGE_POOL`]
     /// unlabelled reviews, as many as the page has (the page's row is one of these).
-    Trained { model: ModelName, pooling: Pooling, recipe: Recipe },
+    Trained {
+        model: ModelName,
+        pooling: Pooling,
+        recipe: Recipe,
+    },
 }
 
 /// The page's unlabelled pool: its bundled `train` sample.
@@ -137,15 +139,21 @@ impl Method {
         // The recipe's steps, each kept for what it adds (chosen with `--eval train-dev`).
         all.push(Method::trained(l3, recipe(0, None)));
         all.push(Method::trained(l3, recipe(SEEDS, None)));
-        all.extend([Method::trained(l3, recipe(0, Some((0.0, 25)))), Method::trained(l3, recipe(SEEDS, Some((1.0, 25))))]);
+        all.extend([
+            Method::trained(l3, recipe(0, Some((0.0, 25)))),
+            Method::trained(l3, recipe(SEEDS, Some((1.0, 25)))),
+        ]);
         // The same on the encoder adapted to reviews (its frozen rows are above), and its
         // recipe, the lexicon's vote halved.
         let adapted = ModelName::L3Reviews;
-        all.extend([recipe(SEEDS, None), recipe(SEEDS, Some((1.0, 25))), Recipe::MINILM].map(|r| Method::trained(adapted, r)));
+        all.extend(
+            [recipe(SEEDS, None), recipe(SEEDS, Some((1.0, 25))), Recipe::MINILM].map(|r| Method::trained(adapted, r)),
+        );
         // e5 (its frozen rows are above): the same steps on the stronger encoder, its recipe last.
         let e5 = ModelName::E5;
         let e5_seeds = Recipe::E5.lexicon_seeds;
-        let steps = [recipe(0, None), recipe(SEEDS, None), recipe(e5_seeds, None), recipe(0, Some((0.0, 25))), Recipe::MINILM];
+        let steps =
+            [recipe(0, None), recipe(SEEDS, None), recipe(e5_seeds, None), recipe(0, Some((0.0, 25))), Recipe::MINILM];
         all.extend(steps.map(|r| Method::trained(e5, r)));
         if Method::trained(e5, Recipe::E5) != Method::trained(e5, Recipe::MINILM) {
             all.push(Method::trained(e5, Recipe::E5));
@@ -159,16 +167,33 @@ impl Method {
         let mut all = Method::all();
         let l3 = ModelName::L3;
         let seeds = [25, 50, 100].map(|k| Method::trained(l3, recipe(k, None)));
-        let ensembles = [(0, 0.0), (SEEDS, 0.0), (0, 1.0), (SEEDS, 1.0)].map(|(k, w)| Method::trained(l3, recipe(k, Some((w, 25)))));
+        let ensembles = [(0, 0.0), (SEEDS, 0.0), (0, 1.0), (SEEDS, 1.0)]
+            .map(|(k, w)| Method::trained(l3, recipe(k, Some((w, 25)))));
         // The lexicon's weight in the adapted L3's recipe.
-        let lexicon_weights = [0.0, 0.25, 0.5, 0.75, 1.0].map(|w| Method::trained(ModelName::L3Reviews, recipe(SEEDS, Some((w, 25)))));
+        let lexicon_weights =
+            [0.0, 0.25, 0.5, 0.75, 1.0].map(|w| Method::trained(ModelName::L3Reviews, recipe(SEEDS, Some((w, 25)))));
         // Which of the recipe's steps still help on e5, and when NB-SVM should join.
         let e5 = ModelName::E5;
-        let e5_steps = [(0, 0.5), (SEEDS, 0.0), (SEEDS, 1.0)].map(|(k, w)| Method::trained(e5, recipe(k, Some((w, 25)))));
-        let e5_votes = [(0.0, 50), (0.0, 100), (0.0, 150), (0.0, 250), (0.0, 500), (0.0, 1000), (0.25, 250), (0.5, 50), (0.5, 100), (0.5, 250)]
-            .map(|(w, from)| Method::trained(e5, recipe(SEEDS, Some((w, from)))));
-        let e5_seeds = [(25, 250), (50, 250), (200, 250), (50, 100), (50, 500)].map(|(k, from)| Method::trained(e5, recipe(k, Some((0.0, from)))));
-        for method in seeds.into_iter().chain(ensembles).chain(lexicon_weights).chain(e5_steps).chain(e5_votes).chain(e5_seeds) {
+        let e5_steps =
+            [(0, 0.5), (SEEDS, 0.0), (SEEDS, 1.0)].map(|(k, w)| Method::trained(e5, recipe(k, Some((w, 25)))));
+        let e5_votes = [
+            (0.0, 50),
+            (0.0, 100),
+            (0.0, 150),
+            (0.0, 250),
+            (0.0, 500),
+            (0.0, 1000),
+            (0.25, 250),
+            (0.5, 50),
+            (0.5, 100),
+            (0.5, 250),
+        ]
+        .map(|(w, from)| Method::trained(e5, recipe(SEEDS, Some((w, from)))));
+        let e5_seeds = [(25, 250), (50, 250), (200, 250), (50, 100), (50, 500)]
+            .map(|(k, from)| Method::trained(e5, recipe(k, Some((0.0, from)))));
+        for method in
+            seeds.into_iter().chain(ensembles).chain(lexicon_weights).chain(e5_steps).chain(e5_votes).chain(e5_seeds)
+        {
             if !all.contains(&method) {
                 all.push(method);
             }
@@ -197,7 +222,8 @@ impl Method {
             Method::Frozen(m, p) => format!("{}-{}", m.short(), p.name()),
             Method::SelfTrained(m, p) => format!("{}-{}-self-train", m.short(), p.name()),
             Method::Trained { model, pooling, recipe } => {
-                let seeds = if recipe.lexicon_seeds > 0 { format!("vader-{}-", recipe.lexicon_seeds) } else { String::new() };
+                let seeds =
+                    if recipe.lexicon_seeds > 0 { format!("vader-{}-", recipe.lexicon_seeds) } else { String::new() };
                 let member = format!("{}-{}-{seeds}self-train-{PAGE_POOL}", model.short(), pooling.name());
                 match recipe.votes {
                     None => member,
@@ -211,8 +237,11 @@ impl Method {
     }
 
     /// What the page trains by default: the default encoder's recipe.
-    pub const PAGE: Method =
-        Method::Trained { model: ENCODERS[0].name, pooling: ENCODERS[0].classifier_pooling, recipe: ENCODERS[0].recipe };
+    pub const PAGE: Method = Method::Trained {
+        model: ENCODERS[0].name,
+        pooling: ENCODERS[0].classifier_pooling,
+        recipe: ENCODERS[0].recipe,
+    };
 
     /// What the method is, for tables and charts.
     pub fn describe(self) -> String {
@@ -230,7 +259,8 @@ impl Method {
             Method::Trained { model, pooling, recipe } => {
                 let k = recipe.lexicon_seeds;
                 let seeds = if k > 0 { format!(" + VADER's surest {k}+{k}") } else { String::new() };
-                let member = format!("{} {} + LR{seeds} + self-training on {PAGE_POOL}", model.describe(), pooling.name());
+                let member =
+                    format!("{} {} + LR{seeds} + self-training on {PAGE_POOL}", model.describe(), pooling.name());
                 let Some(votes) = recipe.votes else { return member };
                 let vader = match lexicon_weight(votes.lexicon) {
                     Some(w) if w.is_empty() => "VADER + ".into(),
@@ -419,15 +449,19 @@ pub fn run(args: CurveArgs, assets: &AssetDir) -> Result<()> {
         Scored::TrainDev => bench_dir.join("curve-train-dev-progress.json"),
     };
     std::fs::create_dir_all(&bench_dir)?;
-    let setup = Setup { pool_per_class: POOL_PER_CLASS, test_reviews: reviews.test.len(), scored_on: args.eval.name().into() };
+    let setup =
+        Setup { pool_per_class: POOL_PER_CLASS, test_reviews: reviews.test.len(), scored_on: args.eval.name().into() };
     let mut progress = Progress::load_or_new(&progress_path, setup, args.fresh)?;
 
     let pool_labels = reviews.pool_labels();
     let test_labels: Vec<u8> = reviews.test.iter().map(|r| r.label).collect();
     for method in &methods {
         let name = method.name();
-        let todo: Vec<(usize, u64)> =
-            sizes.iter().flat_map(|&n| (0..draws).map(move |d| (n, d))).filter(|&(n, d)| !progress.has(&name, n, d)).collect();
+        let todo: Vec<(usize, u64)> = sizes
+            .iter()
+            .flat_map(|&n| (0..draws).map(move |d| (n, d)))
+            .filter(|&(n, d)| !progress.has(&name, n, d))
+            .collect();
         if todo.is_empty() {
             continue;
         }
@@ -445,7 +479,13 @@ pub fn run(args: CurveArgs, assets: &AssetDir) -> Result<()> {
             let started = Instant::now();
             let labelled = draw(&pool_labels, n, d);
             let accuracy = evaluate(&prepared, &labelled, &pool_labels, &test_labels, d)?;
-            progress.records.push(Record { method: name.clone(), n, draw: d, accuracy, seconds: started.elapsed().as_secs_f64() });
+            progress.records.push(Record {
+                method: name.clone(),
+                n,
+                draw: d,
+                accuracy,
+                seconds: started.elapsed().as_secs_f64(),
+            });
             progress.save(&progress_path)?;
             bar.inc(1);
         }
@@ -472,18 +512,24 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
             let [_, dim] = table.dims();
             let table = table.into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
             let mean = |set: &[Review]| -> Result<Vec<Vec<f32>>> {
-                set.iter().map(|r| Ok(mean_word_embedding(&embedder.tokenizer.content_ids(&r.text)?, &table, dim))).collect()
+                set.iter()
+                    .map(|r| Ok(mean_word_embedding(&embedder.tokenizer.content_ids(&r.text)?, &table, dim)))
+                    .collect()
             };
             (Prepared::Features(Box::new(features_prepared(mean(&reviews.pool)?, mean(&reviews.test)?))), None)
         }
-        Method::Frozen(model, pooling) | Method::SelfTrained(model, pooling) | Method::Trained { model, pooling, .. } => {
+        Method::Frozen(model, pooling)
+        | Method::SelfTrained(model, pooling)
+        | Method::Trained { model, pooling, .. } => {
             let embedder = frozen_embedder(assets, model)?;
             let dir = bench_dir.join("features");
             let stored = stored_name(model);
             let mut pool = store::pooled_features(&embedder, &texts(&reviews.pool), &dir, &format!("{stored}-pool"))?;
             let scored_name = format!("{stored}-{}", reviews.scored.name());
             let mut test = store::pooled_features(&embedder, &texts(&reviews.test), &dir, &scored_name)?;
-            let take = |f: &mut store::PooledFeatures| f.by_pooling.remove(pooling.name()).context("a stored pooling is missing");
+            let take = |f: &mut store::PooledFeatures| {
+                f.by_pooling.remove(pooling.name()).context("a stored pooling is missing")
+            };
             let seconds = pool.seconds + test.seconds;
             let mut features = features_prepared(take(&mut pool)?, take(&mut test)?);
             (features.recipe, features.unlabelled) = match method {
@@ -572,11 +618,15 @@ impl Features {
         let set = TrainingSet {
             labelled: labelled.iter().map(|&i| Example { features: &self.pool[i], label: pool_labels[i] }).collect(),
             unlabelled: open.iter().map(|&i| self.pool[i].as_slice()).collect(),
-            lexicon_scores: self.views.as_ref().map_or_else(Vec::new, |views| open.iter().map(|&i| views.pool[i].lexicon).collect()),
+            lexicon_scores: self
+                .views
+                .as_ref()
+                .map_or_else(Vec::new, |views| open.iter().map(|&i| views.pool[i].lexicon).collect()),
         };
         let mut classifier = self.recipe.fit_head_blocking(&set, |examples| fit(examples, &self.scaling))?;
         if let Some(views) = &self.views {
-            let labelled_views: Vec<(&TextView, u8)> = labelled.iter().map(|&i| (&views.pool[i], pool_labels[i])).collect();
+            let labelled_views: Vec<(&TextView, u8)> =
+                labelled.iter().map(|&i| (&views.pool[i], pool_labels[i])).collect();
             let beside: Vec<(&[f32], &TextView)> =
                 self.open(labelled, PAGE_POOL).into_iter().map(|i| (self.pool[i].as_slice(), &views.pool[i])).collect();
             classifier.text_votes = self.recipe.votes(&classifier, &labelled_views, &beside, seed)?;

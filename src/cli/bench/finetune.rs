@@ -71,8 +71,15 @@ pub fn run(args: FineTuneArgs, assets: &AssetDir) -> Result<()> {
             let Some(classifier) = train(&order[..n], &pool, &scaling)? else { continue };
             let before = accuracy(&classifier, &eval);
             let started = Instant::now();
-            let (after, loss) =
-                fine_tune_and_score(&embedder, &pool, &eval, &order[..n], &classifier, config.clone(), args.refit_head)?;
+            let (after, loss) = fine_tune_and_score(
+                &embedder,
+                &pool,
+                &eval,
+                &order[..n],
+                &classifier,
+                config.clone(),
+                args.refit_head,
+            )?;
             let seconds = started.elapsed().as_secs_f64();
             println!("| {n} | {seed} | {:.1} | {:.1} | {seconds:.0} | {loss:.3} |", 100.0 * before, 100.0 * after);
             frozen.push(before);
@@ -110,7 +117,12 @@ fn fine_tune_and_score(
     }
     let loss = pollster::block_on(read_loss(loss))?;
     let (encoder, classifier) = pollster::block_on(tuner.finish())?;
-    let tuned = Embedder { model: encoder, tokenizer: embedder.tokenizer.clone(), device: embedder.device.clone(), ..*embedder };
+    let tuned = Embedder {
+        model: encoder,
+        tokenizer: embedder.tokenizer.clone(),
+        device: embedder.device.clone(),
+        ..*embedder
+    };
     let reread = |set: &Labelled| -> Result<Labelled> {
         let features = tuned.embed(&set.texts)?.into_iter().map(|e| e.vector).collect();
         Ok(Labelled { texts: Vec::new(), views: set.views.clone(), features, labels: set.labels.clone() })

@@ -19,8 +19,8 @@ use flicktune::backend::{BackendKind, open_device};
 use flicktune::classifier::{Classifier, Confusion, FeatureScaling, TextView};
 use flicktune::features::{Embedder, FeatureCache};
 use flicktune::models::{ModelName, WeightPrecision};
-use flicktune::sampling::{self, Candidate};
 use flicktune::recipe::{Recipe, TrainingSet};
+use flicktune::sampling::{self, Candidate};
 use flicktune::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, train_blocking};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -33,7 +33,7 @@ pub enum EvalSet {
 
 #[derive(Args)]
 pub struct LabelsArgs {
-    /// Encoder (l3: the one `docs/labelling.md` measured with; the page's is l3-reviews).
+    /// Encoder (l3: the one `docs/labelling.md` measured with; the page's default is e5).
     #[arg(long, default_value = "l3")]
     model: ModelName,
     #[arg(long, value_enum, default_value = "heldout")]
@@ -67,11 +67,17 @@ pub(super) struct Labelled {
 }
 
 /// The page's sample (the pool to label) and the set to measure on.
-pub(super) fn pool_and_eval(assets: &AssetDir, model: ModelName, eval: EvalSet, dev_size: usize) -> Result<(Labelled, Labelled)> {
+pub(super) fn pool_and_eval(
+    assets: &AssetDir,
+    model: ModelName,
+    eval: EvalSet,
+    dev_size: usize,
+) -> Result<(Labelled, Labelled)> {
     let cache_path = assets.page_dir().join(page_data::features_file(model));
-    let cache: FeatureCache = serde_json::from_slice(&std::fs::read(&cache_path).with_context(|| {
-        format!("cannot read {}; run `flicktune fetch`", cache_path.display())
-    })?)?;
+    let cache: FeatureCache = serde_json::from_slice(
+        &std::fs::read(&cache_path)
+            .with_context(|| format!("cannot read {}; run `flicktune fetch`", cache_path.display()))?,
+    )?;
     let labelled = |reviews: Vec<Review>, features| Labelled {
         labels: reviews.iter().map(|r| r.label).collect(),
         views: reviews.iter().map(|r| TextView::of(&r.text)).collect(),
@@ -122,7 +128,11 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
         EvalSet::Heldout => "the page's held-out sample (test split)",
         EvalSet::TrainDev => "train-split reviews outside the page's sample",
     };
-    let method = if args.self_train { ", the page's default (lexicon seeds, self-training, NB-SVM and lexicon votes)" } else { "" };
+    let method = if args.self_train {
+        ", the page's default (lexicon seeds, self-training, NB-SVM and lexicon votes)"
+    } else {
+        ""
+    };
     println!("{}{method}: accuracy (%) on {} reviews of {eval_name}", args.model.full_name(), eval.labels.len());
     println!(
         "suggested: one run, training after every {} label(s) ({suggest_seconds:.1} s); random: {} seeded draws ({:.1} s)\n",
@@ -146,7 +156,7 @@ fn suggestion_order(trainer: &Trainer, n: usize, retrain_every: usize) -> Result
     let mut order: Vec<usize> = Vec::new();
     let mut classifier = None;
     while order.len() < n {
-        if order.len() % retrain_every == 0 {
+        if order.len().is_multiple_of(retrain_every) {
             classifier = trainer.train(&order)?;
         }
         let open: Vec<usize> = (0..pool.labels.len()).filter(|i| !order.contains(i)).collect();
@@ -154,7 +164,10 @@ fn suggestion_order(trainer: &Trainer, n: usize, retrain_every: usize) -> Result
             .iter()
             .map(|&i| Candidate {
                 features: &pool.features[i],
-                positive: classifier.as_ref().and_then(|c| c.predict(&pool.features[i], &pool.views[i]).ok()).map(|p| p.positive),
+                positive: classifier
+                    .as_ref()
+                    .and_then(|c| c.predict(&pool.features[i], &pool.views[i]).ok())
+                    .map(|p| p.positive),
             })
             .collect();
         let labelled: Vec<&[f32]> = order.iter().map(|&i| pool.features[i].as_slice()).collect();
@@ -201,7 +214,8 @@ impl Trainer<'_> {
         };
         let mut classifier = self.recipe.fit_head_blocking(&set, |examples| fit(examples, self.scaling))?;
         let labelled_views: Vec<(&TextView, u8)> = labelled.iter().map(|&i| (&pool.views[i], pool.labels[i])).collect();
-        let beside: Vec<(&[f32], &TextView)> = open.iter().map(|&i| (pool.features[i].as_slice(), &pool.views[i])).collect();
+        let beside: Vec<(&[f32], &TextView)> =
+            open.iter().map(|&i| (pool.features[i].as_slice(), &pool.views[i])).collect();
         classifier.text_votes = self.recipe.votes(&classifier, &labelled_views, &beside, 0)?;
         Ok(Some(classifier))
     }

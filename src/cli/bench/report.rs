@@ -13,11 +13,13 @@ use super::curve::{Method, Progress, Setup};
 use super::labels::mean_sd;
 
 /// Fast Forward Labs' FF11 report (2019), IMDB accuracy (%) by number of labels.
-const FF11_BERT_LARGE: [(usize, f32); 6] = [(10, 72.5), (50, 84.0), (100, 88.0), (200, 89.5), (500, 91.2), (1000, 91.3)];
+const FF11_BERT_LARGE: [(usize, f32); 6] =
+    [(10, 72.5), (50, 84.0), (100, 88.0), (200, 89.5), (500, 91.2), (1000, 91.3)];
 const FF11_ULMFIT: [(usize, f32); 4] = [(100, 86.0), (200, 87.7), (500, 91.5), (1000, 92.0)];
 /// The page's default's goal (issue 16): FF11's BERT-large matched or beaten at every
 /// size, and more where few labels are cheap to beat it with.
-const GOAL: [(usize, f32); 7] = [(10, 78.0), (20, 82.0), (50, 86.0), (100, 88.0), (200, 89.5), (500, 91.2), (1000, 91.5)];
+const GOAL: [(usize, f32); 7] =
+    [(10, 78.0), (20, 82.0), (50, 86.0), (100, 88.0), (200, 89.5), (500, 91.2), (1000, 91.5)];
 
 #[derive(Serialize)]
 struct Summary<'a> {
@@ -48,12 +50,26 @@ struct Point {
     accuracies: Vec<f32>,
 }
 
+impl<'p> Summary<'p> {
+    /// Every method with results in `progress`, in the order of [`Method::candidates`],
+    /// beside FF11's curves and the goal.
+    fn of(progress: &'p Progress) -> Self {
+        let methods = Method::candidates().into_iter().filter_map(|m| curve_of(m, progress)).collect();
+        Summary {
+            setup: &progress.setup,
+            methods,
+            ff11_bert_large: &FF11_BERT_LARGE,
+            ff11_ulmfit: &FF11_ULMFIT,
+            goal: &GOAL,
+        }
+    }
+}
+
 /// Writes `curve.json`, `curve.md` and `curve.svg` into `out`, from every method with
 /// results so far (not just those of this run), in the order of [`Method::all`].
 pub fn write(out: &Path, progress: &Progress) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let methods: Vec<MethodCurve> = Method::candidates().into_iter().filter_map(|m| curve_of(m, progress)).collect();
-    let summary = Summary { setup: &progress.setup, methods, ff11_bert_large: &FF11_BERT_LARGE, ff11_ulmfit: &FF11_ULMFIT, goal: &GOAL };
+    let summary = Summary::of(progress);
     std::fs::write(out.join("curve.json"), serde_json::to_string_pretty(&summary)?)?;
     std::fs::write(out.join("curve.md"), markdown(&summary))?;
     std::fs::write(out.join("curve.svg"), svg(&summary))?;
@@ -87,7 +103,8 @@ fn curve_of(method: Method, progress: &Progress) -> Option<MethodCurve> {
 }
 
 fn all_sizes(summary: &Summary) -> Vec<usize> {
-    let mut sizes: Vec<usize> = summary.methods.iter().flat_map(|m| m.points.iter().map(|p| p.n)).chain(GOAL.map(|g| g.0)).collect();
+    let mut sizes: Vec<usize> =
+        summary.methods.iter().flat_map(|m| m.points.iter().map(|p| p.n)).chain(GOAL.map(|g| g.0)).collect();
     sizes.sort_unstable();
     sizes.dedup();
     sizes
@@ -115,9 +132,13 @@ fn markdown(summary: &Summary) -> String {
         let time = format!("{} + {}", seconds(m.preparation_seconds), seconds(m.draw_seconds));
         let _ = writeln!(md, "| {} (`{}`) | {} | {draws} | {time} |", m.description, m.name, cells.join(" | "));
     }
-    for (name, points) in [("FF11: BERT-large fine-tuned", &FF11_BERT_LARGE[..]), ("FF11: ULMFiT", &FF11_ULMFIT[..]), ("goal", &GOAL[..])] {
-        let cells: Vec<String> =
-            sizes.iter().map(|n| points.iter().find(|p| p.0 == *n).map_or("–".into(), |p| format!("{:.1}", p.1))).collect();
+    for (name, points) in
+        [("FF11: BERT-large fine-tuned", &FF11_BERT_LARGE[..]), ("FF11: ULMFiT", &FF11_ULMFIT[..]), ("goal", &GOAL[..])]
+    {
+        let cells: Vec<String> = sizes
+            .iter()
+            .map(|n| points.iter().find(|p| p.0 == *n).map_or("–".into(), |p| format!("{:.1}", p.1)))
+            .collect();
         let _ = writeln!(md, "| {name} | {} | | |", cells.join(" | "));
     }
     let gap = |n: usize, best: Option<(f32, &String)>, named: bool| match (best, GOAL.iter().find(|g| g.0 == n)) {
@@ -146,7 +167,11 @@ fn markdown(summary: &Summary) -> String {
 }
 
 fn scored_on(setup: &Setup) -> &'static str {
-    if setup.scored_on == "train-dev" { "`train` outside the pool (`--eval train-dev`, for choosing methods)" } else { "the `test` split" }
+    if setup.scored_on == "train-dev" {
+        "`train` outside the pool (`--eval train-dev`, for choosing methods)"
+    } else {
+        "the `test` split"
+    }
 }
 
 fn seconds(s: f64) -> String {
@@ -158,8 +183,10 @@ const WIDTH: f32 = 1340.0;
 const MIN_HEIGHT: f32 = 460.0;
 const PLOT: (f32, f32, f32, f32) = (60.0, 20.0, 640.0, 420.0); // left, top, right, bottom
 const Y_RANGE: (f32, f32) = (50.0, 95.0);
-const COLOURS: [&str; 12] =
-    ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939"];
+const COLOURS: [&str; 12] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#393b79", "#637939",
+];
 
 fn x_of(n: usize) -> f32 {
     let (lo, hi) = (10f32.log10(), 1000f32.log10());
@@ -184,7 +211,12 @@ fn polyline(svg: &mut String, points: &[(usize, f32)], style: &str) {
 fn draw_marker(svg: &mut String, marker: &str, x: f32, y: f32) {
     let _ = match marker {
         "circle" => writeln!(svg, r#"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="black"/>"#),
-        _ => writeln!(svg, r#"<rect x="{:.1}" y="{:.1}" width="7" height="7" fill="white" stroke="black"/>"#, x - 3.5, y - 3.5),
+        _ => writeln!(
+            svg,
+            r#"<rect x="{:.1}" y="{:.1}" width="7" height="7" fill="white" stroke="black"/>"#,
+            x - 3.5,
+            y - 3.5
+        ),
     };
 }
 
@@ -196,15 +228,26 @@ fn svg(summary: &Summary) -> String {
         let accuracy = Y_RANGE.0 + 5.0 * step as f32;
         let y = y_of(accuracy);
         let _ = writeln!(svg, r##"<line x1="{}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e5e5e5"/>"##, PLOT.0, PLOT.2);
-        let _ = writeln!(svg, r#"<text x="{}" y="{:.1}" text-anchor="end">{accuracy:.0}</text>"#, PLOT.0 - 6.0, y + 4.0);
+        let _ =
+            writeln!(svg, r#"<text x="{}" y="{:.1}" text-anchor="end">{accuracy:.0}</text>"#, PLOT.0 - 6.0, y + 4.0);
     }
     for n in all_sizes(summary) {
         let x = x_of(n);
         let _ = writeln!(svg, r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#e5e5e5"/>"##, PLOT.1, PLOT.3);
         let _ = writeln!(svg, r#"<text x="{x:.1}" y="{}" text-anchor="middle">{n}</text>"#, PLOT.3 + 16.0);
     }
-    let _ = writeln!(svg, r#"<text x="{}" y="{}" text-anchor="middle">labelled reviews (log scale)</text>"#, (PLOT.0 + PLOT.2) / 2.0, MIN_HEIGHT - 6.0);
-    let _ = writeln!(svg, r#"<text transform="translate(16 {}) rotate(-90)" text-anchor="middle">accuracy on {} (%)</text>"#, (PLOT.1 + PLOT.3) / 2.0, summary.setup.scored_on);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="{}" text-anchor="middle">labelled reviews (log scale)</text>"#,
+        (PLOT.0 + PLOT.2) / 2.0,
+        MIN_HEIGHT - 6.0
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text transform="translate(16 {}) rotate(-90)" text-anchor="middle">accuracy on {} (%)</text>"#,
+        (PLOT.1 + PLOT.3) / 2.0,
+        summary.setup.scored_on
+    );
 
     // Each legend entry: line style, optional marker, label.
     let mut legend: Vec<(String, Option<&str>, String)> = Vec::new();
@@ -224,7 +267,9 @@ fn svg(summary: &Summary) -> String {
         }
         legend.push((style, None, m.description.clone()));
     }
-    for (points, marker, name) in [(&FF11_BERT_LARGE[..], "circle", "FF11: BERT-large fine-tuned"), (&FF11_ULMFIT[..], "rect", "FF11: ULMFiT")] {
+    for (points, marker, name) in
+        [(&FF11_BERT_LARGE[..], "circle", "FF11: BERT-large fine-tuned"), (&FF11_ULMFIT[..], "rect", "FF11: ULMFiT")]
+    {
         polyline(&mut svg, points, r#"stroke="black" stroke-width="1""#);
         for &(n, a) in points {
             draw_marker(&mut svg, marker, x_of(n), y_of(a));
@@ -233,11 +278,13 @@ fn svg(summary: &Summary) -> String {
     }
     for (i, (style, marker, label)) in legend.iter().enumerate() {
         let y = PLOT.1 + 8.0 + 18.0 * i as f32;
-        let _ = writeln!(svg, r#"<line x1="{}" x2="{}" y1="{y:.1}" y2="{y:.1}" {style}/>"#, PLOT.2 + 20.0, PLOT.2 + 44.0);
+        let _ =
+            writeln!(svg, r#"<line x1="{}" x2="{}" y1="{y:.1}" y2="{y:.1}" {style}/>"#, PLOT.2 + 20.0, PLOT.2 + 44.0);
         if let Some(marker) = marker {
             draw_marker(&mut svg, marker, PLOT.2 + 32.0, y);
         }
-        let _ = writeln!(svg, r#"<text x="{}" y="{:.1}" font-size="11">{}</text>"#, PLOT.2 + 50.0, y + 4.0, escape(label));
+        let _ =
+            writeln!(svg, r#"<text x="{}" y="{:.1}" font-size="11">{}</text>"#, PLOT.2 + 50.0, y + 4.0, escape(label));
     }
     svg.push_str("</svg>\n");
     let height = MIN_HEIGHT.max(PLOT.1 + 8.0 + 18.0 * legend.len() as f32 + 10.0);
@@ -253,7 +300,8 @@ mod tests {
     use crate::cli::bench::curve::Record;
 
     fn progress() -> Progress {
-        let record = |method: &str, n, draw, accuracy| Record { method: method.into(), n, draw, accuracy, seconds: 0.5 };
+        let record =
+            |method: &str, n, draw, accuracy| Record { method: method.into(), n, draw, accuracy, seconds: 0.5 };
         Progress {
             setup: Setup { pool_per_class: POOL_PER_CLASS, test_reviews: 2_000, scored_on: "test".into() },
             records: vec![
@@ -269,9 +317,8 @@ mod tests {
     #[test]
     fn the_table_has_means_spreads_ff11_and_the_gap_to_the_goal() {
         let progress = progress();
-        let methods: Vec<MethodCurve> = Method::candidates().into_iter().filter_map(|m| curve_of(m, &progress)).collect();
-        assert_eq!(methods.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["nbsvm", "l3-chunks"]);
-        let summary = Summary { setup: &progress.setup, methods, ff11_bert_large: &FF11_BERT_LARGE, ff11_ulmfit: &FF11_ULMFIT, goal: &GOAL };
+        let summary = Summary::of(&progress);
+        assert_eq!(summary.methods.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["nbsvm", "l3-chunks"]);
         let md = markdown(&summary);
         assert!(md.contains("| NB-SVM, uni+bigrams (`nbsvm`) | 60.0 ± 10.0 |"), "{md}");
         assert!(md.contains("| 120 s + 1.0 s |"), "{md}");

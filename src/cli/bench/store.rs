@@ -44,9 +44,8 @@ pub fn pooled_features(embedder: &Embedder, texts: &[&str], dir: &Path, name: &s
                 bytes
             }
         };
-        let (shard_seconds, features) = read_shard(&bytes, shard.len()).with_context(|| {
-            format!("{} is damaged: delete it and run again", path(i).display())
-        })?;
+        let (shard_seconds, features) = read_shard(&bytes, shard.len())
+            .with_context(|| format!("{} is damaged: delete it and run again", path(i).display()))?;
         out.seconds += shard_seconds;
         for (pooling, vectors) in features {
             out.by_pooling.entry(pooling).or_default().extend(vectors);
@@ -64,7 +63,9 @@ fn encode_shard(embedder: &Embedder, texts: &[&str]) -> Result<Vec<u8>> {
     let data: Vec<(String, Vec<u8>)> = Pooling::ALL
         .iter()
         .zip(&embeddings)
-        .map(|(p, es)| (p.name().to_string(), es.iter().flat_map(|e| &e.vector).flat_map(|x| x.to_le_bytes()).collect()))
+        .map(|(p, es)| {
+            (p.name().to_string(), es.iter().flat_map(|e| &e.vector).flat_map(|x| x.to_le_bytes()).collect())
+        })
         .collect();
     let views = data
         .iter()
@@ -74,16 +75,25 @@ fn encode_shard(embedder: &Embedder, texts: &[&str]) -> Result<Vec<u8>> {
     Ok(safetensors::serialize(views, Some(metadata))?)
 }
 
-fn read_shard(bytes: &[u8], expected: usize) -> Result<(f64, Vec<(&'static str, Vec<Vec<f32>>)>)> {
+/// Each pooling's name and its rows of features.
+type ByPooling = Vec<(&'static str, Vec<Vec<f32>>)>;
+
+fn read_shard(bytes: &[u8], expected: usize) -> Result<(f64, ByPooling)> {
     let (_, metadata) = SafeTensors::read_metadata(bytes)?;
-    let seconds = metadata.metadata().as_ref().and_then(|m| m.get("seconds")).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let seconds =
+        metadata.metadata().as_ref().and_then(|m| m.get("seconds")).and_then(|s| s.parse().ok()).unwrap_or(0.0);
     let tensors = SafeTensors::deserialize(bytes)?;
     let mut features = Vec::new();
     for pooling in Pooling::ALL {
         let view = tensors.tensor(pooling.name())?;
         let shape = view.shape();
-        ensure!(shape.len() == 2 && shape[0] == expected, "{} has shape {shape:?}, expected {expected} rows", pooling.name());
-        let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        ensure!(
+            shape.len() == 2 && shape[0] == expected,
+            "{} has shape {shape:?}, expected {expected} rows",
+            pooling.name()
+        );
+        let values: Vec<f32> =
+            view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         features.push((pooling.name(), values.chunks(shape[1]).map(<[f32]>::to_vec).collect()));
     }
     Ok((seconds, features))
