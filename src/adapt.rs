@@ -15,7 +15,7 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::nn::{Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::{Rng, RngExt, SeedableRng};
@@ -25,6 +25,7 @@ use crate::encoder::BertModel;
 use crate::features::padded_batch;
 use crate::finetune::slanted_triangular;
 use crate::tokens::{TextTokenizer, TokenizeError};
+use crate::training::adam;
 
 #[derive(Config, Debug, PartialEq)]
 pub struct AdaptConfig {
@@ -180,8 +181,8 @@ impl Adapter {
         Ok(Adapter {
             encoder: encoder.clone().with_frozen_embeddings().train(),
             head: MaskedLmHead::new(hidden, vocab, device).train(),
-            encoder_optimizer: AdamConfig::new().with_epsilon(1e-8).init(),
-            head_optimizer: AdamConfig::new().with_epsilon(1e-8).init(),
+            encoder_optimizer: adam(),
+            head_optimizer: adam(),
             loss: CrossEntropyLossConfig::new().init(device),
             windows,
             mask_id,

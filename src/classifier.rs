@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::features::Pooling;
+use crate::models::ModelName;
 use crate::nbsvm::{self, NbSvm};
 use crate::recipe::Recipe;
 use crate::tuned::{TunedError, TunedLayers};
@@ -64,9 +66,10 @@ impl FeatureScaling {
 pub struct Classifier {
     pub format: String,
     pub version: u32,
-    /// The encoder (Hugging Face name) and pooling whose features it reads.
-    pub encoder: String,
-    pub pooling: String,
+    /// The encoder (written as its upstream name) and pooling whose features it reads; a
+    /// file naming an encoder this Flicktune does not have is refused.
+    pub encoder: ModelName,
+    pub pooling: Pooling,
     pub scaling: FeatureScaling,
     /// Logistic regression on the standardised features: `P(positive) = σ(w·x + b)`.
     pub weights: Vec<f32>,
@@ -175,6 +178,8 @@ pub enum ClassifierError {
         "classifier file version {0} is not supported (this Flicktune reads versions 1 to {VERSION}): use the Flicktune that wrote it, or train again"
     )]
     WrongVersion(u32),
+    #[error("the classifier reads features of `{0}`, which is not an encoder this Flicktune has ({known}): train it again with one of them", known = crate::models::ENCODERS.map(|spec| spec.full_name).join(", "))]
+    UnknownEncoder(String),
     #[error("the classifier is inconsistent: {0}")]
     Inconsistent(String),
     #[error(transparent)]
@@ -197,6 +202,11 @@ impl Classifier {
             Some(FORMAT) => {}
             Some(other) => return Err(ClassifierError::WrongFormat(other.into())),
             None => return Err(ClassifierError::Malformed("no `format` field".into())),
+        }
+        if let Some(name) = value.get("encoder").and_then(|e| e.as_str())
+            && name.parse::<ModelName>().is_err()
+        {
+            return Err(ClassifierError::UnknownEncoder(name.into()));
         }
         let classifier: Classifier =
             serde_json::from_value(value).map_err(|e| ClassifierError::Malformed(e.to_string()))?;
@@ -296,8 +306,8 @@ mod tests {
         Classifier {
             format: FORMAT.into(),
             version: VERSION,
-            encoder: "enc".into(),
-            pooling: "first".into(),
+            encoder: ModelName::L3,
+            pooling: Pooling::First,
             scaling: FeatureScaling { center: vec![0.0, 1.0], scale: vec![1.0, 2.0] },
             weights: vec![2.0, -1.0],
             bias: 0.5,
@@ -375,6 +385,20 @@ mod tests {
         let mut v1: serde_json::Value = serde_json::from_str(&classifier().to_json()).unwrap();
         v1["version"] = 1.into();
         assert!(Classifier::from_value(v1).is_ok(), "files from before the votes still read");
+        // The encoder and pooling are typed: written by name, and a name this Flicktune
+        // does not know is refused, saying which it knows.
+        let written: serde_json::Value = serde_json::from_str(&classifier().to_json()).unwrap();
+        assert_eq!((&written["encoder"], &written["pooling"]), (&"paraphrase-MiniLM-L3-v2".into(), &"first".into()));
+        let mut foreign = written.clone();
+        foreign["encoder"] = "bert-base-uncased".into();
+        let err = Classifier::from_value(foreign).unwrap_err();
+        assert!(matches!(&err, ClassifierError::UnknownEncoder(name) if name == "bert-base-uncased"));
+        assert!(err.to_string().contains("multilingual-e5-small"), "{err}");
+        let mut odd_pooling = written;
+        odd_pooling["pooling"] = "max".into();
+        assert!(
+            matches!(Classifier::from_value(odd_pooling), Err(ClassifierError::Malformed(e)) if e.contains("unknown pooling"))
+        );
     }
 
     #[test]

@@ -74,6 +74,19 @@ impl FromStr for Pooling {
     }
 }
 
+/// Written and read by its name (`windows`), as classifier files record it.
+impl serde::Serialize for Pooling {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Pooling {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// One text's embedding and how many tokens the encoder read for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embedding {

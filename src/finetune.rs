@@ -12,14 +12,14 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 
 use crate::classifier::Classifier;
 use crate::encoder::{BertLayer, BertModel, EncoderInput};
 use crate::features::padded_batch;
 use crate::tokens::{TextTokenizer, TokenizeError};
-use crate::training::{TrainError, class_weights, device_error, weighted_cross_entropy};
+use crate::training::{TrainError, adam, class_weights, device_error, weighted_cross_entropy};
 
 #[derive(Config, Debug, PartialEq)]
 pub struct FineTuneConfig {
@@ -106,10 +106,10 @@ impl FineTuner {
             })
             .collect();
         let tuned: Vec<BertLayer> = encoder.top_layers(first_tuned).into_iter().map(Module::train).collect();
-        let layer_optimizers = tuned.iter().map(|_| AdamConfig::new().with_epsilon(1e-8).init()).collect();
+        let layer_optimizers = tuned.iter().map(|_| adam()).collect();
         Ok(FineTuner {
             head: folded_head(classifier, device).train(),
-            head_optimizer: AdamConfig::new().with_epsilon(1e-8).init(),
+            head_optimizer: adam(),
             encoder: encoder.clone(),
             first_tuned,
             tuned,
@@ -257,8 +257,8 @@ mod tests {
         let c = Classifier {
             format: crate::classifier::FORMAT.into(),
             version: crate::classifier::VERSION,
-            encoder: "e".into(),
-            pooling: "chunks".into(),
+            encoder: crate::models::ModelName::L3,
+            pooling: crate::features::Pooling::Chunks,
             scaling: FeatureScaling { center: vec![0.5, -1.0], scale: vec![2.0, 0.25] },
             weights: vec![1.5, -0.5],
             bias: 0.25,
@@ -301,8 +301,8 @@ mod tests {
         let classifier = Classifier {
             format: crate::classifier::FORMAT.into(),
             version: crate::classifier::VERSION,
-            encoder: "tiny".into(),
-            pooling: "chunks".into(),
+            encoder: crate::models::ModelName::L3,
+            pooling: crate::features::Pooling::Chunks,
             scaling: FeatureScaling { center: vec![0.0; 8], scale: vec![1.0; 8] },
             weights: vec![0.1; 8],
             bias: 0.0,

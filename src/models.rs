@@ -166,6 +166,20 @@ impl FromStr for ModelName {
     }
 }
 
+/// Written as the upstream name (what classifier files record), read as any name
+/// [`FromStr`] takes.
+impl serde::Serialize for ModelName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.full_name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ModelName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// File names of a model folder, as written by `flicktune fetch`.
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";

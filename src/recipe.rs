@@ -222,8 +222,8 @@ mod tests {
         Classifier {
             format: FORMAT.into(),
             version: VERSION,
-            encoder: "toy".into(),
-            pooling: "first".into(),
+            encoder: crate::models::ModelName::L3,
+            pooling: crate::features::Pooling::First,
             scaling: FeatureScaling { center: vec![0.0], scale: vec![1.0] },
             weights: vec![1.0],
             bias: 0.0,

@@ -15,6 +15,8 @@ use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::classifier::{Classifier, FORMAT, FeatureScaling, VERSION};
+use crate::features::Pooling;
+use crate::models::ModelName;
 
 #[derive(Config, Debug, PartialEq)]
 pub struct HeadTrainingConfig {
@@ -28,6 +30,12 @@ pub struct HeadTrainingConfig {
     /// the page's `train`-split sample (see `docs/`), never on the test split.
     #[config(default = 0.1)]
     pub l2: f64,
+}
+
+/// The Adam every trainer here uses (the head's, fine-tuning's, adaptation's): PyTorch's
+/// epsilon, 1e-8, so that schedules taken from the literature mean what they say there.
+pub fn adam() -> ModuleOptimizer {
+    AdamConfig::new().with_epsilon(1e-8).init()
 }
 
 /// One labelled example: its features and label (1 positive, 0 negative).
@@ -50,10 +58,10 @@ pub enum TrainError {
 }
 
 /// Where the classifier's features come from, recorded in the classifier file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct FeatureSource {
-    pub encoder: String,
-    pub pooling: String,
+    pub encoder: ModelName,
+    pub pooling: Pooling,
 }
 
 pub struct HeadTrainer {
@@ -93,7 +101,7 @@ impl HeadTrainer {
 
         let device = device.clone().autodiff();
         let head = LinearConfig::new(dim, 1).with_initializer(Initializer::Zeros).init(&device);
-        let optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+        let optimizer = adam();
         Ok(HeadTrainer {
             inputs: Tensor::from_data(TensorData::new(inputs, [n, dim]), &device),
             targets: Tensor::from_data(TensorData::new(targets, [n, 1]), &device),
@@ -208,7 +216,7 @@ mod tests {
     use super::*;
 
     fn source() -> FeatureSource {
-        FeatureSource { encoder: "toy".into(), pooling: "first".into() }
+        FeatureSource { encoder: ModelName::L3, pooling: Pooling::First }
     }
 
     /// Two separable clusters along the first axis, noise on the second.

@@ -7,6 +7,7 @@ use std::process::Output;
 
 use flicktune::assets::read_reviews;
 use flicktune::classifier::{Classifier, sigmoid};
+use flicktune::features::Pooling;
 use flicktune::models::ModelName;
 use serde_json::Value;
 use support::{assets, flicktune};
@@ -36,10 +37,12 @@ fn train_then_predict_classifies_clear_reviews() {
     let classifier = Classifier::from_json(&std::fs::read(&out).unwrap()).expect("the page's classifier format");
     assert_eq!(classifier.trained_on, 40);
     assert_eq!(
-        (classifier.encoder.as_str(), classifier.pooling.as_str()),
-        ("multilingual-e5-small", "windows"),
+        (classifier.encoder, classifier.pooling),
+        (ModelName::E5, Pooling::Windows),
         "the page's encoder by default"
     );
+    let written: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!((&written["encoder"], &written["pooling"]), (&"multilingual-e5-small".into(), &"windows".into()));
     // The page's method by default: the bundled sample unlabelled (its features from the
     // page's cache), lexicon seeds, self-training and the votes.
     let said = stderr(&trained);

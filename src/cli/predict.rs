@@ -9,7 +9,6 @@ use clap::Args;
 use flicktune::assets::AssetDir;
 use flicktune::backend::BackendKind;
 use flicktune::classifier::{Classifier, TextView};
-use flicktune::models::ModelName;
 use flicktune::session;
 use flicktune::tuned::TunedError;
 
@@ -30,15 +29,7 @@ pub fn run(args: PredictArgs, assets: &AssetDir) -> Result<()> {
     let path = args.classifier.display();
     let bytes = std::fs::read(&args.classifier).with_context(|| format!("cannot read {path}"))?;
     let classifier = read_classifier(&bytes).with_context(|| format!("{path} is not a usable classifier"))?;
-    let model: ModelName = classifier.encoder.parse().map_err(|_| {
-        let shipped: Vec<&str> = flicktune::models::ENCODERS.iter().map(|spec| spec.full_name).collect();
-        anyhow!(
-            "{path} reads features of `{}`, which is not an encoder Flicktune ships ({})",
-            classifier.encoder,
-            shipped.join(", ")
-        )
-    })?;
-    let pooling = Some(classifier.pooling.parse().map_err(|e| anyhow!("{path}: {e}"))?);
+    let (model, pooling) = (classifier.encoder, Some(classifier.pooling));
 
     let texts = read_stdin_texts()?;
     let mut embedder = EncoderArgs { model, pooling, backend: args.backend, batch: 8 }.embedder(assets)?;

@@ -123,7 +123,7 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
     };
 
     let scaling = FeatureScaling::fit(&features.iter().chain(&unlabelled).collect::<Vec<_>>());
-    let source = FeatureSource { encoder: args.model.full_name().into(), pooling: pooling.name().into() };
+    let source = FeatureSource { encoder: args.model, pooling };
     let examples: Vec<Example> =
         features.iter().zip(&labels).map(|(f, &label)| Example { features: f, label }).collect();
     let views: Vec<TextView> = texts.iter().map(|t| TextView::of(t)).collect();
@@ -146,8 +146,7 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
         } else if round == 2 {
             eprintln!("self-training: {joined} unlabelled reviews join the labels in the second round");
         }
-        let trainer =
-            HeadTrainer::new(examples, scaling.clone(), source.clone(), HeadTrainingConfig::new(), &embedder.device)?;
+        let trainer = HeadTrainer::new(examples, scaling.clone(), source, HeadTrainingConfig::new(), &embedder.device)?;
         Ok(train_blocking(trainer)?)
     };
     let mut classifier = recipe.fit_head_blocking(&set, fit)?;

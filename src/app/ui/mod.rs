@@ -152,9 +152,7 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
         session.with(|s| {
             s.classifier
                 .as_ref()
-                .filter(|c| {
-                    c.encoder == model.full_name() && c.tuned_layers.as_ref().map(|t| &t.sha256) == tuned.as_ref()
-                })
+                .filter(|c| c.encoder == model && c.tuned_layers.as_ref().map(|t| &t.sha256) == tuned.as_ref())
                 .map(|c| Arc::new(c.clone()))
         })
     });

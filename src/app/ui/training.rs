@@ -173,7 +173,7 @@ async fn train(
     // Fine-tuning starts from the pretrained encoder and a classifier on its features.
     let data = training_data(engine, index, &labels, fine_tune || back_to_pretrained).await?;
     let spec = state.model.get_untracked().spec();
-    let source = FeatureSource { encoder: spec.full_name.into(), pooling: spec.classifier_pooling.name().into() };
+    let source = FeatureSource { encoder: spec.name, pooling: spec.classifier_pooling };
     // The encoder's recipe (docs/few-shot.md), or the labels alone with the setting off:
     // the classifier learns from the lexicon's surest picks and its own among the
     // unlabelled reviews; the votes join last, once the features are final.
@@ -297,7 +297,7 @@ async fn train_head(
         state.losses.update(|l| l.push((offset + step, loss)));
     };
     let cancelled = move || state.cancel_training.get_untracked();
-    Ok(match training::train(engine, examples, scaling.clone(), source.clone(), &on_progress, &cancelled).await? {
+    Ok(match training::train(engine, examples, scaling.clone(), *source, &on_progress, &cancelled).await? {
         Outcome::Cancelled => None,
         Outcome::Trained(classifier) => Some(classifier),
     })
@@ -427,9 +427,9 @@ fn use_encoder(
 /// features are known, and after an import or a reset.
 pub async fn use_classifiers_encoder(engine: &Engine, index: &ReviewIndex, state: PageState) {
     let model = state.model.get_untracked();
-    let wanted = state.session.with_untracked(|s| {
-        s.classifier.as_ref().filter(|c| c.encoder == model.full_name()).and_then(|c| c.tuned_layers.clone())
-    });
+    let wanted = state
+        .session
+        .with_untracked(|s| s.classifier.as_ref().filter(|c| c.encoder == model).and_then(|c| c.tuned_layers.clone()));
     if wanted.as_ref().map(|t| &t.sha256) == engine.tuned().as_ref().map(|t| &t.sha256) {
         return;
     }

@@ -30,7 +30,7 @@ use flicktune::lexicon;
 use flicktune::models::{ENCODERS, ModelName};
 use flicktune::nbsvm::NbSvm;
 use flicktune::recipe::{Recipe, TrainingSet, Votes};
-use flicktune::training::Example;
+use flicktune::training::{Example, FeatureSource};
 
 use super::labels::fit;
 use super::{report, store};
@@ -412,6 +412,8 @@ struct Features {
     pool: Vec<Vec<f32>>,
     test: Vec<Vec<f32>>,
     scaling: FeatureScaling,
+    /// What the classifiers record they read (in memory only: the bench writes none).
+    source: FeatureSource,
     recipe: Recipe,
     /// The recipe learns from the first this many pool reviews (not drawn).
     unlabelled: usize,
@@ -516,7 +518,10 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
                     .map(|r| Ok(mean_word_embedding(&embedder.tokenizer.content_ids(&r.text)?, &table, dim)))
                     .collect()
             };
-            (Prepared::Features(Box::new(features_prepared(mean(&reviews.pool)?, mean(&reviews.test)?))), None)
+            // Not a pooling of the encoder's output, but L6's input embeddings over the
+            // whole review: the nearest true record for a classifier never written.
+            let source = FeatureSource { encoder: ModelName::L6, pooling: Pooling::Chunks };
+            (Prepared::Features(Box::new(features_prepared(mean(&reviews.pool)?, mean(&reviews.test)?, source))), None)
         }
         Method::Frozen(model, pooling)
         | Method::SelfTrained(model, pooling)
@@ -531,7 +536,8 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
                 f.by_pooling.remove(pooling.name()).context("a stored pooling is missing")
             };
             let seconds = pool.seconds + test.seconds;
-            let mut features = features_prepared(take(&mut pool)?, take(&mut test)?);
+            let source = FeatureSource { encoder: model, pooling };
+            let mut features = features_prepared(take(&mut pool)?, take(&mut test)?, source);
             (features.recipe, features.unlabelled) = match method {
                 Method::SelfTrained(..) => (Recipe { self_training: true, ..Recipe::FROZEN }, usize::MAX),
                 Method::Trained { recipe, .. } => (recipe, PAGE_POOL),
@@ -560,9 +566,9 @@ fn texts(set: &[Review]) -> Vec<&str> {
 
 /// Plain logistic regression on the features, standardised with the whole unlabelled
 /// pool (`train` texts only).
-fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>) -> Features {
+fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>, source: FeatureSource) -> Features {
     let scaling = FeatureScaling::fit(&pool);
-    Features { pool, test, scaling, recipe: Recipe::FROZEN, unlabelled: 0, views: None }
+    Features { pool, test, scaling, source, recipe: Recipe::FROZEN, unlabelled: 0, views: None }
 }
 
 /// The encoder with its original (f32) weights on the CPU backend.
@@ -623,7 +629,8 @@ impl Features {
                 .as_ref()
                 .map_or_else(Vec::new, |views| open.iter().map(|&i| views.pool[i].lexicon).collect()),
         };
-        let mut classifier = self.recipe.fit_head_blocking(&set, |examples| fit(examples, &self.scaling))?;
+        let mut classifier =
+            self.recipe.fit_head_blocking(&set, |examples| fit(examples, &self.scaling, self.source))?;
         if let Some(views) = &self.views {
             let labelled_views: Vec<(&TextView, u8)> =
                 labelled.iter().map(|&i| (&views.pool[i], pool_labels[i])).collect();

@@ -16,7 +16,7 @@ use flicktune::classifier::FeatureScaling;
 use flicktune::features::Embedder;
 use flicktune::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use flicktune::models::ModelName;
-use flicktune::training::read_loss;
+use flicktune::training::{FeatureSource, read_loss};
 
 use super::labels::{EvalSet, Labelled, accuracy, mean_sd, page_embedder, pool_and_eval, train};
 use flicktune::assets::AssetDir;
@@ -54,6 +54,7 @@ pub fn run(args: FineTuneArgs, assets: &AssetDir) -> Result<()> {
     ensure!(args.sizes.iter().all(|&n| n <= pool.labels.len()), "the sample has only {} reviews", pool.labels.len());
     let embedder = page_embedder(assets, args.model)?;
     let scaling = FeatureScaling::fit(&pool.features);
+    let source = FeatureSource { encoder: args.model, pooling: embedder.pooling };
     let config = FineTuneConfig::new()
         .with_layers(args.layers)
         .with_epochs(args.epochs)
@@ -68,7 +69,7 @@ pub fn run(args: FineTuneArgs, assets: &AssetDir) -> Result<()> {
         for seed in 0..args.draws {
             let mut order: Vec<usize> = (0..pool.labels.len()).collect();
             order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-            let Some(classifier) = train(&order[..n], &pool, &scaling)? else { continue };
+            let Some(classifier) = train(&order[..n], &pool, &scaling, source)? else { continue };
             let before = accuracy(&classifier, &eval);
             let started = Instant::now();
             let (after, loss) = fine_tune_and_score(
@@ -129,7 +130,8 @@ fn fine_tune_and_score(
     };
     let classifier = if refit_head {
         let pool = reread(pool)?;
-        train(labelled, &pool, &FeatureScaling::fit(&pool.features))?.unwrap_or(classifier)
+        let source = FeatureSource { encoder: classifier.encoder, pooling: classifier.pooling };
+        train(labelled, &pool, &FeatureScaling::fit(&pool.features), source)?.unwrap_or(classifier)
     } else {
         classifier
     };

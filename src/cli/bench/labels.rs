@@ -111,7 +111,8 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
 
     let started = Instant::now();
     let recipe = if args.self_train { args.model.spec().recipe } else { Recipe::FROZEN };
-    let trainer = Trainer { pool: &pool, scaling: &scaling, recipe };
+    let source = FeatureSource { encoder: args.model, pooling: args.model.spec().classifier_pooling };
+    let trainer = Trainer { pool: &pool, scaling: &scaling, recipe, source };
     let order = suggestion_order(&trainer, largest, args.retrain_every.max(1))?;
     let suggested = curve(&order, &trainer, &eval, &args.sizes)?;
     let suggest_seconds = started.elapsed().as_secs_f64();
@@ -196,6 +197,7 @@ struct Trainer<'a> {
     pool: &'a Labelled,
     scaling: &'a FeatureScaling,
     recipe: Recipe,
+    source: FeatureSource,
 }
 
 impl Trainer<'_> {
@@ -212,7 +214,8 @@ impl Trainer<'_> {
             unlabelled: open.iter().map(|&i| pool.features[i].as_slice()).collect(),
             lexicon_scores: open.iter().map(|&i| pool.views[i].lexicon).collect(),
         };
-        let mut classifier = self.recipe.fit_head_blocking(&set, |examples| fit(examples, self.scaling))?;
+        let mut classifier =
+            self.recipe.fit_head_blocking(&set, |examples| fit(examples, self.scaling, self.source))?;
         let labelled_views: Vec<(&TextView, u8)> = labelled.iter().map(|&i| (&pool.views[i], pool.labels[i])).collect();
         let beside: Vec<(&[f32], &TextView)> =
             open.iter().map(|&i| (pool.features[i].as_slice(), &pool.views[i])).collect();
@@ -226,18 +229,22 @@ fn examples<'a>(labelled: &[usize], pool: &'a Labelled) -> Vec<Example<'a>> {
 }
 
 /// The page's classifier on these labelled reviews; `None` while one class is missing.
-pub(super) fn train(labelled: &[usize], pool: &Labelled, scaling: &FeatureScaling) -> Result<Option<Classifier>> {
+pub(super) fn train(
+    labelled: &[usize],
+    pool: &Labelled,
+    scaling: &FeatureScaling,
+    source: FeatureSource,
+) -> Result<Option<Classifier>> {
     let examples = examples(labelled, pool);
     if examples.iter().all(|e| e.label == examples[0].label) {
         return Ok(None);
     }
-    fit(&examples, scaling).map(Some)
+    fit(&examples, scaling, source).map(Some)
 }
 
-/// The page's classifier (logistic regression, its fixed settings) on the CPU backend.
-pub(super) fn fit(examples: &[Example], scaling: &FeatureScaling) -> Result<Classifier> {
-    // Scored in memory only, never written: no encoder or pooling to record.
-    let source = FeatureSource { encoder: String::new(), pooling: String::new() };
+/// The page's classifier (logistic regression, its fixed settings) on the CPU backend,
+/// reading features from `source`.
+pub(super) fn fit(examples: &[Example], scaling: &FeatureScaling, source: FeatureSource) -> Result<Classifier> {
     let device = open_device(BackendKind::Cpu)?;
     let trainer = HeadTrainer::new(examples, scaling.clone(), source, HeadTrainingConfig::new(), &device)?;
     Ok(train_blocking(trainer)?)
