@@ -1,7 +1,7 @@
 //! The page: a Leptos (client-side rendered) app around the same encoder as the CLI.
 //!
 //! `loader` downloads model files into Cache Storage, `engine` builds the encoder on
-//! WebGPU or the CPU, `index` holds the bundled reviews and their features, `training`
+//! WebGPU or the CPU, `index` holds the bundled reviews and their features, `paced_training`
 //! trains the classifier without blocking the page, `storage` keeps the user's work in
 //! the browser, `ui` shows it all, and `js_api` exposes the engine as `window.flicktune`.
 
@@ -9,8 +9,8 @@ mod engine;
 mod index;
 mod js_api;
 mod loader;
+mod paced_training;
 mod storage;
-mod training;
 mod ui;
 
 use wasm_bindgen::prelude::*;

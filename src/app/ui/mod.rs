@@ -10,7 +10,7 @@ mod encoder;
 mod heldout;
 mod labelling;
 mod session;
-mod training;
+mod train_panel;
 
 use std::sync::Arc;
 
@@ -214,7 +214,7 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
         </header>
         <main>
             <labelling::LabelPanel index=index.clone()/>
-            <training::TrainPanel engine=engine.clone() index=index.clone()/>
+            <train_panel::TrainPanel engine=engine.clone() index=index.clone()/>
             <heldout::HeldoutPanel index=index.clone()/>
             <classify::ClassifyPanel engine=engine.clone()/>
             <session::SessionPanel engine=engine.clone() index=index.clone()/>
@@ -311,7 +311,7 @@ async fn load(
     match index.index(&engine, model, &weights_sha256, &on_indexed, &current).await {
         Ok(origin) if current() => {
             state.features_origin.set(Some(origin));
-            training::use_classifiers_encoder(&engine, &index, state).await;
+            train_panel::use_classifiers_encoder(&engine, &index, state).await;
         }
         Ok(_) => {}
         Err(e) => leptos::logging::warn!("computing the bundled reviews' features stopped: {e}"),

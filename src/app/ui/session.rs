@@ -8,7 +8,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use super::training::{keep_imported, kept_tuned_bytes, use_classifiers_encoder};
+use super::train_panel::{keep_imported, kept_tuned_bytes, use_classifiers_encoder};
 use super::{PageState, TrainStatus};
 use crate::app::engine::Engine;
 use crate::app::index::ReviewIndex;

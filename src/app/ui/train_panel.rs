@@ -14,7 +14,7 @@ use super::{FineTuneTimes, PageState, Status, TrainPhase, TrainStatus};
 use crate::app::engine::Engine;
 use crate::app::index::{AllFeatures, Entry, ReviewIndex};
 use crate::app::loader;
-use crate::app::training::{self, Outcome};
+use crate::app::paced_training::{self, Outcome};
 use crate::classifier::{Classifier, FeatureScaling, TextView, TextVotes};
 use crate::features::Embedder;
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
@@ -297,7 +297,7 @@ async fn train_head(
         state.losses.update(|l| l.push((offset + step, loss)));
     };
     let cancelled = move || state.cancel_training.get_untracked();
-    Ok(match training::train(engine, examples, scaling.clone(), *source, &on_progress, &cancelled).await? {
+    Ok(match paced_training::train(engine, examples, scaling.clone(), *source, &on_progress, &cancelled).await? {
         Outcome::Cancelled => None,
         Outcome::Trained(classifier) => Some(classifier),
     })
