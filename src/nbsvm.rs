@@ -2,7 +2,7 @@
 //! classifier: a linear SVM on binarised uni+bigram features scaled by their naive-Bayes
 //! log-count ratios, its weights interpolated towards their mean magnitude. It votes
 //! beside the encoder in the page's classifier (see [`crate::classifier::TextVotes`]),
-//! and is a baseline of `flicktune bench curve`.
+//! and is a baseline of `flicktune-bench curve`.
 //!
 //! A trained model is a map from n-gram (as text) to weight, so it is a stable part of the
 //! classifier file: the same in the page, the CLI and a later version.

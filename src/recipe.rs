@@ -1,7 +1,7 @@
 //! How a classifier is trained from a few labels, as one value: a [`Recipe`] says what the
 //! encoder's classifier learns from besides the labels (the lexicon's surest picks, one
 //! round of self-training) and who votes beside it (NB-SVM, the lexicon). Every number in
-//! it was chosen on `train` reviews (`flicktune bench curve --eval train-dev`), never on
+//! it was chosen on `train` reviews (`flicktune-bench curve --eval train-dev`), never on
 //! `test`; `docs/few-shot.md` has the measurements.
 //!
 //! [`Recipe::fit_head`] runs the rounds with any way of fitting a head (the page's is

@@ -10,7 +10,7 @@
 //! `density` the mean cosine similarity to the other candidates and `coverage` the
 //! highest similarity to a labelled review. Plain uncertainty sampling picks outliers
 //! first and lost to random choice at 10–50 labels on `train`-split reviews; this won
-//! (`flicktune bench labels --eval train-dev`, numbers in `docs/labelling.md`).
+//! (`flicktune-bench labels --eval train-dev`, numbers in `docs/labelling.md`).
 
 /// A candidate for labelling: its features (L2-normalised) and, once a classifier
 /// exists, its probability of being positive.

@@ -82,10 +82,10 @@ fn the_adapted_encoder_is_the_committed_layers_over_l3s_embeddings() {
 
 #[test]
 fn bench_labels_prints_suggested_and_random_accuracy() {
-    let out = Command::new(env!("CARGO_BIN_EXE_flicktune"))
+    let out = Command::new(env!("CARGO_BIN_EXE_flicktune-bench"))
         .args(["--assets"])
         .arg(&assets().root)
-        .args(["bench", "labels", "--sizes", "10,20", "--draws", "2"])
+        .args(["labels", "--sizes", "10,20", "--draws", "2"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

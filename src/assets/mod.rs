@@ -35,6 +35,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::backend::{BackendKind, open_device};
+use crate::features::{Embedder, Pooling};
 use crate::models::{
     CONFIG_FILE, EncoderSpec, F16_WEIGHTS_FILE, ModelName, PACKED_WEIGHTS_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
     WeightPrecision, WeightsFormat, cast_safetensors, float_safetensors, float_tensors,
@@ -129,6 +130,24 @@ impl AssetDir {
             weights: read(model.spec().weights_file(WeightPrecision::F32))?,
             tokenizer_json: read(TOKENIZER_FILE)?,
         })
+    }
+
+    /// `model`'s encoder from its fetched files on `backend`, reading long texts with
+    /// `pooling` (default: as its published engine does), `batch` windows at a time.
+    pub fn embedder(
+        &self,
+        model: ModelName,
+        pooling: Option<Pooling>,
+        backend: BackendKind,
+        batch: usize,
+    ) -> Result<Embedder> {
+        let device = open_device(backend)?;
+        let (tokenizer, encoder) = self
+            .model_files(model)?
+            .load(&device)
+            .with_context(|| format!("cannot load the {} encoder", model.full_name()))?;
+        let pooling = pooling.unwrap_or(model.spec().pooling);
+        Ok(Embedder { tokenizer, model: encoder, device, pooling, batch_size: batch })
     }
 
     /// Fetches and converts everything that is not already complete.

@@ -1,7 +1,6 @@
 //! Argument parsing and the subcommands' shared set-up.
 
 mod adapt;
-mod bench;
 mod demo;
 mod embed;
 mod jsonl;
@@ -9,11 +8,11 @@ mod predict;
 mod serve;
 mod train;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use flicktune::assets::AssetDir;
-use flicktune::backend::{BackendKind, open_device};
+use flicktune::backend::BackendKind;
 use flicktune::features::{Embedder, Pooling};
 use flicktune::models::ModelName;
 
@@ -43,9 +42,6 @@ enum Command {
     /// Adapt an encoder to review text without labels (masked LM on the `train` texts) and
     /// write it as a model folder.
     Adapt(adapt::AdaptArgs),
-    /// Benchmarks.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
     /// Fetch the assets if needed and show the encoder at work on a few sentences.
     Demo(EncoderArgs),
     /// Serve the built page and its model files on a local address.
@@ -60,8 +56,9 @@ struct EncoderArgs {
     #[arg(long, default_value = "e5")]
     model: ModelName,
     /// How long texts are read: first (one window: 512 tokens for e5, 256 for the MiniLMs),
-    /// head-tail (the first half-window and the end), chunks (all, windows averaged).
-    /// Default: as the encoder's published engine reads them (e5: chunks; MiniLMs: first).
+    /// head-tail (the first half-window and the end), chunks (all, windows averaged) or
+    /// windows (all, each token counting once). Default: as the encoder's published engine
+    /// reads them (e5: windows; MiniLMs: first).
     #[arg(long)]
     pooling: Option<Pooling>,
     /// cpu (Burn's CPU backend) or wgpu.
@@ -74,13 +71,7 @@ struct EncoderArgs {
 
 impl EncoderArgs {
     fn embedder(&self, assets: &AssetDir) -> Result<Embedder> {
-        let device = open_device(self.backend)?;
-        let (tokenizer, model) = assets
-            .model_files(self.model)?
-            .load(&device)
-            .with_context(|| format!("cannot load the {} encoder", self.model.full_name()))?;
-        let pooling = self.pooling.unwrap_or(self.model.spec().pooling);
-        Ok(Embedder { tokenizer, model, device, pooling, batch_size: self.batch })
+        assets.embedder(self.model, self.pooling, self.backend, self.batch)
     }
 }
 
@@ -93,7 +84,6 @@ pub fn run() -> Result<()> {
         Command::Train(args) => train::run(args, &assets),
         Command::Predict(args) => predict::run(args, &assets),
         Command::Adapt(args) => adapt::run(args, &assets),
-        Command::Bench(command) => bench::run(command, &assets),
         Command::Demo(args) => demo::run(&assets, &args),
         Command::Serve(args) => serve::run(&args, &assets),
     }

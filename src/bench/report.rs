@@ -10,7 +10,7 @@ use serde::Serialize;
 use flicktune::assets::train_parts::POOL_PER_CLASS;
 
 use super::curve::{Method, Progress, Setup};
-use super::labels::mean_sd;
+use crate::labels::mean_sd;
 
 /// Fast Forward Labs' FF11 report (2019), IMDB accuracy (%) by number of labels.
 const FF11_BERT_LARGE: [(usize, f32); 6] =
@@ -115,7 +115,7 @@ fn markdown(summary: &Summary) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "Accuracy (%) on the {} reviews of {}, mean ± sd over seeded draws of N labels (half per class) from {} `train` reviews. Made by `flicktune bench curve`; do not edit.\n",
+        "Accuracy (%) on the {} reviews of {}, mean ± sd over seeded draws of N labels (half per class) from {} `train` reviews. Made by `flicktune-bench curve`; do not edit.\n",
         summary.setup.test_reviews,
         scored_on(summary.setup),
         2 * POOL_PER_CLASS
@@ -297,7 +297,7 @@ fn svg(summary: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::bench::curve::Record;
+    use crate::curve::Record;
 
     fn progress() -> Progress {
         let record =

@@ -1,4 +1,4 @@
-//! `flicktune bench labels`: what the page's "what to label next" buys. Labels of the
+//! `flicktune-bench labels`: what the page's "what to label next" buys. Labels of the
 //! page's review sample are given one at a time, chosen by the page's suggestion (with a
 //! retrain after each, as in the page) or at random (seeded draws); the classifier is the
 //! page's, trained with the same code on the same cached features.

@@ -1,4 +1,4 @@
-//! `flicktune bench speed`: encoder throughput in tokens per second.
+//! `flicktune-bench speed`: encoder throughput in tokens per second.
 //!
 //! Every model in one run is measured on the same texts, side by side, so their ratios
 //! are comparable.
@@ -9,10 +9,9 @@ use anyhow::{Result, ensure};
 use clap::Args;
 
 use flicktune::assets::{AssetDir, read_reviews};
+use flicktune::backend::BackendKind;
 use flicktune::features::Pooling;
 use flicktune::models::ModelName;
-
-use crate::cli::EncoderArgs;
 
 #[derive(Args)]
 pub struct SpeedArgs {
@@ -25,8 +24,15 @@ pub struct SpeedArgs {
     /// CPU threads for the CPU backend.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    #[command(flatten)]
-    encoder: EncoderArgs,
+    /// How long texts are read (default: each encoder's own, as its engine reads them).
+    #[arg(long)]
+    pooling: Option<Pooling>,
+    /// cpu or wgpu.
+    #[arg(long, default_value = "cpu")]
+    backend: BackendKind,
+    /// Windows per encoder batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
 }
 
 /// A peer engine, one thread, `first` pooling, on this kind of 2-core machine
@@ -48,15 +54,15 @@ pub fn run(args: SpeedArgs, assets: &AssetDir) -> Result<()> {
     println!(
         "{} reviews, pooling {}, batch {}, backend {}, {} thread(s); includes tokenisation\n",
         texts.len(),
-        args.encoder.pooling.map_or("each encoder's own", Pooling::name),
-        args.encoder.batch,
-        args.encoder.backend.name(),
+        args.pooling.map_or("each encoder's own", Pooling::name),
+        args.batch,
+        args.backend.name(),
         args.threads
     );
     println!("| model | tokens | seconds | tokens/s | peer engine ref. tokens/s | ratio |");
     println!("|---|---|---|---|---|---|");
     for model in args.models {
-        let embedder = EncoderArgs { model, ..args.encoder.clone() }.embedder(assets)?;
+        let embedder = assets.embedder(model, args.pooling, args.backend, args.batch)?;
         embedder.embed(&texts[..texts.len().min(embedder.batch_size)])?; // warm-up
         let start = Instant::now();
         let embeddings = embedder.embed(&texts)?;

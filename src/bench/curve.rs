@@ -1,4 +1,4 @@
-//! `flicktune bench curve`: accuracy against the number of labels, FF11-style.
+//! `flicktune-bench curve`: accuracy against the number of labels, FF11-style.
 //!
 //! For each N, ten seeded draws of N labelled reviews (half per class) from a fixed pool
 //! of `train` reviews; each method trains on the draw alone and is scored on the whole
@@ -32,9 +32,8 @@ use flicktune::nbsvm::NbSvm;
 use flicktune::recipe::{Recipe, TrainingSet, Votes};
 use flicktune::training::{Example, FeatureSource};
 
-use super::labels::fit;
-use super::{report, store};
-use crate::cli::EncoderArgs;
+use crate::labels::fit;
+use crate::{report, store};
 
 #[derive(Args)]
 pub struct CurveArgs {
@@ -573,7 +572,7 @@ fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>, source: FeatureSo
 
 /// The encoder with its original (f32) weights on the CPU backend.
 fn frozen_embedder(assets: &AssetDir, model: ModelName) -> Result<Embedder> {
-    EncoderArgs { model, pooling: Some(Pooling::Chunks), backend: BackendKind::Cpu, batch: 8 }.embedder(assets)
+    assets.embedder(model, Some(Pooling::Chunks), BackendKind::Cpu, 8)
 }
 
 fn mean_word_embedding(ids: &[u32], table: &[f32], dim: usize) -> Vec<f32> {

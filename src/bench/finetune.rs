@@ -1,4 +1,4 @@
-//! `flicktune bench fine-tune`: does fine-tuning the encoder's top layers (ULMFiT's
+//! `flicktune-bench fine-tune`: does fine-tuning the encoder's top layers (ULMFiT's
 //! recipe, `src/finetune.rs`) beat the frozen features the page trains on? Random
 //! labelled draws from the page's sample; for each, the page's classifier on frozen
 //! features, then the same classifier fine-tuned with the top layers, both scored on the
@@ -18,7 +18,7 @@ use flicktune::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use flicktune::models::ModelName;
 use flicktune::training::{FeatureSource, read_loss};
 
-use super::labels::{EvalSet, Labelled, accuracy, mean_sd, page_embedder, pool_and_eval, train};
+use crate::labels::{EvalSet, Labelled, accuracy, mean_sd, page_embedder, pool_and_eval, train};
 use flicktune::assets::AssetDir;
 
 #[derive(Args)]

@@ -1,5 +1,5 @@
 //! Encoder features of the learning curve's reviews, computed once and kept on disk in
-//! shards, so an interrupted `flicktune bench curve` resumes where it stopped.
+//! shards, so an interrupted `flicktune-bench curve` resumes where it stopped.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
