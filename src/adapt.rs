@@ -25,7 +25,7 @@ use crate::encoder::BertModel;
 use crate::features::padded_batch;
 use crate::finetune::slanted_triangular;
 use crate::tokens::{TextTokenizer, TokenizeError};
-use crate::training::adam;
+use crate::training::{Stepwise, adam};
 
 #[derive(Config, Debug, PartialEq)]
 pub struct AdaptConfig {
@@ -194,17 +194,17 @@ impl Adapter {
         })
     }
 
-    pub fn steps_done(&self) -> usize {
-        self.step
+    /// The adapted encoder, ready for inference (the masked-LM head is dropped: only the
+    /// encoder's features are used downstream).
+    pub fn finish(self) -> BertModel {
+        self.encoder.valid()
     }
+}
 
-    pub fn is_done(&self) -> bool {
-        self.step >= self.config.steps
-    }
-
+impl Stepwise for Adapter {
     /// One Adam step on the next batch. Returns the mean cross-entropy of its masked
     /// tokens, on the device (read it only to show it).
-    pub fn step(&mut self) -> Tensor<1> {
+    fn step(&mut self) -> Tensor<1> {
         let size = self.config.batch_size.max(1);
         let batch: Vec<MaskedWindow> = (0..size)
             .map(|i| {
@@ -241,10 +241,12 @@ impl Adapter {
         loss.detach()
     }
 
-    /// The adapted encoder, ready for inference (the masked-LM head is dropped: only the
-    /// encoder's features are used downstream).
-    pub fn finish(self) -> BertModel {
-        self.encoder.valid()
+    fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    fn total_steps(&self) -> usize {
+        self.config.steps
     }
 }
 

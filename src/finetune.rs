@@ -19,7 +19,7 @@ use crate::classifier::Classifier;
 use crate::encoder::{BertLayer, BertModel, EncoderInput};
 use crate::features::padded_batch;
 use crate::tokens::{TextTokenizer, TokenizeError};
-use crate::training::{TrainError, adam, class_weights, device_error, weighted_cross_entropy};
+use crate::training::{Stepwise, TrainError, adam, class_weights, device_error, weighted_cross_entropy};
 
 #[derive(Config, Debug, PartialEq)]
 pub struct FineTuneConfig {
@@ -121,25 +121,31 @@ impl FineTuner {
         })
     }
 
-    pub fn total_steps(&self) -> usize {
-        self.config.epochs * self.batches.len()
-    }
-
     /// The first layer that is tuned (layers from here to the top change).
     pub fn first_tuned_layer(&self) -> usize {
         self.first_tuned
     }
 
-    pub fn steps_done(&self) -> usize {
-        self.step
+    /// The fine-tuned encoder and the classifier for its features (weights read back
+    /// from the device).
+    pub async fn finish(self) -> Result<(BertModel, Classifier), TrainError> {
+        let read = |t: Tensor<2>| async move {
+            t.into_data_async().await.map_err(device_error)?.try_into_vec::<f32>().map_err(device_error)
+        };
+        let weights = read(self.head.weight.val()).await?;
+        let bias = match &self.head.bias {
+            Some(b) => read(b.val().unsqueeze_dim(0)).await?[0],
+            None => 0.0,
+        };
+        let tuned = self.tuned.iter().map(Module::valid).collect();
+        let encoder = self.encoder.with_top_layers(self.first_tuned, tuned);
+        Ok((encoder, unfold_head(&self.classifier, &weights, bias)))
     }
+}
 
-    pub fn is_done(&self) -> bool {
-        self.step >= self.total_steps()
-    }
-
+impl Stepwise for FineTuner {
     /// One Adam step on one batch. Returns the loss on the device (read it only to show it).
-    pub fn step(&mut self) -> Tensor<1> {
+    fn step(&mut self) -> Tensor<1> {
         let n_batches = self.batches.len().max(1);
         let epoch = self.step / n_batches;
         let batch = &self.batches[self.step % n_batches];
@@ -173,20 +179,12 @@ impl FineTuner {
         loss.detach()
     }
 
-    /// The fine-tuned encoder and the classifier for its features (weights read back
-    /// from the device).
-    pub async fn finish(self) -> Result<(BertModel, Classifier), TrainError> {
-        let read = |t: Tensor<2>| async move {
-            t.into_data_async().await.map_err(device_error)?.try_into_vec::<f32>().map_err(device_error)
-        };
-        let weights = read(self.head.weight.val()).await?;
-        let bias = match &self.head.bias {
-            Some(b) => read(b.val().unsqueeze_dim(0)).await?[0],
-            None => 0.0,
-        };
-        let tuned = self.tuned.iter().map(Module::valid).collect();
-        let encoder = self.encoder.with_top_layers(self.first_tuned, tuned);
-        Ok((encoder, unfold_head(&self.classifier, &weights, bias)))
+    fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    fn total_steps(&self) -> usize {
+        self.config.epochs * self.batches.len()
     }
 }
 

@@ -38,6 +38,30 @@ pub fn adam() -> ModuleOptimizer {
     AdamConfig::new().with_epsilon(1e-8).init()
 }
 
+/// The step protocol of every trainer here (the head's, fine-tuning's, adaptation's): a
+/// fixed number of optimiser steps taken one at a time, so that a caller can draw the
+/// loss, yield to the browser or cancel between them. [`run_to_end`] drives one natively;
+/// the page paces one between frames.
+pub trait Stepwise {
+    /// One optimiser step. Returns the loss before it, on the device: reading it waits
+    /// for the device, so read it only when it is shown.
+    fn step(&mut self) -> Tensor<1>;
+    fn steps_done(&self) -> usize;
+    fn total_steps(&self) -> usize;
+    fn is_done(&self) -> bool {
+        self.steps_done() >= self.total_steps()
+    }
+}
+
+/// Takes every remaining step; the last step's loss (on the device), if any was taken.
+pub fn run_to_end(trainer: &mut impl Stepwise) -> Option<Tensor<1>> {
+    let mut loss = None;
+    while !trainer.is_done() {
+        loss = Some(trainer.step());
+    }
+    loss
+}
+
 /// One labelled example: its features and label (1 positive, 0 negative).
 #[derive(Clone, Copy)]
 pub struct Example<'a> {
@@ -116,31 +140,10 @@ impl HeadTrainer {
         })
     }
 
-    pub fn total_steps(&self) -> usize {
-        self.config.steps
-    }
-
-    pub fn steps_done(&self) -> usize {
-        self.steps_done
-    }
-
-    pub fn is_done(&self) -> bool {
-        self.steps_done >= self.config.steps
-    }
-
-    /// One Adam step on all examples. Returns the objective before the step, on the
-    /// device: reading it waits for the device, so read it only when it is shown.
-    pub fn step(&mut self) -> Tensor<1> {
-        let logits = self.head.forward(self.inputs.clone());
-        let penalty = self.head.weight.val().powi_scalar(2).sum().mul_scalar(self.config.l2 / 2.0);
-        let loss = weighted_cross_entropy(logits, self.targets.clone(), self.weights.clone()) + penalty;
-        let grads = GradientsParams::from_grads(loss.backward(), &self.head);
-        self.head = self.optimizer.step(self.config.learning_rate, self.head.clone(), grads);
-        self.steps_done += 1;
-        loss.detach()
-    }
-
     /// The trained classifier (reads the weights back from the device).
+    ///
+    /// Full-batch: each [`Stepwise::step`] is one Adam step on all examples, and the loss
+    /// it returns is the objective, L2 penalty included.
     pub async fn into_classifier(self) -> Result<Classifier, TrainError> {
         let weight = self.head.weight.val().into_data_async().await.map_err(device_error)?;
         let bias = match &self.head.bias {
@@ -163,6 +166,26 @@ impl HeadTrainer {
             text_votes: None,
             recipe: None,
         })
+    }
+}
+
+impl Stepwise for HeadTrainer {
+    fn step(&mut self) -> Tensor<1> {
+        let logits = self.head.forward(self.inputs.clone());
+        let penalty = self.head.weight.val().powi_scalar(2).sum().mul_scalar(self.config.l2 / 2.0);
+        let loss = weighted_cross_entropy(logits, self.targets.clone(), self.weights.clone()) + penalty;
+        let grads = GradientsParams::from_grads(loss.backward(), &self.head);
+        self.head = self.optimizer.step(self.config.learning_rate, self.head.clone(), grads);
+        self.steps_done += 1;
+        loss.detach()
+    }
+
+    fn steps_done(&self) -> usize {
+        self.steps_done
+    }
+
+    fn total_steps(&self) -> usize {
+        self.config.steps
     }
 }
 
@@ -205,9 +228,7 @@ pub async fn read_loss(loss: Tensor<1>) -> Result<f32, TrainError> {
 /// Trains to the end, blocking: native targets only.
 #[cfg(not(target_family = "wasm"))]
 pub fn train_blocking(mut trainer: HeadTrainer) -> Result<Classifier, TrainError> {
-    while !trainer.is_done() {
-        trainer.step();
-    }
+    run_to_end(&mut trainer);
     pollster::block_on(trainer.into_classifier())
 }
 

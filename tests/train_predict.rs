@@ -203,7 +203,7 @@ fn a_fine_tuned_classifier_file_carries_its_layers_and_predict_uses_them() {
     use burn::tensor::Device;
     use flicktune::features::Embedder;
     use flicktune::finetune::{FineTuneConfig, FineTuner, TokenExample};
-    use flicktune::models::ModelName;
+    use flicktune::training::run_to_end;
     use flicktune::tuned::TunedLayers;
 
     let dir = tempfile::tempdir().unwrap();
@@ -235,9 +235,7 @@ fn a_fine_tuned_classifier_file_carries_its_layers_and_predict_uses_them() {
         })
         .collect();
     let mut tuner = FineTuner::new(&pretrained, &frozen, &examples, tokenizer.pad_id(), config, &device).unwrap();
-    while !tuner.is_done() {
-        tuner.step();
-    }
+    run_to_end(&mut tuner);
     let first = tuner.first_tuned_layer();
     let (tuned_model, head) = pollster::block_on(tuner.finish()).unwrap();
     let (layers, bytes) = TunedLayers::save(&tuned_model, first).unwrap();

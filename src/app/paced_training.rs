@@ -1,14 +1,15 @@
-//! Training the classifier in the page: the shared [`HeadTrainer`], a few steps at a time,
-//! yielding to the browser in between so the page stays responsive, with the loss
-//! reported for the live curve and a cancel checked between steps.
+//! Training in the page: any [`Stepwise`] trainer (the classifier's, fine-tuning's) a few
+//! steps at a time, yielding to the browser in between so the page stays responsive, with
+//! the loss reported for the live curve and a cancel checked between steps.
 
 use crate::classifier::{Classifier, FeatureScaling};
-use crate::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, read_loss};
+use crate::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, Stepwise, read_loss};
 
 use super::engine::Engine;
 
-/// Steps between two loss read-backs (each waits for the device) and yields.
-const STEPS_PER_REPORT: usize = 5;
+/// The classifier's steps between two loss read-backs (each waits for the device) and
+/// yields: its steps are short.
+const HEAD_STEPS_PER_REPORT: usize = 5;
 
 /// How a training run ended.
 pub enum Outcome {
@@ -29,9 +30,24 @@ pub async fn train(
     let device = engine.device().ok_or("the model is not loaded yet")?;
     let mut trainer =
         HeadTrainer::new(examples, scaling, source, HeadTrainingConfig::new(), &device).map_err(|e| e.to_string())?;
+    if !pace(&mut trainer, HEAD_STEPS_PER_REPORT, on_progress, cancelled).await? {
+        return Ok(Outcome::Cancelled);
+    }
+    trainer.into_classifier().await.map(Outcome::Trained).map_err(|e| e.to_string())
+}
+
+/// Takes `trainer`'s steps `per_report` at a time, reading the loss back, calling
+/// `on_progress(steps_done, total, loss)` and yielding to the browser after each group;
+/// `false` when `cancelled()` said so between two groups.
+pub async fn pace(
+    trainer: &mut impl Stepwise,
+    per_report: usize,
+    on_progress: &dyn Fn(usize, usize, f32),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<bool, String> {
     while !trainer.is_done() {
         let mut loss = trainer.step();
-        for _ in 1..STEPS_PER_REPORT {
+        for _ in 1..per_report {
             if trainer.is_done() {
                 break;
             }
@@ -41,8 +57,8 @@ pub async fn train(
         on_progress(trainer.steps_done(), trainer.total_steps(), loss);
         super::yield_to_browser().await;
         if cancelled() {
-            return Ok(Outcome::Cancelled);
+            return Ok(false);
         }
     }
-    trainer.into_classifier().await.map(Outcome::Trained).map_err(|e| e.to_string())
+    Ok(true)
 }

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use clap::Args;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -16,7 +16,7 @@ use flicktune::classifier::FeatureScaling;
 use flicktune::features::Embedder;
 use flicktune::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use flicktune::models::ModelName;
-use flicktune::training::{FeatureSource, read_loss};
+use flicktune::training::{FeatureSource, read_loss, run_to_end};
 
 use crate::labels::{EvalSet, Labelled, accuracy, mean_sd, page_embedder, pool_and_eval, train};
 use flicktune::assets::AssetDir;
@@ -112,10 +112,7 @@ fn fine_tune_and_score(
         .collect::<Result<Vec<_>, _>>()?;
     let mut tuner =
         FineTuner::new(&embedder.model, classifier, &examples, embedder.tokenizer.pad_id(), config, &embedder.device)?;
-    let mut loss = tuner.step();
-    while !tuner.is_done() {
-        loss = tuner.step();
-    }
+    let loss = run_to_end(&mut tuner).context("fine-tuning has no steps: no labelled reviews")?;
     let loss = pollster::block_on(read_loss(loss))?;
     let (encoder, classifier) = pollster::block_on(tuner.finish())?;
     let tuned = Embedder {

@@ -20,7 +20,7 @@ use flicktune::models::{
     CONFIG_FILE, F16_WEIGHTS_FILE, ModelName, TOKENIZER_FILE, WEIGHTS_FILE, cast_safetensors, float_safetensors,
     float_tensors,
 };
-use flicktune::training::read_loss;
+use flicktune::training::{Stepwise, read_loss};
 
 /// The tensors adaptation changed, in f16: what `weights/` commits.
 pub const ADAPTED_LAYERS_FILE: &str = "layers.f16.safetensors";

@@ -20,7 +20,7 @@ use crate::features::Embedder;
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use crate::recipe::{Recipe, TrainingSet};
 use crate::session::{CurvePoint, Label};
-use crate::training::{Example, FeatureSource, read_loss};
+use crate::training::{Example, FeatureSource};
 use crate::tuned::TunedLayers;
 
 #[component]
@@ -334,16 +334,14 @@ async fn fine_tune_encoder(
     )
     .map_err(|e| e.to_string())?;
     let offset = state.losses.with_untracked(|l| l.last().map_or(0, |(s, _)| *s));
-    while !tuner.is_done() {
-        // One step at a time: a step is long, and the loss read-back lets the page breathe.
-        let loss = read_loss(tuner.step()).await.map_err(|e| e.to_string())?;
-        let (step, total) = (tuner.steps_done(), tuner.total_steps());
+    let on_progress = move |step: usize, total: usize, loss: f32| {
         state.training.set(TrainStatus::Running { phase: TrainPhase::FineTune, step, total });
         state.losses.update(|l| l.push((offset + step, loss)));
-        crate::app::yield_to_browser().await;
-        if state.cancel_training.get_untracked() {
-            return Ok(None);
-        }
+    };
+    let cancelled = move || state.cancel_training.get_untracked();
+    // One step at a time: a step is long, and the loss read-back lets the page breathe.
+    if !paced_training::pace(&mut tuner, 1, &on_progress, &cancelled).await? {
+        return Ok(None);
     }
     let first_tuned = tuner.first_tuned_layer();
     let (encoder, classifier) = tuner.finish().await.map_err(|e| e.to_string())?;
