@@ -178,7 +178,8 @@ fn seconds(s: f64) -> String {
     if s < 10.0 { format!("{s:.1} s") } else { format!("{s:.0} s") }
 }
 
-const WIDTH: f32 = 1340.0;
+/// Room for the legend's longest description (the page's row) beside the plot.
+const WIDTH: f32 = 1600.0;
 /// The plot's; a long legend makes the picture taller.
 const MIN_HEIGHT: f32 = 460.0;
 const PLOT: (f32, f32, f32, f32) = (60.0, 20.0, 640.0, 420.0); // left, top, right, bottom
