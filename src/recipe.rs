@@ -78,6 +78,12 @@ impl Recipe {
         self.lexicon_seeds > 0 || self.self_training || self.votes.is_some()
     }
 
+    /// Whether it reads the reviews' text (the lexicon's scores, n-grams) besides their
+    /// features.
+    pub fn reads_text(&self) -> bool {
+        self.lexicon_seeds > 0 || self.votes.is_some()
+    }
+
     /// What the first classifier trains on: the labels, and the lexicon's surest picks
     /// among the unlabelled reviews when the recipe seeds.
     pub fn first_round<'a>(&self, set: &TrainingSet<'a>) -> Vec<Example<'a>> {

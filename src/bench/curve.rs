@@ -542,7 +542,7 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
                 Method::Trained { recipe, .. } => (recipe, PAGE_POOL),
                 _ => (Recipe::FROZEN, 0),
             };
-            if features.recipe.lexicon_seeds > 0 || features.recipe.votes.is_some() {
+            if features.recipe.reads_text() {
                 features.views = Some(TextViews::of(reviews));
             }
             (Prepared::Features(Box::new(features)), Some(seconds))

@@ -127,11 +127,8 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
     let examples: Vec<Example> =
         features.iter().zip(&labels).map(|(f, &label)| Example { features: f, label }).collect();
     let views: Vec<TextView> = texts.iter().map(|t| TextView::of(t)).collect();
-    let unlabelled_views: Vec<TextView> = if recipe.learns_from_unlabelled() {
-        unlabelled_texts.iter().map(|t| TextView::of(t)).collect()
-    } else {
-        Vec::new()
-    };
+    let unlabelled_views: Vec<TextView> =
+        if recipe.reads_text() { unlabelled_texts.iter().map(|t| TextView::of(t)).collect() } else { Vec::new() };
     let set = TrainingSet {
         labelled: examples,
         unlabelled: unlabelled.iter().map(Vec::as_slice).collect(),

@@ -181,7 +181,7 @@ async fn train(
     let set = TrainingSet {
         labelled: data.labelled.iter().map(|(features, label)| Example { features, label: *label }).collect(),
         unlabelled: data.unlabelled.iter().map(Vec::as_slice).collect(),
-        lexicon_scores: data.lexicon_scores.clone(),
+        lexicon_scores: data.lexicon_scores,
     };
     let fitted = recipe
         .fit_head(&set, async |examples| {
