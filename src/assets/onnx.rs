@@ -10,8 +10,9 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context, Result, bail, ensure};
 use prost::Message;
+
+use super::error::{AssetError, Result};
 
 #[derive(Clone, PartialEq, Message)]
 struct ModelProto {
@@ -66,8 +67,8 @@ pub struct NamedTensor {
 /// prefix of the wrapped HF model (e.g. `model.0.auto_model.`), `node_prefix` the same
 /// path as node names spell it (e.g. `/model/model.0/auto_model/`).
 pub fn hf_tensors_from_onnx(onnx: &[u8], prefix: &str, node_prefix: &str) -> Result<Vec<NamedTensor>> {
-    let model = ModelProto::decode(onnx).context("the file is not a valid ONNX model")?;
-    let graph = model.graph.context("the ONNX model has no graph")?;
+    let model = ModelProto::decode(onnx).map_err(|e| AssetError::Onnx(format!("the file is not valid ONNX ({e})")))?;
+    let graph = model.graph.ok_or_else(|| AssetError::Onnx("the model has no graph".into()))?;
     let initialisers: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
 
     let mut tensors = Vec::new();
@@ -87,11 +88,13 @@ pub fn hf_tensors_from_onnx(onnx: &[u8], prefix: &str, node_prefix: &str) -> Res
             .name
             .strip_prefix(node_prefix)
             .and_then(|n| n.strip_suffix("/MatMul"))
-            .with_context(|| format!("unexpected MatMul node name `{}`", node.name))?;
+            .ok_or_else(|| AssetError::Onnx(format!("unexpected MatMul node name `{}`", node.name)))?;
         let in_out = float_tensor(format!("{}.weight", module.replace('/', ".")), weight)?;
         tensors.push(transpose(in_out)?);
     }
-    ensure!(!tensors.is_empty(), "no initialisers start with `{prefix}`");
+    if tensors.is_empty() {
+        return Err(AssetError::Onnx(format!("no initialisers start with `{prefix}`")));
+    }
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(tensors)
 }
@@ -104,14 +107,14 @@ fn float_tensor(name: String, t: &TensorProto) -> Result<NamedTensor> {
         t.float_data.clone()
     };
     if values.len() != shape.iter().product::<usize>() {
-        bail!("tensor {name}: {} values for shape {shape:?}", values.len());
+        return Err(AssetError::Onnx(format!("tensor {name}: {} values for shape {shape:?}", values.len())));
     }
     Ok(NamedTensor { name, shape, values })
 }
 
 fn transpose(t: NamedTensor) -> Result<NamedTensor> {
     let &[rows, cols] = t.shape.as_slice() else {
-        bail!("{} should be a matrix, has shape {:?}", t.name, t.shape);
+        return Err(AssetError::Onnx(format!("{} should be a matrix, has shape {:?}", t.name, t.shape)));
     };
     let mut values = vec![0f32; t.values.len()];
     for r in 0..rows {
@@ -132,7 +135,7 @@ pub fn to_safetensors(tensors: &[NamedTensor]) -> Result<Vec<u8>> {
             let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape.clone(), b)?;
             Ok((t.name.clone(), view))
         })
-        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+        .collect::<std::result::Result<Vec<_>, safetensors::SafeTensorError>>()?;
     Ok(safetensors::serialize(views, None)?)
 }
 

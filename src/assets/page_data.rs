@@ -1,11 +1,9 @@
 //! The page's bundled data: a gold-labelled held-out sample from the `test` split (to
 //! show accuracy; never trained on) and the features of both bundled samples per encoder.
 
-use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result};
-
+use super::error::{self, Result, read};
 use super::{AssetDir, read_reviews, reviews};
 use crate::backend::{BackendKind, open_device};
 use crate::features::{Embedder, FeatureCache};
@@ -34,7 +32,7 @@ fn heldout_sample(test: Vec<reviews::Review>) -> Vec<reviews::Review> {
 
 pub fn write(assets: &AssetDir, dir: &Path) -> Result<()> {
     let heldout = heldout_sample(read_reviews(&assets.imdb_split("test"))?);
-    fs::write(dir.join(HELDOUT_FILE), reviews::to_jsonl(&heldout))?;
+    error::write(dir.join(HELDOUT_FILE), reviews::to_jsonl(&heldout))?;
     let sample = read_reviews(&assets.imdb_dir().join("sample.jsonl"))?;
     let device = open_device(BackendKind::Cpu)?;
     for model in ModelName::ALL {
@@ -46,9 +44,9 @@ pub fn write(assets: &AssetDir, dir: &Path) -> Result<()> {
         );
         let mut files = assets.model_files(model)?;
         // The page's default download: its features must be what the page would compute.
-        files.weights = fs::read(assets.model_dir(model).join(model.spec().weights_file(WeightPrecision::F16)))?;
+        files.weights = read(assets.model_dir(model).join(model.spec().weights_file(WeightPrecision::F16)))?;
         let weights_sha256 = super::pip::sha256_bytes(&files.weights);
-        let (tokenizer, encoder) = files.load(&device).with_context(|| format!("cannot load {}", model.full_name()))?;
+        let (tokenizer, encoder) = files.load(&device)?;
         let embedder = Embedder {
             tokenizer,
             model: encoder,
@@ -69,7 +67,7 @@ pub fn write(assets: &AssetDir, dir: &Path) -> Result<()> {
             sample,
             heldout,
         };
-        fs::write(dir.join(features_file(model)), serde_json::to_string(&cache)?)?;
+        error::write(dir.join(features_file(model)), serde_json::to_string(&cache)?)?;
     }
     Ok(())
 }

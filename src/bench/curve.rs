@@ -444,7 +444,7 @@ pub fn run(args: CurveArgs, assets: &AssetDir) -> Result<()> {
     };
     ensure!(sizes.iter().all(|&n| (2..=POOL_PER_CLASS).contains(&n)), "label counts must lie in 2..={POOL_PER_CLASS}");
     let reviews = Reviews::load(assets, args.eval)?;
-    let bench_dir = assets.root.join("bench");
+    let bench_dir = assets.bench_dir();
     let progress_path = match args.eval {
         Scored::Test => bench_dir.join("curve-progress.json"),
         Scored::TrainDev => bench_dir.join("curve-train-dev-progress.json"),
@@ -572,7 +572,7 @@ fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>, source: FeatureSo
 
 /// The encoder with its original (f32) weights on the CPU backend.
 fn frozen_embedder(assets: &AssetDir, model: ModelName) -> Result<Embedder> {
-    assets.embedder(model, Some(Pooling::Chunks), BackendKind::Cpu, 8)
+    Ok(assets.embedder(model, Some(Pooling::Chunks), BackendKind::Cpu, 8)?)
 }
 
 fn mean_word_embedding(ids: &[u32], table: &[f32], dim: usize) -> Vec<f32> {

@@ -3,6 +3,7 @@
 //! tables for the README and `docs/`, never asserted.
 
 mod curve;
+mod engine;
 mod finetune;
 mod labels;
 mod report;
@@ -35,6 +36,8 @@ enum BenchCommand {
     Curve(curve::CurveArgs),
     /// Tokens/s of each encoder over the first test reviews (the split's texts only, no labels).
     Speed(speed::SpeedArgs),
+    /// Flicktune's encoder against onnxruntime on the same token batches, 1 and 2 threads.
+    Engine(engine::EngineArgs),
     /// Accuracy after N labels of the page's sample, chosen by the page's suggestion or at random.
     Labels(labels::LabelsArgs),
     /// Frozen features vs fine-tuning the encoder's top layers, on random labelled draws.
@@ -47,6 +50,7 @@ fn run() -> Result<()> {
     match cli.command {
         BenchCommand::Curve(args) => curve::run(args, assets),
         BenchCommand::Speed(args) => speed::run(args, assets),
+        BenchCommand::Engine(args) => engine::run(args, assets),
         BenchCommand::Labels(args) => labels::run(args, assets),
         BenchCommand::FineTune(args) => finetune::run(args, assets),
     }

@@ -71,7 +71,7 @@ struct EncoderArgs {
 
 impl EncoderArgs {
     fn embedder(&self, assets: &AssetDir) -> Result<Embedder> {
-        assets.embedder(self.model, self.pooling, self.backend, self.batch)
+        Ok(assets.embedder(self.model, self.pooling, self.backend, self.batch)?)
     }
 }
 
@@ -79,7 +79,7 @@ pub fn run() -> Result<()> {
     let cli = Cli::parse();
     let assets = cli.assets.map_or_else(AssetDir::from_env, AssetDir::new);
     match cli.command {
-        Command::Fetch => assets.prepare(),
+        Command::Fetch => Ok(assets.prepare()?),
         Command::Embed(args) => embed::run(&args.embedder(&assets)?),
         Command::Train(args) => train::run(args, &assets),
         Command::Predict(args) => predict::run(args, &assets),

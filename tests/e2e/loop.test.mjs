@@ -18,7 +18,11 @@ after(() => server.stop());
 test("label 20 reviews, train, and the classifier is accurate, kept across a reload, exported and imported", { timeout: 600_000 }, async () => {
   const exported = join(tmpdir(), `flicktune-export-${process.pid}.json`);
   let accuracy;
+  // Leptos warns (debug builds) of a signal read outside any reactive context: a view that
+  // would not follow a change. The whole loop must run without one.
+  const untracked = [];
   await withPage({ webgpu: false }, async (page) => {
+    page.on("console", (m) => m.text().includes("outside a reactive tracking context") && untracked.push(m.text()));
     await page.goto(server.url);
     await ready(page);
     assert.match(await page.getByTestId("train-status").textContent(), /no classifier yet/);
@@ -50,6 +54,7 @@ test("label 20 reviews, train, and the classifier is accurate, kept across a rel
     await page.getByTestId("export").click();
     await (await download).saveAs(exported);
   });
+  assert.deepEqual(untracked, [], "no signal read outside a reactive context");
   const file = JSON.parse(readFileSync(exported, "utf8"));
   assert.equal(file.labels.length, 20);
   assert.equal(file.classifier.format, "flicktune-classifier");

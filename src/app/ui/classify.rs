@@ -4,21 +4,9 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::PageState;
 use super::labelling::describe;
-use crate::app::engine::Engine;
-use crate::classifier::{Prediction, TextView};
-use crate::sentences::{MAX_SENTENCES, has_words, sentence_ranges};
-
-/// Longer texts are refused with a message (the encoder would read every chunk).
-const MAX_TEXT_BYTES: usize = 100_000;
-
-/// One sentence and, if it has words, its own prediction.
-#[derive(Debug, Clone, PartialEq)]
-struct Highlight {
-    text: String,
-    prediction: Option<Prediction>,
-}
+use crate::app::actions::{Actions, Highlight};
+use crate::classifier::Prediction;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Verdict {
@@ -29,18 +17,17 @@ enum Verdict {
 }
 
 #[component]
-pub fn ClassifyPanel(engine: Engine) -> impl IntoView {
-    let state = expect_context::<PageState>();
+pub fn ClassifyPanel() -> impl IntoView {
+    let actions = expect_context::<Actions>();
     let text = RwSignal::new(String::new());
     let verdict = RwSignal::new(Verdict::None);
     let classify = move |_| {
-        let engine = engine.clone();
         spawn_local(async move {
             verdict.set(Verdict::Working);
             let submitted = text.get_untracked();
-            let outcome = match run(&engine, state, submitted.clone()).await {
+            let outcome = match actions.classify(submitted.clone()).await {
                 Ok((overall, sentences)) => Verdict::Done { overall, sentences },
-                Err(e) => Verdict::Failed(e),
+                Err(e) => Verdict::Failed(e.to_string()),
             };
             // Edited meanwhile: the result belongs to a text no longer in the box.
             if text.get_untracked() == submitted {
@@ -91,34 +78,4 @@ fn highlight(h: Highlight) -> impl IntoView {
         None => (String::new(), String::new()),
     };
     view! { <span class="sentence" style=style title=title>{h.text}</span> }
-}
-
-async fn run(engine: &Engine, state: PageState, text: String) -> Result<(Prediction, Vec<Highlight>), String> {
-    if text.trim().is_empty() {
-        return Err("Paste a review first.".into());
-    }
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(format!(
-            "This text is {} kB; Flicktune classifies texts up to {} kB. Paste a shorter part.",
-            text.len() / 1000,
-            MAX_TEXT_BYTES / 1000
-        ));
-    }
-    let classifier = state.classifier().ok_or("Train a classifier first (label a few reviews, then Train).")?;
-    let overall = engine.embed_for_classifier(std::slice::from_ref(&text)).await?.remove(0);
-    let overall = classifier.predict(&overall.vector, &TextView::of(&text)).map_err(|e| e.to_string())?;
-    let pieces: Vec<String> = sentence_ranges(&text, MAX_SENTENCES).into_iter().map(|r| text[r].to_string()).collect();
-    let scored: Vec<String> = pieces.iter().filter(|p| has_words(p)).cloned().collect();
-    let mut predictions = engine.embed_for_classifier(&scored).await?.into_iter();
-    let mut sentences = Vec::with_capacity(pieces.len());
-    for piece in pieces {
-        let prediction = if has_words(&piece) {
-            let features = predictions.next().ok_or("the encoder returned too few sentences")?;
-            Some(classifier.predict(&features.vector, &TextView::of(&piece)).map_err(|e| e.to_string())?)
-        } else {
-            None
-        };
-        sentences.push(Highlight { text: piece, prediction });
-    }
-    Ok((overall, sentences))
 }

@@ -3,10 +3,8 @@
 
 use leptos::prelude::*;
 
-use super::{PageState, Status};
-use crate::app::index::FeatureOrigin;
-use crate::app::storage;
-use crate::backend::BackendKind;
+use crate::app::services::index::FeatureOrigin;
+use crate::app::state::{EncoderState, Reviews, Status};
 use crate::models::{ENCODERS, ModelName, WeightPrecision, WeightsFormat};
 
 fn megabytes(bytes: u64) -> String {
@@ -15,16 +13,15 @@ fn megabytes(bytes: u64) -> String {
 
 #[component]
 pub fn ModelPanel() -> impl IntoView {
-    let state = expect_context::<PageState>();
-    let status_text = move || match state.status.get() {
+    let encoder = expect_context::<EncoderState>();
+    let status_text = move || match encoder.status() {
         Status::Loading => "loading…".to_string(),
         Status::Ready => "ready".to_string(),
         Status::Failed(e) => format!("error: {e}"),
     };
     let files = move || {
-        state
-            .files
-            .get()
+        encoder
+            .files()
             .into_iter()
             .map(|f| {
                 let source = if f.from_cache { " (from cache)" } else { "" };
@@ -45,15 +42,13 @@ pub fn ModelPanel() -> impl IntoView {
                 "Model "
                 <select on:change=move |ev| {
                     if let Ok(model) = event_target_value(&ev).parse::<ModelName>() {
-                        // Remembered for the next visit: the choice, not the default.
-                        storage::write_model(model.short());
-                        state.model.set(model);
+                        encoder.choose(model);
                     }
                 }>
                     {ENCODERS.iter().map(|spec| {
                         let model = spec.name;
                         view! {
-                            <option value=spec.short selected=move || state.model.get() == model>
+                            <option value=spec.short selected=move || encoder.model() == model>
                                 {spec.menu}
                             </option>
                         }
@@ -62,8 +57,8 @@ pub fn ModelPanel() -> impl IntoView {
             </label>
             <p>
                 "Download: "
-                {move || state.download_bytes.get().map_or("…".to_string(), megabytes)}
-                {move || match (state.model.get().spec().weights, state.precision) {
+                {move || encoder.download_bytes().map_or("…".to_string(), megabytes)}
+                {move || match (encoder.model().spec().weights, encoder.precision) {
                     (WeightsFormat::PackedQ4, _) => " (4-bit weights, computed in f32;",
                     (_, WeightPrecision::F16) => " (weights as f16, computed in f32;",
                     (_, WeightPrecision::F32) => " (original f32 weights;",
@@ -71,7 +66,7 @@ pub fn ModelPanel() -> impl IntoView {
                 " kept in your browser after the first visit)"
             </p>
             <ul class="files">{files}</ul>
-            <p class="status" class:error=move || matches!(state.status.get(), Status::Failed(_))>
+            <p class="status" class:error=move || matches!(encoder.status(), Status::Failed(_))>
                 "Status: " <span data-testid="model-status">{status_text}</span>
             </p>
         </section>
@@ -80,17 +75,13 @@ pub fn ModelPanel() -> impl IntoView {
 
 #[component]
 pub fn BackendPanel() -> impl IntoView {
-    let state = expect_context::<PageState>();
-    let name = move || state.backend.get().map_or("…", |b| b.js_name());
-    let adapter = move || state.backend.get().map(|b| b.adapter).unwrap_or_default();
-    let notice = move || state.backend.get().and_then(|b| b.notice);
-    // The button offers the other backend than the one running (not the one asked for:
-    // after a fallback, "Try WebGPU" asks again).
-    let running_on_gpu = move || state.backend.get().is_some_and(|b| b.kind == BackendKind::Wgpu);
-    let switch = move |_| {
-        state.prefer.set(if running_on_gpu() { BackendKind::Cpu } else { BackendKind::Wgpu });
-        state.retry.update(|n| *n += 1);
-    };
+    let encoder = expect_context::<EncoderState>();
+    let name = move || encoder.backend().map_or("…", |b| b.js_name());
+    let adapter = move || encoder.backend().map(|b| b.adapter).unwrap_or_default();
+    let notice = move || encoder.backend().and_then(|b| b.notice);
+    // The button offers the other backend than the one running (after a fallback,
+    // "Try WebGPU" asks again).
+    let running_on_gpu = move || encoder.running_on_gpu();
     view! {
         <section class="panel">
             <h2>"Device"</h2>
@@ -100,7 +91,7 @@ pub fn BackendPanel() -> impl IntoView {
             <Show when=move || notice().is_some()>
                 <p class="notice">{notice}</p>
             </Show>
-            <button on:click=switch disabled=move || state.status.get() == Status::Loading>
+            <button on:click=move |_| encoder.switch_backend() disabled=move || encoder.status() == Status::Loading>
                 {move || if running_on_gpu() { "Use the CPU instead" } else { "Try WebGPU" }}
             </button>
         </section>
@@ -109,8 +100,8 @@ pub fn BackendPanel() -> impl IntoView {
 
 #[component]
 pub fn IndexPanel() -> impl IntoView {
-    let state = expect_context::<PageState>();
-    let origin = move || match state.features_origin.get() {
+    let reviews = expect_context::<Reviews>();
+    let origin = move || match reviews.origin() {
         Some(FeatureOrigin::Cache) => "Taken from the features `flicktune fetch` computed with these very weights \
             (checked against this encoder on one review)."
             .to_string(),
@@ -122,8 +113,8 @@ pub fn IndexPanel() -> impl IntoView {
             <h2>"Bundled reviews"</h2>
             <p>
                 "Features of the reviews to label (train split) and of the held-out reviews (test split): "
-                <progress max=move || state.indexed.get().1.max(1) value=move || state.indexed.get().0></progress>
-                <span data-testid="indexed">{move || format!(" {} / {}", state.indexed.get().0, state.indexed.get().1)}</span>
+                <progress max=move || reviews.progress().1.max(1) value=move || reviews.progress().0></progress>
+                <span data-testid="indexed">{move || format!(" {} / {}", reviews.progress().0, reviews.progress().1)}</span>
             </p>
             <p class="hint">{origin}</p>
         </section>

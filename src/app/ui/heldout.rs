@@ -1,45 +1,29 @@
-//! Accuracy the user can trust: the classifier on the bundled held-out reviews (from the
-//! `test` split, never trained on), a confusion matrix, and the learning curve so far.
+//! Accuracy the person can trust: the classifier on the bundled held-out reviews (from
+//! the `test` split, never trained on), a confusion matrix, and the learning curve so far.
 
 use leptos::prelude::*;
 
-use super::PageState;
 use super::chart::LineChart;
-use crate::app::index::ReviewIndex;
-use crate::classifier::{Classifier, Confusion};
-
-/// The classifier's confusion on the held-out sample, once all its features are known.
-pub fn evaluate(index: &ReviewIndex, classifier: &Classifier) -> Option<Confusion> {
-    index.with_heldout(|heldout| {
-        let mut confusion = Confusion::default();
-        for entry in heldout {
-            confusion.add(entry.review.label, classifier.predict(entry.features.as_deref()?, &entry.view).ok()?.label);
-        }
-        (confusion.total() > 0).then_some(confusion)
-    })
-}
+use crate::app::actions::confusion;
+use crate::app::state::{Labels, Reviews};
 
 fn percent(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
 }
 
 #[component]
-pub fn HeldoutPanel(index: ReviewIndex) -> impl IntoView {
-    let state = expect_context::<PageState>();
-    // The index is not thread-safe; reactive closures want Send + Sync: keep it in local storage.
-    let stored = StoredValue::new_local(index);
+pub fn HeldoutPanel() -> impl IntoView {
+    let (labels, reviews) = (expect_context::<Labels>(), expect_context::<Reviews>());
     let heldout_len = move || {
-        state.reviews_ready.track();
-        stored.with_value(|index| index.with_heldout(<[_]>::len))
+        let _loaded = reviews.is_ready();
+        reviews.with_heldout_untracked(<[_]>::len)
     };
     let confusion = Memo::new(move |_| {
-        state.indexed.track();
-        let classifier = state.classifier()?;
-        stored.with_value(|index| evaluate(index, &classifier))
+        let classifier = labels.classifier()?;
+        reviews.with_heldout(|heldout| confusion(heldout, &classifier))
     });
-    let curve = Signal::derive(move || {
-        state.session.with(|s| s.curve.iter().map(|p| (p.labels as f64, p.accuracy as f64)).collect())
-    });
+    let curve =
+        Signal::derive(move || labels.with(|s| s.curve.iter().map(|p| (p.labels as f64, p.accuracy as f64)).collect()));
     let matrix = move || {
         confusion.get().map(|c| {
             let [[tn, fp], [fn_, tp]] = c.counts;
@@ -63,13 +47,13 @@ pub fn HeldoutPanel(index: ReviewIndex) -> impl IntoView {
                 <span data-testid="heldout-accuracy">
                     {move || match confusion.get() {
                         Some(c) => format!("{:.1}%", 100.0 * c.accuracy()),
-                        None if state.classifier().is_none() => "no classifier yet".into(),
+                        None if labels.classifier().is_none() => "no classifier yet".into(),
                         None => "waiting for the held-out reviews' features…".into(),
                     }}
                 </span>
             </p>
             {matrix}
-            <Show when=move || !state.session.with(|s| s.curve.is_empty())>
+            <Show when=move || labels.with(|s| !s.curve.is_empty())>
                 <LineChart points=curve x_label="labels" y_label="held-out accuracy after each training"
                     y_range=Some((0.5, 1.0)) format_y=percent testid="learning-curve"/>
             </Show>

@@ -4,19 +4,18 @@
 use leptos::ev;
 use leptos::prelude::*;
 
-use super::PageState;
-use crate::app::index::ReviewIndex;
+use crate::app::state::{Labels, Reviews};
 use crate::classifier::Prediction;
 use crate::sampling::{self, Candidate};
-use crate::session::Label;
 
 /// The review to show: the suggestion among unlabelled, unskipped reviews with known
-/// features; before any features are known, the first unlabelled one.
-fn next_review(state: PageState, index: &ReviewIndex) -> Option<usize> {
-    let classifier = state.classifier();
-    let skipped = state.skipped.get();
-    state.session.with(|session| {
-        index.with_sample(|sample| {
+/// features; before any features are known, the first unlabelled one. Follows the
+/// labels, skips and classifier, not the features (see the caller).
+fn next_review(labels: Labels, reviews: Reviews) -> Option<usize> {
+    let classifier = labels.classifier();
+    let skipped = labels.skipped();
+    labels.with(|session| {
+        reviews.with_sample_untracked(|sample| {
             let open: Vec<usize> =
                 (0..sample.len()).filter(|i| session.label_of(*i).is_none() && !skipped.contains(i)).collect();
             let with_features: Vec<usize> = open.iter().copied().filter(|&i| sample[i].features.is_some()).collect();
@@ -40,54 +39,33 @@ fn next_review(state: PageState, index: &ReviewIndex) -> Option<usize> {
 }
 
 #[component]
-pub fn LabelPanel(index: ReviewIndex) -> impl IntoView {
-    let state = expect_context::<PageState>();
-    // The index is not thread-safe; memos want Send + Sync values: keep it in local storage.
-    let stored = StoredValue::new_local(index);
-    let features_complete = Memo::new(move |_| {
-        let (done, total) = state.indexed.get();
-        total > 0 && done == total
-    });
+pub fn LabelPanel() -> impl IntoView {
+    let (labels, reviews) = (expect_context::<Labels>(), expect_context::<Reviews>());
     // Recomputed when labels, skips or the classifier change, and once when all features
     // are known: not at each feature computed, so the review being read does not jump.
     let current = Memo::new(move |_| {
-        // Read, not just tracked: a memo brings itself up to date when read.
-        let _all_known = features_complete.get();
-        if state.reviews_ready.get() { stored.with_value(|index| next_review(state, index)) } else { None }
+        let _all_known = reviews.is_complete();
+        if reviews.is_ready() { next_review(labels, reviews) } else { None }
     });
-    let text_of = move |review: usize| {
-        stored
-            .with_value(|index| index.with_sample(|s| s.get(review).map(|e| e.review.text.clone()).unwrap_or_default()))
-    };
     let prediction = move || {
-        state.indexed.track();
         let review = current.get()?;
-        let classifier = state.classifier()?;
-        stored.with_value(|index| {
-            index.with_sample(|s| {
-                let entry = s.get(review)?;
-                classifier.predict(entry.features.as_deref()?, &entry.view).ok()
-            })
+        let classifier = labels.classifier()?;
+        reviews.with_sample(|s| {
+            let entry = s.get(review)?;
+            classifier.predict(entry.features.as_deref()?, &entry.view).ok()
         })
     };
     let give = move |label: u8| {
         if let Some(review) = current.get_untracked() {
-            let text = text_of(review);
-            state.session.update(|s| s.labels.push(Label { review, label, text }));
-            state.label_events.update(|n| *n += 1);
+            labels.give(review, label, reviews.text(review));
         }
     };
     let undo = move || {
-        if state.session.with_untracked(|s| !s.labels.is_empty()) {
-            state.session.update(|s| {
-                s.labels.pop();
-            });
-            state.label_events.update(|n| *n += 1);
-        }
+        labels.undo();
     };
     let skip = move || {
         if let Some(review) = current.get_untracked() {
-            state.skipped.update(|s| s.push(review));
+            labels.skip(review);
         }
     };
     let keys = {
@@ -118,17 +96,17 @@ pub fn LabelPanel(index: ReviewIndex) -> impl IntoView {
     };
     on_cleanup(move || keys.remove());
 
-    let counts = move || state.session.with(|s| (s.labels.len(), s.count(1), s.count(0)));
+    let counts = move || labels.with(|s| (s.labels.len(), s.count(1), s.count(0)));
     let card = move || {
         let Some(review) = current.get() else {
-            let message = if state.reviews_ready.get() {
+            let message = if reviews.is_ready() {
                 "No reviews left to label: undo a label, or bring back the skipped ones."
             } else {
                 "Loading the reviews…"
             };
             return view! { <p class="empty">{message}</p> }.into_any();
         };
-        let text = text_of(review);
+        let text = reviews.text(review);
         view! {
             <article class="review" data-testid="review-card">
                 <p class="meta">{format!("Review #{} of the sample", review + 1)}</p>
@@ -155,8 +133,8 @@ pub fn LabelPanel(index: ReviewIndex) -> impl IntoView {
                     disabled=move || current.get().is_none()>"Positive →"</button>
                 <button on:click=move |_| skip() disabled=move || current.get().is_none()>"Skip"</button>
                 <button on:click=move |_| undo() disabled=move || counts().0 == 0>"Undo last label"</button>
-                <Show when=move || !state.skipped.with(Vec::is_empty)>
-                    <button on:click=move |_| state.skipped.set(Vec::new())>"Bring back skipped"</button>
+                <Show when=move || labels.any_skipped()>
+                    <button on:click=move |_| labels.unskip_all()>"Bring back skipped"</button>
                 </Show>
             </div>
             <p data-testid="labelled-count">

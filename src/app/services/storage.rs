@@ -1,6 +1,8 @@
 //! What the page keeps in the browser's `localStorage`: the session (labels, classifier,
 //! learning curve) and the settings. Nothing is sent anywhere.
 
+use crate::app::error::{PageError, js_message};
+
 const SESSION_KEY: &str = "flicktune.session.v1";
 /// A saved session that could not be read is moved here rather than overwritten.
 const UNREADABLE_KEY: &str = "flicktune.session.unreadable";
@@ -19,11 +21,11 @@ pub fn read_session() -> Option<String> {
 }
 
 /// Saves the session; says why when the browser refuses (storage full or disabled).
-pub fn write_session(json: &str) -> Result<(), String> {
-    let storage = storage().ok_or("this browser gives the page no local storage")?;
+pub fn write_session(json: &str) -> Result<(), PageError> {
+    let storage = storage().ok_or(PageError::Unsupported("local storage"))?;
     storage
         .set_item(SESSION_KEY, json)
-        .map_err(|e| format!("the browser would not save the labels ({})", super::loader::js_error(e)))
+        .map_err(|e| PageError::Refused { what: "the labels".into(), reason: js_message(&e) })
 }
 
 /// Keeps an unreadable saved session aside, so a fresh start does not destroy it.

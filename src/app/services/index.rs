@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use super::engine::Engine;
 use super::loader;
+use crate::app::error::PageError;
 use crate::classifier::TextView;
 use crate::features::{Embedder, FeatureCache};
 use crate::models::ModelName;
@@ -80,7 +81,7 @@ impl ReviewIndex {
     }
 
     /// Reads both samples (texts and gold labels). Their features come later, from [`Self::index`].
-    pub async fn load_texts(&self) -> Result<(), String> {
+    pub async fn load_texts(&self) -> Result<(), PageError> {
         let sample = read_jsonl("data/sample.jsonl").await?;
         let heldout = read_jsonl("data/heldout.jsonl").await?;
         let entries = |reviews: Vec<SampleReview>| {
@@ -102,7 +103,7 @@ impl ReviewIndex {
         weights_sha256: &str,
         on_progress: &dyn Fn(usize, usize),
         keep_going: &dyn Fn() -> bool,
-    ) -> Result<FeatureOrigin, String> {
+    ) -> Result<FeatureOrigin, PageError> {
         self.clear_features();
         let total = self.sample_len() + self.reviews.borrow().heldout.len();
         on_progress(0, total);
@@ -111,13 +112,13 @@ impl ReviewIndex {
                 on_progress(total, total);
                 return Ok(FeatureOrigin::Cache);
             }
-            Err(why) => why,
+            Err(why) => why.to_string(),
         };
         let mut done = 0;
         for heldout in [false, true] {
             let count = if heldout { total - self.sample_len() } else { self.sample_len() };
             for i in 0..count {
-                super::yield_to_browser().await;
+                crate::app::yield_to_browser().await;
                 if !keep_going() {
                     return Ok(FeatureOrigin::ComputedHere(why_not));
                 }
@@ -143,12 +144,12 @@ impl ReviewIndex {
         (model, weights_sha256): (ModelName, &str),
         on_progress: &dyn Fn(usize, usize),
         keep_going: &dyn Fn() -> bool,
-    ) -> Result<Option<AllFeatures>, String> {
+    ) -> Result<Option<AllFeatures>, PageError> {
         let (sample, heldout) = (self.sample_len(), self.reviews.borrow().heldout.len());
         let mut vectors = Vec::with_capacity(sample + heldout);
         for i in 0..sample + heldout {
             on_progress(i, sample + heldout);
-            super::yield_to_browser().await;
+            crate::app::yield_to_browser().await;
             if !keep_going() {
                 return Ok(None);
             }
@@ -203,26 +204,26 @@ impl ReviewIndex {
 
     /// Takes the fetched features if they belong to these weights and agree with the
     /// page's own encoder on the first review; says why not otherwise.
-    async fn use_cache(&self, engine: &Engine, model: ModelName, weights_sha256: &str) -> Result<(), String> {
+    async fn use_cache(&self, engine: &Engine, model: ModelName, weights_sha256: &str) -> Result<(), PageError> {
         let url = format!("data/features.{}.json", model.full_name());
         let cache: FeatureCache = serde_json::from_str(&loader::fetch_text(&url).await?)
-            .map_err(|e| format!("the feature cache is malformed ({e})"))?;
+            .map_err(|source| PageError::Json { what: url, source })?;
         let (sample_len, heldout_len) = (self.sample_len(), self.reviews.borrow().heldout.len());
         if cache.weights_sha256 != weights_sha256 {
-            return Err("the feature cache was computed with other weights".into());
+            return Err(PageError::CacheUnusable("was computed with other weights"));
         }
         if cache.model != model.full_name()
             || cache.pooling != model.spec().classifier_pooling.name()
             || !cache.is_consistent(sample_len, heldout_len)
             || sample_len == 0
         {
-            return Err("the feature cache does not match the bundled reviews".into());
+            return Err(PageError::CacheUnusable("does not match the bundled reviews"));
         }
         let first = self.part(false, |p| p[0].review.text.clone());
         let mine = engine.embed_for_classifier(&[first]).await?.remove(0).vector;
         let worst = mine.iter().zip(&cache.sample[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         if mine.len() != cache.dim || worst > SPOT_CHECK_TOLERANCE {
-            return Err(format!("the feature cache disagrees with this encoder (by {worst:.1e})"));
+            return Err(PageError::CacheDisagrees(worst));
         }
         let Reviews { sample, heldout } = &mut *self.reviews.borrow_mut();
         for (entry, vector) in sample.iter_mut().zip(cache.sample).chain(heldout.iter_mut().zip(cache.heldout)) {
@@ -238,15 +239,16 @@ impl Reviews {
     }
 }
 
-async fn read_jsonl(url: &str) -> Result<Vec<SampleReview>, String> {
+async fn read_jsonl(url: &str) -> Result<Vec<SampleReview>, PageError> {
     let text = loader::fetch_text(url).await?;
+    let bad_line = |i: usize, problem: String| PageError::Line { file: url.into(), line: i + 1, problem };
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            let review: SampleReview = serde_json::from_str(l).map_err(|e| format!("{url} line {}: {e}", i + 1))?;
+            let review: SampleReview = serde_json::from_str(l).map_err(|e| bad_line(i, e.to_string()))?;
             if review.label > 1 {
-                return Err(format!("{url} line {}: label {} is neither 0 nor 1", i + 1, review.label));
+                return Err(bad_line(i, format!("label {} is neither 0 nor 1", review.label)));
             }
             Ok(review)
         })

@@ -13,7 +13,8 @@ use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
-use super::loader::{self, FileProgress, Manifest, js_error};
+use super::loader::{self, FileProgress, Manifest};
+use crate::app::error::PageError;
 use crate::backend::BackendKind;
 use crate::features::{Embedder, Embedding, Pooling};
 use crate::models::{ModelFiles, ModelName};
@@ -56,7 +57,7 @@ struct EngineState {
     model: Option<ModelName>,
     backend: Option<ActiveBackend>,
     /// Burn's wgpu runtime is set up once per page: remember how that went.
-    webgpu: Option<Result<(Device, String), String>>,
+    webgpu: Option<Result<(Device, String), Rc<PageError>>>,
     /// Foreground `embed` calls in flight; background work waits for them.
     foreground: usize,
 }
@@ -86,7 +87,7 @@ impl Engine {
         manifest: &Manifest,
         prefer: BackendKind,
         on_progress: &dyn Fn(FileProgress),
-    ) -> Result<ActiveBackend, String> {
+    ) -> Result<ActiveBackend, PageError> {
         {
             let mut state = self.state.borrow_mut();
             (state.embedder, state.pretrained, state.tuned, state.model) = (None, None, None, Some(model));
@@ -95,9 +96,8 @@ impl Engine {
         for file in &manifest.files {
             contents.push(loader::load_file(model, file, on_progress).await?);
         }
-        let [config_json, tokenizer_json, weights]: [Vec<u8>; 3] = contents
-            .try_into()
-            .map_err(|_| "the model manifest must list config, tokenizer and weights".to_string())?;
+        let [config_json, tokenizer_json, weights]: [Vec<u8>; 3] =
+            contents.try_into().map_err(|_| PageError::Manifest)?;
         let files = ModelFiles { model, config_json, weights, tokenizer_json };
 
         let mut notice = None;
@@ -131,8 +131,8 @@ impl Engine {
     }
 
     /// The pretrained encoder (fine-tuning always starts from it).
-    pub fn pretrained(&self) -> Result<Rc<Embedder>, String> {
-        self.state.borrow().pretrained.clone().ok_or_else(|| "the model is not loaded yet".into())
+    pub fn pretrained(&self) -> Result<Rc<Embedder>, PageError> {
+        self.state.borrow().pretrained.clone().ok_or(PageError::NotLoaded)
     }
 
     /// The fine-tuned layers in use, or `None` on the pretrained encoder.
@@ -141,9 +141,9 @@ impl Engine {
     }
 
     /// The pretrained encoder with `layers` (their `bytes`) laid over it, not yet in use.
-    pub fn tuned_embedder(&self, layers: &TunedLayers, bytes: &[u8]) -> Result<Rc<Embedder>, String> {
+    pub fn tuned_embedder(&self, layers: &TunedLayers, bytes: &[u8]) -> Result<Rc<Embedder>, PageError> {
         let pretrained = self.pretrained()?;
-        let model = layers.apply(pretrained.model.clone(), bytes).map_err(|e| e.to_string())?;
+        let model = layers.apply(pretrained.model.clone(), bytes)?;
         Ok(Rc::new(Embedder {
             model,
             tokenizer: pretrained.tokenizer.clone(),
@@ -168,35 +168,35 @@ impl Engine {
         }
     }
 
-    async fn webgpu_device(&self) -> Result<(Device, String), String> {
+    async fn webgpu_device(&self) -> Result<(Device, String), Rc<PageError>> {
         if let Some(known) = self.state.borrow().webgpu.clone() {
             return known;
         }
-        let outcome = open_webgpu().await;
+        let outcome = open_webgpu().await.map_err(Rc::new);
         self.state.borrow_mut().webgpu = Some(outcome.clone());
         outcome
     }
 
     /// How many tokens the encoder reads for these texts (for throughput figures).
-    pub fn count_tokens(&self, texts: &[String]) -> Result<usize, String> {
-        let embedder = self.state.borrow().embedder.clone().ok_or("the model is not loaded yet")?;
-        Ok(embedder.plan(texts).map_err(|e| e.to_string())?.tokens())
+    pub fn count_tokens(&self, texts: &[String]) -> Result<usize, PageError> {
+        let embedder = self.state.borrow().embedder.clone().ok_or(PageError::NotLoaded)?;
+        Ok(embedder.plan(texts)?.tokens())
     }
 
     /// Pooled, L2-normalised embeddings as the encoder's published engine makes them (its
     /// spec's pooling), as the JavaScript API gives them. Takes priority over background work.
-    pub async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, String> {
+    pub async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, PageError> {
         let pooling = self.state.borrow().embedder.as_ref().map_or(Pooling::First, |e| e.pooling);
         self.in_foreground(self.embed_now(texts, pooling)).await
     }
 
     /// How the classifier reads a review with the loaded encoder (its spec's pooling).
-    pub fn classifier_pooling(&self) -> Result<Pooling, String> {
-        Ok(self.state.borrow().model.ok_or("the model is not loaded yet")?.spec().classifier_pooling)
+    pub fn classifier_pooling(&self) -> Result<Pooling, PageError> {
+        Ok(self.state.borrow().model.ok_or(PageError::NotLoaded)?.spec().classifier_pooling)
     }
 
     /// The classifier's features, before background work.
-    pub async fn embed_for_classifier(&self, texts: &[String]) -> Result<Vec<Embedding>, String> {
+    pub async fn embed_for_classifier(&self, texts: &[String]) -> Result<Vec<Embedding>, PageError> {
         self.in_foreground(self.embed_now(texts, self.classifier_pooling()?)).await
     }
 
@@ -214,44 +214,44 @@ impl Engine {
         &self,
         texts: &[String],
         embedder: Option<&Embedder>,
-    ) -> Result<Vec<Embedding>, String> {
+    ) -> Result<Vec<Embedding>, PageError> {
         while self.state.borrow().foreground > 0 {
-            super::yield_to_browser().await;
+            crate::app::yield_to_browser().await;
         }
         match embedder {
-            Some(embedder) => embedder.embed_pooled(texts, self.classifier_pooling()?).await.map_err(|e| e.to_string()),
+            Some(embedder) => Ok(embedder.embed_pooled(texts, self.classifier_pooling()?).await?),
             None => self.embed_now(texts, self.classifier_pooling()?).await,
         }
     }
 
-    async fn embed_now(&self, texts: &[String], pooling: Pooling) -> Result<Vec<Embedding>, String> {
-        let embedder = self.state.borrow().embedder.clone().ok_or("the model is not loaded yet")?;
-        embedder.embed_pooled(texts, pooling).await.map_err(|e| e.to_string())
+    async fn embed_now(&self, texts: &[String], pooling: Pooling) -> Result<Vec<Embedding>, PageError> {
+        let embedder = self.state.borrow().embedder.clone().ok_or(PageError::NotLoaded)?;
+        Ok(embedder.embed_pooled(texts, pooling).await?)
     }
 }
 
 /// Builds the encoder on a device and runs it once: shader compilation errors and lost
 /// devices show up here rather than at the user's first click.
-async fn build(files: &ModelFiles, device: Device) -> Result<Embedder, String> {
-    let (tokenizer, model) = files.clone().load(&device).map_err(|e| e.to_string())?;
+async fn build(files: &ModelFiles, device: Device) -> Result<Embedder, PageError> {
+    let (tokenizer, model) = files.clone().load(&device)?;
     let embedder = Embedder { tokenizer, model, device, pooling: files.model.spec().pooling, batch_size: PAGE_BATCH };
-    embedder.embed_async(&["warm-up"]).await.map_err(|e| e.to_string())?;
+    embedder.embed_async(&["warm-up"]).await?;
     Ok(embedder)
 }
 
 /// Asks the browser for a WebGPU adapter (for its name and a clear "no adapter"), then
 /// sets up Burn's wgpu runtime on it.
-async fn open_webgpu() -> Result<(Device, String), String> {
-    let navigator = web_sys::window().ok_or("no window")?.navigator();
+async fn open_webgpu() -> Result<(Device, String), PageError> {
+    let navigator = web_sys::window().ok_or(PageError::Unsupported("window"))?.navigator();
     let gpu = Reflect::get(&navigator, &"gpu".into()).unwrap_or(JsValue::UNDEFINED);
     if gpu.is_undefined() {
-        return Err("this browser does not offer WebGPU".into());
+        return Err(PageError::NoWebGpu);
     }
-    let request = Reflect::get(&gpu, &"requestAdapter".into()).map_err(js_error)?;
-    let promise: js_sys::Promise = js_sys::Function::from(request).call0(&gpu).map_err(js_error)?.into();
-    let adapter = JsFuture::from(promise).await.map_err(js_error)?;
+    let request = Reflect::get(&gpu, &"requestAdapter".into())?;
+    let promise: js_sys::Promise = js_sys::Function::from(request).call0(&gpu)?.into();
+    let adapter = JsFuture::from(promise).await?;
     if adapter.is_null() || adapter.is_undefined() {
-        return Err("WebGPU is present but offers no adapter".into());
+        return Err(PageError::NoAdapter);
     }
     let info = Reflect::get(&adapter, &"info".into()).unwrap_or(JsValue::UNDEFINED);
     let field =
@@ -261,7 +261,6 @@ async fn open_webgpu() -> Result<(Device, String), String> {
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
-    let device =
-        Device::wgpu_options().init_async().await.map_err(|e| format!("WebGPU could not be initialised: {e}"))?;
+    let device = Device::wgpu_options().init_async().await.map_err(|e| PageError::WebGpuInit(e.to_string()))?;
     Ok((device, if name.is_empty() { "unnamed WebGPU adapter".into() } else { name }))
 }

@@ -11,6 +11,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, Response};
 
+use crate::app::error::{PageError, js_message};
 use crate::models::{ModelName, WeightPrecision};
 use crate::tuned::sha256_hex;
 
@@ -51,36 +52,26 @@ fn cache_key(model: ModelName, file: &ManifestFile) -> String {
     format!("{}?sha256={}", model_url(model, &file.name), file.sha256)
 }
 
-pub fn js_error(value: JsValue) -> String {
-    value
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| value.as_string())
-        .unwrap_or_else(|| format!("{value:?}"))
-}
-
-async fn fetch(url: &str) -> Result<Response, String> {
-    let window = web_sys::window().ok_or("no window")?;
+async fn fetch(url: &str) -> Result<Response, PageError> {
+    let window = web_sys::window().ok_or(PageError::Unsupported("window"))?;
     let response: Response = JsFuture::from(window.fetch_with_str(url))
         .await
-        .map_err(|e| format!("cannot fetch {url}: {}", js_error(e)))?
+        .map_err(|e| PageError::Fetch { url: url.into(), reason: js_message(&e) })?
         .unchecked_into();
     if !response.ok() {
-        return Err(format!("the server answered {} for {url}", response.status()));
+        return Err(PageError::Server { url: url.into(), status: response.status() });
     }
     Ok(response)
 }
 
-pub async fn fetch_manifest(model: ModelName, precision: WeightPrecision) -> Result<Manifest, String> {
-    let response = fetch(&model_url(model, precision.manifest_file())).await?;
-    let text = JsFuture::from(response.text().map_err(js_error)?).await.map_err(js_error)?;
-    serde_json::from_str(&text.as_string().unwrap_or_default())
-        .map_err(|e| format!("the model manifest is not valid: {e}"))
+pub async fn fetch_manifest(model: ModelName, precision: WeightPrecision) -> Result<Manifest, PageError> {
+    let url = model_url(model, precision.manifest_file());
+    serde_json::from_str(&fetch_text(&url).await?).map_err(|source| PageError::Json { what: url, source })
 }
 
-pub async fn fetch_text(url: &str) -> Result<String, String> {
+pub async fn fetch_text(url: &str) -> Result<String, PageError> {
     let response = fetch(url).await?;
-    let text = JsFuture::from(response.text().map_err(js_error)?).await.map_err(js_error)?;
+    let text = JsFuture::from(response.text()?).await?;
     Ok(text.as_string().unwrap_or_default())
 }
 
@@ -97,7 +88,7 @@ pub async fn load_file(
     model: ModelName,
     file: &ManifestFile,
     on_progress: &dyn Fn(FileProgress),
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, PageError> {
     let key = cache_key(model, file);
     let cache = open_cache().await;
     let report = |done: u64, from_cache: bool| {
@@ -113,32 +104,24 @@ pub async fn load_file(
         let _ = JsFuture::from(cache.delete_with_str(&key)).await;
     }
     let response = fetch(&model_url(model, &file.name)).await?;
-    let body = response.body().ok_or_else(|| format!("{} has no body", file.name))?;
+    let body = response.body().ok_or_else(|| PageError::NoBody(file.name.clone()))?;
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut bytes = Vec::with_capacity(file.bytes as usize);
     loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(js_error)?;
-        if Reflect::get(&chunk, &"done".into()).map_err(js_error)?.is_truthy() {
+        let chunk = JsFuture::from(reader.read()).await?;
+        if Reflect::get(&chunk, &"done".into())?.is_truthy() {
             break;
         }
-        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(js_error)?.unchecked_into();
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into())?.unchecked_into();
         bytes.extend_from_slice(&value.to_vec());
         report(bytes.len() as u64, false);
     }
     if bytes.len() as u64 != file.bytes {
-        return Err(format!(
-            "{} is {} bytes but the manifest says {}: the download is truncated or the file was replaced",
-            file.name,
-            bytes.len(),
-            file.bytes
-        ));
+        return Err(PageError::Truncated { name: file.name.clone(), got: bytes.len() as u64, expected: file.bytes });
     }
     let sha256 = sha256_hex(&bytes);
     if sha256 != file.sha256 {
-        return Err(format!(
-            "{} does not match its manifest (sha256 {sha256}): the file on the server is corrupted",
-            file.name
-        ));
+        return Err(PageError::Corrupted { name: file.name.clone(), sha256 });
     }
     if let Some(cache) = &cache {
         let _ = put(cache, &key, &bytes).await;
@@ -153,17 +136,17 @@ async fn cached(cache: &Cache, key: &str) -> Option<Vec<u8>> {
     Some(Uint8Array::new(&buffer).to_vec())
 }
 
-async fn put(cache: &Cache, key: &str, bytes: &[u8]) -> Result<(), String> {
-    let response = Response::new_with_opt_u8_array(Some(&mut bytes.to_vec())).map_err(js_error)?;
-    JsFuture::from(cache.put_with_str(key, &response)).await.map_err(js_error)?;
+async fn put(cache: &Cache, key: &str, bytes: &[u8]) -> Result<(), JsValue> {
+    let response = Response::new_with_opt_u8_array(Some(&mut bytes.to_vec()))?;
+    JsFuture::from(cache.put_with_str(key, &response)).await?;
     Ok(())
 }
 
 /// Keeps bytes the page made itself (fine-tuned layers, their features) in Cache
 /// Storage under `key`, a path that is never fetched from the server.
-pub async fn keep(key: &str, bytes: &[u8]) -> Result<(), String> {
-    let cache = open_cache().await.ok_or("this browser gives the page no Cache Storage")?;
-    put(&cache, key, bytes).await.map_err(|e| format!("the browser would not store {key} ({e})"))
+pub async fn keep(key: &str, bytes: &[u8]) -> Result<(), PageError> {
+    let cache = open_cache().await.ok_or(PageError::Unsupported("Cache Storage"))?;
+    put(&cache, key, bytes).await.map_err(|e| PageError::Refused { what: key.into(), reason: js_message(&e) })
 }
 
 /// Bytes kept with [`keep`], if the browser still has them.

@@ -1,0 +1,68 @@
+//! What the page does, as methods on [`Actions`]: load the encoder and the reviews'
+//! features (`load`), restore, import, export and reset the person's work (`session`),
+//! train and fine-tune (`train`), put a fine-tuned encoder in use (`tuned`), classify a
+//! text (`classify`). Each reads and changes the state contexts through their methods;
+//! the views call these and show the state.
+
+mod classify;
+mod load;
+mod session;
+mod train;
+mod tuned;
+
+use leptos::prelude::*;
+
+use super::services::engine::Engine;
+use super::services::index::ReviewIndex;
+use super::state::{EncoderState, Labels, Reviews, Training};
+
+pub use classify::Highlight;
+pub use session::EXPORT_NAME;
+pub use train::confusion;
+
+/// The services and the state contexts, for the actions that span them.
+#[derive(Clone, Copy)]
+pub struct Actions {
+    engine: StoredValue<Engine, LocalStorage>,
+    encoder: EncoderState,
+    reviews: Reviews,
+    labels: Labels,
+    training: Training,
+}
+
+impl Actions {
+    /// Makes the state contexts, provides them and these actions to the views, and starts:
+    /// the saved work is restored and the encoder loads (again whenever it is changed).
+    pub fn provide(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> Self {
+        let encoder = EncoderState::new(webgpu_available);
+        let actions = Actions {
+            engine: StoredValue::new_local(engine),
+            encoder,
+            reviews: Reviews::new(index),
+            labels: Labels::new(encoder),
+            training: Training::new(),
+        };
+        provide_context(actions.encoder);
+        provide_context(actions.reviews);
+        provide_context(actions.labels);
+        provide_context(actions.training);
+        provide_context(actions);
+        leptos::task::spawn_local(actions.restore_session());
+        Effect::new(move |_| {
+            let (model, prefer) = encoder.load_request();
+            leptos::task::spawn_local(actions.load(model, prefer));
+        });
+        // Retrain after each label given or undone, when the setting is on.
+        Effect::new(move |first: Option<()>| {
+            actions.labels.track_edits();
+            if first.is_some() && actions.training.auto_retrain.get_untracked() {
+                actions.request_retrain();
+            }
+        });
+        actions
+    }
+
+    fn engine(&self) -> Engine {
+        self.engine.get_value()
+    }
+}

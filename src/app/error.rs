@@ -1,0 +1,105 @@
+//! What can go wrong in the page, as values. Each message says what happened and, where
+//! the person can do something about it, what to do; the views show them as they are.
+
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::classifier::ClassifierError;
+use crate::features::EmbedError;
+use crate::models::ModelError;
+use crate::session::SessionError;
+use crate::tokens::TokenizeError;
+use crate::training::TrainError;
+use crate::tuned::TunedError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("the model is not loaded yet")]
+    NotLoaded,
+    #[error("this browser gives the page no {0}")]
+    Unsupported(&'static str),
+    /// A browser API threw: its own message.
+    #[error("{0}")]
+    Browser(String),
+    #[error("cannot fetch {url}: {reason}")]
+    Fetch { url: String, reason: String },
+    #[error("the server answered {status} for {url}")]
+    Server { url: String, status: u16 },
+    #[error("{what} is not valid JSON of the expected shape: {source}")]
+    Json { what: String, source: serde_json::Error },
+    #[error("{file} line {line}: {problem}")]
+    Line { file: String, line: usize, problem: String },
+    #[error("the model manifest must list config, tokenizer and weights")]
+    Manifest,
+    #[error(
+        "{name} is {got} bytes but the manifest says {expected}: the download is truncated or the file was replaced"
+    )]
+    Truncated { name: String, got: u64, expected: u64 },
+    #[error("{name} does not match its manifest (sha256 {sha256}): the file on the server is corrupted")]
+    Corrupted { name: String, sha256: String },
+    #[error("{0} has no body")]
+    NoBody(String),
+    #[error("the browser would not store {what} ({reason})")]
+    Refused { what: String, reason: String },
+    #[error("this browser does not offer WebGPU")]
+    NoWebGpu,
+    #[error("WebGPU is present but offers no adapter")]
+    NoAdapter,
+    #[error("WebGPU could not be initialised: {0}")]
+    WebGpuInit(String),
+    /// The features `flicktune fetch` computed do not belong to the page's encoder.
+    #[error("the feature cache {0}")]
+    CacheUnusable(&'static str),
+    #[error("the feature cache disagrees with this encoder (by {0:.1e})")]
+    CacheDisagrees(f32),
+    #[error("{name} is {size_kb:.0} kB; a labels file is at most {limit_kb} kB")]
+    ImportTooLarge { name: String, size_kb: f64, limit_kb: usize },
+    #[error(
+        "its classifier was fine-tuned, but the file lacks the tuned layers: export it again from the page that trained it"
+    )]
+    MissingTunedLayers,
+    #[error("its fine-tuned layers are no longer in this browser's storage")]
+    TunedLayersGone,
+    #[error("the fine-tuned encoder's features do not fit the bundled reviews")]
+    FeaturesMisfit,
+    #[error("the encoder returned fewer results than texts")]
+    ShortOutput,
+    /// Import and reset wait while a training runs, since its end would write into the
+    /// session they replace.
+    #[error("{0} waits until training stops: cancel it or let it finish.")]
+    Busy(&'static str),
+    #[error("Paste a review first.")]
+    NothingToClassify,
+    #[error("This text is {size_kb} kB; Flicktune classifies texts up to {limit_kb} kB. Paste a shorter part.")]
+    TextTooLong { size_kb: usize, limit_kb: usize },
+    #[error("Train a classifier first (label a few reviews, then Train).")]
+    NoClassifier,
+    #[error(transparent)]
+    Tokenize(#[from] TokenizeError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Classifier(#[from] ClassifierError),
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error(transparent)]
+    Tuned(#[from] TunedError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+impl From<JsValue> for PageError {
+    fn from(value: JsValue) -> Self {
+        PageError::Browser(js_message(&value))
+    }
+}
+
+/// A JavaScript exception's message (or the value as written, if it is no `Error`).
+pub fn js_message(value: &JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
+}

@@ -1,0 +1,165 @@
+//! The person's work: their labels, the classifier trained on them and its learning
+//! curve (one [`Session`], kept in the browser at every change), the reviews skipped in
+//! this visit, and what went wrong with keeping them.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use super::EncoderState;
+use crate::app::services::storage;
+use crate::classifier::Classifier;
+use crate::session::{CurvePoint, Label, Session};
+
+#[derive(Clone, Copy)]
+pub struct Labels {
+    session: RwSignal<Session>,
+    /// The saved session was read (or there was none): from now on changes are saved.
+    restored: RwSignal<bool>,
+    skipped: RwSignal<Vec<usize>>,
+    /// A problem with saving, restoring or importing, shown to the person.
+    notice: RwSignal<Option<String>>,
+    /// Notified by every label given or undone (not by a restore, import or reset).
+    edited: Trigger,
+    /// The session's classifier if it reads the features of the encoder in use (the
+    /// loaded model, with the same fine-tuned layers or none): copied once per change and
+    /// shared by every reader (it carries NB-SVM's n-gram map).
+    usable: Memo<Option<Arc<Classifier>>>,
+}
+
+impl Labels {
+    /// An empty session (the saved one comes with [`Self::restore`]), saved at every change
+    /// once restored.
+    pub fn new(encoder: EncoderState) -> Self {
+        let session = RwSignal::new(Session::default());
+        let usable = Memo::new(move |_| {
+            let (model, tuned) = (encoder.model(), encoder.tuned());
+            session.with(|s| {
+                s.classifier
+                    .as_ref()
+                    .filter(|c| c.encoder == model && c.tuned_layers.as_ref().map(|t| &t.sha256) == tuned.as_ref())
+                    .map(|c| Arc::new(c.clone()))
+            })
+        });
+        let labels = Labels {
+            session,
+            restored: RwSignal::new(false),
+            skipped: RwSignal::new(Vec::new()),
+            notice: RwSignal::new(None),
+            edited: Trigger::new(),
+            usable,
+        };
+        // Saved at once, but only after the saved one was read: a page that could not
+        // restore must not overwrite what it could not read.
+        Effect::new(move |_| {
+            let json = session.with(Session::to_json);
+            if labels.restored.get()
+                && let Err(e) = storage::write_session(&json)
+            {
+                labels.notice.set(Some(e.to_string()));
+            }
+        });
+        labels
+    }
+
+    /// Puts the saved (or imported) session in place; from now on changes are saved.
+    pub fn restore(&self, session: Option<Session>) {
+        if let Some(session) = session {
+            self.session.set(session);
+        }
+        self.restored.set(true);
+    }
+
+    /// Replaces everything with an imported session (or, with the default, nothing).
+    pub fn replace(&self, session: Session) {
+        self.session.set(session);
+        self.skipped.set(Vec::new());
+    }
+
+    pub fn give(&self, review: usize, label: u8, text: String) {
+        self.session.update(|s| s.labels.push(Label { review, label, text }));
+        self.edited.notify();
+    }
+
+    /// Takes back the last label; `false` if there was none.
+    pub fn undo(&self) -> bool {
+        if self.session.with_untracked(|s| s.labels.is_empty()) {
+            return false;
+        }
+        self.session.update(|s| {
+            s.labels.pop();
+        });
+        self.edited.notify();
+        true
+    }
+
+    pub fn skip(&self, review: usize) {
+        self.skipped.update(|s| s.push(review));
+    }
+
+    pub fn unskip_all(&self) {
+        self.skipped.set(Vec::new());
+    }
+
+    pub fn skipped(&self) -> Vec<usize> {
+        self.skipped.get()
+    }
+
+    pub fn any_skipped(&self) -> bool {
+        self.skipped.with(|s| !s.is_empty())
+    }
+
+    /// Follows every label given or undone.
+    pub fn track_edits(&self) {
+        self.edited.track();
+    }
+
+    /// Reads the session, following it.
+    pub fn with<T>(&self, read: impl FnOnce(&Session) -> T) -> T {
+        self.session.with(read)
+    }
+
+    pub fn with_untracked<T>(&self, read: impl FnOnce(&Session) -> T) -> T {
+        self.session.with_untracked(read)
+    }
+
+    pub fn session_untracked(&self) -> Session {
+        self.session.get_untracked()
+    }
+
+    pub fn labels_untracked(&self) -> Vec<Label> {
+        self.session.with_untracked(|s| s.labels.clone())
+    }
+
+    /// Both classes have a label: a classifier can be trained.
+    pub fn has_both_classes_untracked(&self) -> bool {
+        self.session.with_untracked(|s| s.count(0) > 0 && s.count(1) > 0)
+    }
+
+    /// The classifier for the encoder in use, following it.
+    pub fn classifier(&self) -> Option<Arc<Classifier>> {
+        self.usable.get()
+    }
+
+    pub fn classifier_untracked(&self) -> Option<Arc<Classifier>> {
+        self.usable.get_untracked()
+    }
+
+    /// A new classifier, trained on `labels` labels; its held-out accuracy joins the curve.
+    pub fn trained(&self, classifier: Classifier, labels: usize, accuracy: Option<f32>) {
+        self.session.update(|s| {
+            if let Some(accuracy) = accuracy {
+                s.curve.push(CurvePoint { labels, accuracy });
+            }
+            s.classifier = Some(classifier);
+        });
+    }
+
+    pub fn notice(&self) -> Option<String> {
+        self.notice.get()
+    }
+
+    pub fn tell(&self, notice: String) {
+        self.notice.set(Some(notice));
+    }
+}
