@@ -2,6 +2,11 @@
 
 mod cli;
 
+/// mimalloc, unless built with the `system-allocator` feature (to compare the two).
+#[cfg(not(feature = "system-allocator"))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     match cli::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,

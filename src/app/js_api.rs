@@ -5,6 +5,7 @@
 //! flicktune.backend()                                     // → "webgpu" | "cpu" | "none"
 //! flicktune.countTokens(["A fine film."])                 // → 6
 //! flicktune.ready()                                       // → true once a model is loaded
+//! await flicktune.pooledBatch([Uint32Array.of(101, 2307, 102)])  // → [[384 floats]]: mean-pooled, not normalised
 //! ```
 
 use wasm_bindgen::prelude::*;
@@ -41,6 +42,24 @@ impl Flicktune {
     #[wasm_bindgen(js_name = countTokens)]
     pub fn count_tokens(&self, texts: Vec<String>) -> Result<usize, JsValue> {
         self.engine.count_tokens(&texts).map_err(|e| js_sys::Error::new(&e.to_string()).into())
+    }
+
+    /// Mean-pooled last hidden states (not normalised) of one batch of token-id windows,
+    /// special tokens included: for measuring the encoder against another engine on
+    /// exactly the same ids.
+    #[wasm_bindgen(js_name = pooledBatch)]
+    pub fn pooled_batch(&self, windows: Vec<js_sys::Uint32Array>) -> js_sys::Promise {
+        let engine = self.engine.clone();
+        let windows: Vec<Vec<u32>> = windows.iter().map(js_sys::Uint32Array::to_vec).collect();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let vectors =
+                engine.pooled_batch(&windows).await.map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))?;
+            let out = js_sys::Array::new();
+            for v in vectors {
+                out.push(&js_sys::Float32Array::from(v.as_slice()).into());
+            }
+            Ok(out.into())
+        })
     }
 
     /// Whether a model is loaded and `embed` can be called.

@@ -47,6 +47,11 @@ pub struct EngineArgs {
     /// Rounds; the table reports each engine's median.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Then the page's engine against onnxruntime-web in headless Chromium, on the same
+    /// batches (`src/bench/peers/web/measure-engines.mjs`; needs the page built, as
+    /// `./dev test` builds it).
+    #[arg(long)]
+    web: bool,
     /// (Internal) time Flicktune's encoder on this plan in this process and print the seconds.
     #[arg(long, hide = true)]
     worker: Option<PathBuf>,
@@ -123,6 +128,17 @@ pub fn run(args: EngineArgs, assets: &AssetDir) -> Result<()> {
     println!("|---|---|---|---|");
     for (threads, ours, peer) in rows {
         println!("| {threads} | {ours:.0} | {peer:.0} | **{:.2}** |", ours / peer);
+    }
+    if args.web {
+        println!();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/bench/peers/web/measure-engines.mjs");
+        let status = Command::new("node")
+            .arg(script)
+            .args(["--rounds", &args.rounds.to_string()])
+            .env("FLICKTUNE_ASSETS", &assets.root)
+            .status()
+            .context("cannot run node for the in-page measurement: install Node.js 20")?;
+        ensure!(status.success(), "the in-page measurement failed");
     }
     Ok(())
 }

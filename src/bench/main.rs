@@ -56,6 +56,11 @@ fn run() -> Result<()> {
     }
 }
 
+/// mimalloc, unless built with the `system-allocator` feature (to compare the two).
+#[cfg(not(feature = "system-allocator"))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,

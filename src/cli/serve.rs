@@ -1,8 +1,13 @@
 //! `flicktune serve`: the page and its model files on a local address. Nothing else is
-//! served; the page loads nothing from anywhere else.
+//! served; the page loads nothing from anywhere else. The page's code and JSON go gzipped
+//! to a browser that accepts it (the wasm module shrinks about sixfold); the weights,
+//! which hardly compress, go as they are.
 
+use std::collections::HashMap;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use anyhow::Result;
 use clap::Args;
@@ -31,15 +36,21 @@ pub fn run(args: &ServeArgs, assets: &AssetDir) -> Result<()> {
     let server = Server::http((args.host.as_str(), args.port))
         .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;
     println!("Flicktune is served on http://{}:{}/", args.host, args.port);
+    let mut gzipped = GzipCache::default();
     for request in server.incoming_requests() {
         let path = request.url().split('?').next().unwrap_or("/").to_string();
+        let gzip = accepts_gzip(request.headers());
         let response = match resolve(&path, &args.dist, assets) {
-            Some(file) => match fs::read(&file) {
-                Ok(bytes) => Response::from_data(bytes)
-                    .with_header(header("Content-Type", content_type(&file)))
-                    // The page keeps model files in Cache Storage itself; the HTTP cache
-                    // must not hide from it (or from its tests) what was downloaded.
-                    .with_header(header("Cache-Control", "no-store")),
+            Some(file) => match read(&file, gzip, &mut gzipped) {
+                Ok((bytes, encoded)) => {
+                    let response = Response::from_data(bytes)
+                        .with_header(header("Content-Type", content_type(&file)))
+                        .with_header(header("Vary", "Accept-Encoding"))
+                        // The page keeps model files in Cache Storage itself; the HTTP cache
+                        // must not hide from it (or from its tests) what was downloaded.
+                        .with_header(header("Cache-Control", "no-store"));
+                    if encoded { response.with_header(header("Content-Encoding", "gzip")) } else { response }
+                }
                 Err(_) => not_found(),
             },
             None => not_found(),
@@ -47,6 +58,40 @@ pub fn run(args: &ServeArgs, assets: &AssetDir) -> Result<()> {
         let _ = request.respond(response);
     }
     Ok(())
+}
+
+/// Gzipped files by path, made once per version of the file (its modification time).
+#[derive(Default)]
+struct GzipCache(HashMap<PathBuf, (SystemTime, Vec<u8>)>);
+
+/// The file's bytes, gzipped (and `true`) when the client takes gzip and the file is worth it.
+fn read(file: &Path, gzip: bool, cache: &mut GzipCache) -> std::io::Result<(Vec<u8>, bool)> {
+    if !(gzip && compressible(file)) {
+        return Ok((fs::read(file)?, false));
+    }
+    let modified = fs::metadata(file)?.modified()?;
+    if let Some((when, bytes)) = cache.0.get(file)
+        && *when == modified
+    {
+        return Ok((bytes.clone(), true));
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&fs::read(file)?)?;
+    let bytes = encoder.finish()?;
+    cache.0.insert(file.to_path_buf(), (modified, bytes.clone()));
+    Ok((bytes, true))
+}
+
+fn accepts_gzip(headers: &[Header]) -> bool {
+    headers.iter().any(|h| {
+        h.field.equiv("Accept-Encoding")
+            && h.value.as_str().split(',').any(|coding| coding.split(';').next().is_some_and(|c| c.trim() == "gzip"))
+    })
+}
+
+/// The page's code and JSON; not the weights (`.safetensors`, `.bin`), which hardly compress.
+fn compressible(file: &Path) -> bool {
+    matches!(file.extension().and_then(|e| e.to_str()), Some("wasm" | "js" | "html" | "css" | "json" | "jsonl" | "svg"))
 }
 
 /// Maps a URL path to a file, from a fixed set of places only (no `..` can escape them).
@@ -99,6 +144,30 @@ fn not_found() -> Response<std::io::Cursor<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_is_gzipped_for_clients_that_take_it_and_weights_never() {
+        let gzip = |value: &str| accepts_gzip(&[header("Accept-Encoding", value)]);
+        assert!(gzip("gzip, deflate, br, zstd") && gzip("br;q=1.0, gzip;q=0.8"));
+        assert!(!gzip("br, zstd") && !gzip("x-gzip2") && !accepts_gzip(&[]));
+        assert!(
+            compressible(Path::new("/d/pkg/flicktune_bg.wasm")) && compressible(Path::new("/a/page/heldout.jsonl"))
+        );
+        assert!(!compressible(Path::new("/a/models/x/model.f16.safetensors")));
+        assert!(!compressible(Path::new("/a/models/x/model.q4.bin")));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("flicktune.js");
+        let text = "export const x = 1;\n".repeat(1000);
+        fs::write(&file, &text).unwrap();
+        let mut cache = GzipCache::default();
+        let (bytes, encoded) = read(&file, true, &mut cache).unwrap();
+        assert!(encoded && bytes.len() < text.len() / 10, "{} bytes gzipped from {}", bytes.len(), text.len());
+        let mut plain = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(bytes.as_slice()), &mut plain).unwrap();
+        assert_eq!(plain, text);
+        assert_eq!(read(&file, false, &mut cache).unwrap(), (text.into_bytes(), false));
+    }
 
     #[test]
     fn only_known_files_are_served() {

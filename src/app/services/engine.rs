@@ -224,6 +224,20 @@ impl Engine {
         }
     }
 
+    /// Mean-pooled last hidden states of one batch of token-id windows (special tokens
+    /// included; not normalised), with the encoder in use: the same work another engine
+    /// is given in `src/bench/peers/web/measure-engines.mjs`.
+    pub async fn pooled_batch(&self, windows: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, PageError> {
+        let embedder = self.state.borrow().embedder.clone().ok_or(PageError::NotLoaded)?;
+        let windows: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
+        let pooled = embedder.pooled_windows(&windows);
+        let [_, hidden] = pooled.dims();
+        let device_failed = |message: String| PageError::Embed(crate::features::EmbedError::Device(message));
+        let data = pooled.into_data_async().await.map_err(|e| device_failed(format!("{e:?}")))?;
+        let values = data.try_into_vec::<f32>().map_err(|e| device_failed(format!("{e:?}")))?;
+        Ok(values.chunks(hidden).map(<[f32]>::to_vec).collect())
+    }
+
     async fn embed_now(&self, texts: &[String], pooling: Pooling) -> Result<Vec<Embedding>, PageError> {
         let embedder = self.state.borrow().embedder.clone().ok_or(PageError::NotLoaded)?;
         Ok(embedder.embed_pooled(texts, pooling).await?)
