@@ -1,13 +1,14 @@
 //! `flicktune serve`: the page and its model files on a local address. Nothing else is
 //! served; the page loads nothing from anywhere else. The page's code and JSON go gzipped
 //! to a browser that accepts it (the wasm module shrinks about sixfold); the weights,
-//! which hardly compress, go as they are.
+//! which hardly compress, go as they are. The page's code is revalidated on each load
+//! (an ETag, `304 Not Modified` when unchanged), so a reload reuses what the browser has.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use clap::Args;
@@ -40,20 +41,37 @@ pub fn run(args: &ServeArgs, assets: &AssetDir) -> Result<()> {
     for request in server.incoming_requests() {
         let path = request.url().split('?').next().unwrap_or("/").to_string();
         let gzip = accepts_gzip(request.headers());
-        let response = match resolve(&path, &args.dist, assets) {
-            Some(file) => match read(&file, gzip, &mut gzipped) {
-                Ok((bytes, encoded)) => {
-                    let response = Response::from_data(bytes)
-                        .with_header(header("Content-Type", content_type(&file)))
-                        .with_header(header("Vary", "Accept-Encoding"))
-                        // The page keeps model files in Cache Storage itself; the HTTP cache
-                        // must not hide from it (or from its tests) what was downloaded.
-                        .with_header(header("Cache-Control", "no-store"));
-                    if encoded { response.with_header(header("Content-Encoding", "gzip")) } else { response }
+        let Some(file) = resolve(&path, &args.dist, assets) else {
+            let _ = request.respond(not_found());
+            continue;
+        };
+        // The page keeps model files in Cache Storage itself: the HTTP cache must not hide
+        // from it (or from its tests) what was downloaded. Its code may be reused once
+        // the server says it is unchanged.
+        let tag = if is_page_code(&path) { etag(&file, gzip && compressible(&file)).ok() } else { None };
+        let cache_control = header("Cache-Control", if tag.is_some() { "no-cache" } else { "no-store" });
+        if let Some(tag) = &tag
+            && is_unchanged(request.headers(), tag)
+        {
+            let unchanged = Response::empty(304).with_header(header("ETag", tag)).with_header(cache_control);
+            let _ = request.respond(unchanged.with_header(header("Vary", "Accept-Encoding")));
+            continue;
+        }
+        let response = match read(&file, gzip, &mut gzipped) {
+            Ok((bytes, encoded)) => {
+                let mut response = Response::from_data(bytes)
+                    .with_header(header("Content-Type", content_type(&file)))
+                    .with_header(header("Vary", "Accept-Encoding"))
+                    .with_header(cache_control);
+                if encoded {
+                    response = response.with_header(header("Content-Encoding", "gzip"));
                 }
-                Err(_) => not_found(),
-            },
-            None => not_found(),
+                match &tag {
+                    Some(tag) => response.with_header(header("ETag", tag)),
+                    None => response,
+                }
+            }
+            Err(_) => not_found(),
         };
         let _ = request.respond(response);
     }
@@ -80,6 +98,23 @@ fn read(file: &Path, gzip: bool, cache: &mut GzipCache) -> std::io::Result<(Vec<
     let bytes = encoder.finish()?;
     cache.0.insert(file.to_path_buf(), (modified, bytes.clone()));
     Ok((bytes, true))
+}
+
+/// The page's own code: `index.html`, `pkg/` (the wasm module and its glue) and `www/`.
+fn is_page_code(path: &str) -> bool {
+    matches!(path, "/" | "/index.html") || path.starts_with("/pkg/") || path.starts_with("/www/")
+}
+
+/// A tag for this version of the file as sent (gzipped or not): its modification time and length.
+fn etag(file: &Path, gzipped: bool) -> std::io::Result<String> {
+    let meta = fs::metadata(file)?;
+    let modified = meta.modified()?.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    Ok(format!("\"{modified:x}-{:x}{}\"", meta.len(), if gzipped { "-gzip" } else { "" }))
+}
+
+/// The browser's copy is `tag`'s version (`If-None-Match`).
+fn is_unchanged(headers: &[Header], tag: &str) -> bool {
+    headers.iter().any(|h| h.field.equiv("If-None-Match") && h.value.as_str().split(',').any(|t| t.trim() == tag))
 }
 
 fn accepts_gzip(headers: &[Header]) -> bool {
@@ -144,6 +179,21 @@ fn not_found() -> Response<std::io::Cursor<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pages_code_is_revalidated_and_the_rest_never_cached() {
+        assert!(is_page_code("/") && is_page_code("/pkg/flicktune_bg.wasm") && is_page_code("/www/style.css"));
+        assert!(!is_page_code("/models/x/model.q4.bin") && !is_page_code("/data/sample.jsonl"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("flicktune.js");
+        fs::write(&file, "one").unwrap();
+        let (plain, gzipped) = (etag(&file, false).unwrap(), etag(&file, true).unwrap());
+        assert_ne!(plain, gzipped, "each encoding has its own tag");
+        assert!(is_unchanged(&[header("If-None-Match", &format!("\"x\", {plain}"))], &plain));
+        assert!(!is_unchanged(&[header("If-None-Match", &gzipped)], &plain) && !is_unchanged(&[], &plain));
+        fs::write(&file, "other, longer").unwrap();
+        assert_ne!(etag(&file, false).unwrap(), plain, "a changed file has a new tag");
+    }
 
     #[test]
     fn code_is_gzipped_for_clients_that_take_it_and_weights_never() {

@@ -53,10 +53,18 @@ test("asking for WebGPU where there is none keeps the CPU and says why", () =>
     assert.match(await page.locator(".notice").textContent(), /WebGPU.*running on the CPU instead/);
   }));
 
-test("a reload after ready downloads no weights again", () =>
+test("a reload after ready downloads no weights again, and the module is sent gzipped once", () =>
   withPage({ webgpu: false }, async (page) => {
     const weightRequests = [];
     page.on("request", (r) => WEIGHTS.test(r.url()) && weightRequests.push(r.url()));
+    // What the wire carried for the wasm module: its status and encoding per request.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Network.enable");
+    const moduleRequests = new Set();
+    const moduleAnswers = [];
+    cdp.on("Network.requestWillBeSent", (e) => e.request.url.endsWith("/pkg/flicktune_bg.wasm") && moduleRequests.add(e.requestId));
+    cdp.on("Network.responseReceivedExtraInfo", (e) => moduleRequests.has(e.requestId) &&
+      moduleAnswers.push(`${e.statusCode} ${e.headers["content-encoding"] ?? e.headers["Content-Encoding"] ?? "identity"}`));
     await page.goto(server.url);
     await waitReady(page, 120_000);
     assert.equal(weightRequests.length, 1, "the first visit downloads the weights once");
@@ -65,6 +73,7 @@ test("a reload after ready downloads no weights again", () =>
     await waitReady(page, 120_000);
     assert.equal(weightRequests.length, 1, "the reload reads them from Cache Storage");
     assert.match(await page.locator(".files").textContent(), /from cache/);
+    assert.deepEqual(moduleAnswers, ["200 gzip", "304 identity"], "gzipped on the first visit, unchanged (304) on the reload");
   }));
 
 for (const [name, corrupt] of [
