@@ -246,6 +246,15 @@ impl Embedder {
             .collect())
     }
 
+    /// [`Self::pooled_windows`] of one batch, read back from the device: one vector per window.
+    pub async fn pooled_rows(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let pooled = self.pooled_windows(sequences);
+        let [_, hidden] = pooled.dims();
+        let data = pooled.into_data_async().await.map_err(|e| EmbedError::Device(format!("{e:?}")))?;
+        let values = data.try_into_vec::<f32>().map_err(|e| EmbedError::Device(format!("{e:?}")))?;
+        Ok(values.chunks(hidden).map(<[f32]>::to_vec).collect())
+    }
+
     /// Mean-pooled vectors of token windows, in order, encoded in batches of similar length.
     async fn encode_windows(&self, sequences: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let mut order: Vec<usize> = (0..sequences.len()).collect();
@@ -253,12 +262,8 @@ impl Embedder {
         let mut vectors = vec![Vec::new(); sequences.len()];
         for batch in order.chunks(self.batch_size.max(1)) {
             let windows: Vec<&[u32]> = batch.iter().map(|&i| sequences[i].as_slice()).collect();
-            let pooled = self.pooled_windows(&windows);
-            let [_, hidden] = pooled.dims();
-            let data = pooled.into_data_async().await.map_err(|e| EmbedError::Device(format!("{e:?}")))?;
-            let values = data.try_into_vec::<f32>().map_err(|e| EmbedError::Device(format!("{e:?}")))?;
-            for (row, &w) in values.chunks(hidden).zip(batch) {
-                vectors[w] = row.to_vec();
+            for (row, &w) in self.pooled_rows(&windows).await?.into_iter().zip(batch) {
+                vectors[w] = row;
             }
         }
         Ok(vectors)

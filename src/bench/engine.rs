@@ -166,10 +166,7 @@ fn make_plan(embedder: &Embedder, assets: &AssetDir, args: &EngineArgs) -> Resul
 fn time_flicktune(embedder: &Embedder, plan: &Plan) -> Result<Timing> {
     let pooled = |batch: &[Vec<u32>]| -> Result<Vec<Vec<f32>>> {
         let windows: Vec<&[u32]> = batch.iter().map(Vec::as_slice).collect();
-        let tensor = embedder.pooled_windows(&windows);
-        let [_, hidden] = tensor.dims();
-        let values = tensor.into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        Ok(values.chunks(hidden).map(<[f32]>::to_vec).collect())
+        Ok(pollster::block_on(embedder.pooled_rows(&windows))?)
     };
     pooled(&plan.batches[0])?; // warm-up
     let start = Instant::now();

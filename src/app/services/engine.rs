@@ -230,12 +230,7 @@ impl Engine {
     pub async fn pooled_batch(&self, windows: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, PageError> {
         let embedder = self.state.borrow().embedder.clone().ok_or(PageError::NotLoaded)?;
         let windows: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
-        let pooled = embedder.pooled_windows(&windows);
-        let [_, hidden] = pooled.dims();
-        let device_failed = |message: String| PageError::Embed(crate::features::EmbedError::Device(message));
-        let data = pooled.into_data_async().await.map_err(|e| device_failed(format!("{e:?}")))?;
-        let values = data.try_into_vec::<f32>().map_err(|e| device_failed(format!("{e:?}")))?;
-        Ok(values.chunks(hidden).map(<[f32]>::to_vec).collect())
+        Ok(embedder.pooled_rows(&windows).await?)
     }
 
     async fn embed_now(&self, texts: &[String], pooling: Pooling) -> Result<Vec<Embedding>, PageError> {
