@@ -4,6 +4,7 @@ mod adapt;
 mod demo;
 mod embed;
 mod jsonl;
+mod precompress;
 mod predict;
 mod serve;
 mod train;
@@ -46,6 +47,8 @@ enum Command {
     Demo(EncoderArgs),
     /// Serve the built page and its model files on a local address.
     Serve(serve::ServeArgs),
+    /// Write brotli and gzip copies of the built page's code beside it, for `serve`.
+    Precompress(precompress::PrecompressArgs),
 }
 
 /// Which encoder, how it pools, where it runs.
@@ -86,5 +89,6 @@ pub fn run() -> Result<()> {
         Command::Adapt(args) => adapt::run(args, &assets),
         Command::Demo(args) => demo::run(&assets, &args),
         Command::Serve(args) => serve::run(&args, &assets),
+        Command::Precompress(args) => precompress::run(&args),
     }
 }

@@ -8,14 +8,17 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use clap::Args;
-use tiny_http::{Header, Response, Server};
+use tiny_http::{Header, Method, Request, Response, Server};
 
 use flicktune::assets::{AssetDir, page_data};
 use flicktune::models::{ModelName, WeightPrecision};
+
+use super::precompress::{Encoding, compressible, fresh_sibling};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -28,6 +31,10 @@ pub struct ServeArgs {
     dist: PathBuf,
 }
 
+/// Requests answered at once: a client that reads slowly (or not at all) holds one
+/// of these, and the others go on serving.
+const WORKERS: usize = 8;
+
 pub fn run(args: &ServeArgs, assets: &AssetDir) -> Result<()> {
     anyhow::ensure!(
         args.dist.join("index.html").exists(),
@@ -36,68 +43,164 @@ pub fn run(args: &ServeArgs, assets: &AssetDir) -> Result<()> {
     );
     let server = Server::http((args.host.as_str(), args.port))
         .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;
-    println!("Flicktune is served on http://{}:{}/", args.host, args.port);
-    let mut gzipped = GzipCache::default();
-    for request in server.incoming_requests() {
-        let path = request.url().split('?').next().unwrap_or("/").to_string();
-        let gzip = accepts_gzip(request.headers());
-        let Some(file) = resolve(&path, &args.dist, assets) else {
-            let _ = request.respond(not_found());
-            continue;
-        };
-        // The page keeps model files in Cache Storage itself: the HTTP cache must not hide
-        // from it (or from its tests) what was downloaded. Its code may be reused once
-        // the server says it is unchanged.
-        let tag = if is_page_code(&path) { etag(&file, gzip && compressible(&file)).ok() } else { None };
-        let cache_control = header("Cache-Control", if tag.is_some() { "no-cache" } else { "no-store" });
-        if let Some(tag) = &tag
-            && is_unchanged(request.headers(), tag)
-        {
-            let unchanged = Response::empty(304).with_header(header("ETag", tag)).with_header(cache_control);
-            let _ = request.respond(unchanged.with_header(header("Vary", "Accept-Encoding")));
-            continue;
+    // The bound address, so `--port 0` (any free port) says which one it got.
+    let address =
+        server.server_addr().to_ip().map_or_else(|| format!("{}:{}", args.host, args.port), |a| a.to_string());
+    println!("Flicktune is served on http://{address}/");
+    let gzipped = GzipCache::default();
+    std::thread::scope(|scope| {
+        for _ in 0..WORKERS {
+            scope.spawn(|| {
+                for request in server.incoming_requests() {
+                    answer(request, args, assets, &gzipped);
+                }
+            });
         }
-        let response = match read(&file, gzip, &mut gzipped) {
-            Ok((bytes, encoded)) => {
-                let mut response = Response::from_data(bytes)
-                    .with_header(header("Content-Type", content_type(&file)))
-                    .with_header(header("Vary", "Accept-Encoding"))
-                    .with_header(cache_control);
-                if encoded {
-                    response = response.with_header(header("Content-Encoding", "gzip"));
-                }
-                match &tag {
-                    Some(tag) => response.with_header(header("ETag", tag)),
-                    None => response,
-                }
-            }
-            Err(_) => not_found(),
-        };
-        let _ = request.respond(response);
-    }
+    });
     Ok(())
 }
 
-/// Gzipped files by path, made once per version of the file (its modification time).
-#[derive(Default)]
-struct GzipCache(HashMap<PathBuf, (SystemTime, Vec<u8>)>);
-
-/// The file's bytes, gzipped (and `true`) when the client takes gzip and the file is worth it.
-fn read(file: &Path, gzip: bool, cache: &mut GzipCache) -> std::io::Result<(Vec<u8>, bool)> {
-    if !(gzip && compressible(file)) {
-        return Ok((fs::read(file)?, false));
+fn answer(request: Request, args: &ServeArgs, assets: &AssetDir, gzipped: &GzipCache) {
+    // Reading is all this server does.
+    if !matches!(request.method(), Method::Get | Method::Head) {
+        let refused = Response::from_string("only GET and HEAD are served").with_status_code(405);
+        let _ = request.respond(secured(refused.with_header(header("Allow", "GET, HEAD"))));
+        return;
     }
-    let modified = fs::metadata(file)?.modified()?;
-    if let Some((when, bytes)) = cache.0.get(file)
-        && *when == modified
+    let path = request.url().split('?').next().unwrap_or("/").to_string();
+    let Some(file) = resolve(&path, &args.dist, assets) else {
+        let _ = request.respond(secured(not_found()));
+        return;
+    };
+    let body = choose_body(&file, request.headers());
+    // The page keeps model files in Cache Storage itself: the HTTP cache must not hide
+    // from it (or from its tests) what was downloaded. Its code may be reused once the
+    // server says it is unchanged.
+    let tag = if is_page_code(&path) { body.etag().ok() } else { None };
+    let cache_control = header("Cache-Control", if tag.is_some() { "no-cache" } else { "no-store" });
+    if let Some(tag) = &tag
+        && is_unchanged(request.headers(), tag)
     {
-        return Ok((bytes.clone(), true));
+        let unchanged = Response::empty(304).with_header(header("ETag", tag)).with_header(cache_control);
+        let _ = request.respond(secured(unchanged.with_header(header("Vary", "Accept-Encoding"))));
+        return;
     }
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(&fs::read(file)?)?;
-    let bytes = encoder.finish()?;
-    cache.0.insert(file.to_path_buf(), (modified, bytes.clone()));
-    Ok((bytes, true))
+    let response = match body.read(gzipped) {
+        Ok(bytes) => {
+            let mut response = Response::from_data(bytes)
+                .with_header(header("Content-Type", content_type(&file)))
+                .with_header(header("Vary", "Accept-Encoding"))
+                .with_header(cache_control);
+            if let Some(encoding) = body.encoding() {
+                response = response.with_header(header("Content-Encoding", encoding.token()));
+            }
+            match &tag {
+                Some(tag) => response.with_header(header("ETag", tag)),
+                None => response,
+            }
+        }
+        Err(_) => not_found(),
+    };
+    let _ = request.respond(secured(response));
+}
+
+/// What the page may load and run: its own files only, its wasm module, nothing inline
+/// (review text that slipped into markup could not run), no framing, no plugins.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; object-src 'none'; \
+    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Every answer carries the page's security policy, and its type is to be believed
+/// (`nosniff`: a review file is never run as a script).
+fn secured<R: std::io::Read>(response: Response<R>) -> Response<R> {
+    response
+        .with_header(header("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+        .with_header(header("X-Content-Type-Options", "nosniff"))
+        .with_header(header("Referrer-Policy", "no-referrer"))
+        .with_header(header("Cross-Origin-Resource-Policy", "same-origin"))
+}
+
+/// What goes out for a file: as it is, a copy `flicktune precompress` made, or gzipped now
+/// (data files, and page code nobody precompressed).
+#[derive(Debug, PartialEq)]
+enum Body {
+    Plain(PathBuf),
+    Precompressed(PathBuf, Encoding),
+    GzippedNow(PathBuf),
+}
+
+/// The smallest body this client takes: a fresh precompressed copy (brotli first), else
+/// gzip made here, else the file itself.
+fn choose_body(file: &Path, headers: &[Header]) -> Body {
+    if !compressible(file) {
+        return Body::Plain(file.to_path_buf());
+    }
+    for encoding in Encoding::PRECOMPRESSED {
+        if encoding.accepted_by(headers)
+            && let Some(copy) = fresh_sibling(file, encoding)
+        {
+            return Body::Precompressed(copy, encoding);
+        }
+    }
+    if Encoding::Gzip.accepted_by(headers) {
+        Body::GzippedNow(file.to_path_buf())
+    } else {
+        Body::Plain(file.to_path_buf())
+    }
+}
+
+impl Body {
+    fn encoding(&self) -> Option<Encoding> {
+        match self {
+            Body::Plain(_) => None,
+            Body::Precompressed(_, encoding) => Some(*encoding),
+            Body::GzippedNow(_) => Some(Encoding::Gzip),
+        }
+    }
+
+    /// A tag for this version of the body as sent: the file read's modification time and
+    /// length, and the coding.
+    fn etag(&self) -> std::io::Result<String> {
+        let file = match self {
+            Body::Plain(file) | Body::Precompressed(file, _) | Body::GzippedNow(file) => file,
+        };
+        let meta = fs::metadata(file)?;
+        let modified = meta.modified()?.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let coding = self.encoding().map_or("identity", Encoding::token);
+        Ok(format!("\"{modified:x}-{:x}-{coding}\"", meta.len()))
+    }
+
+    fn read(&self, gzipped: &GzipCache) -> std::io::Result<Vec<u8>> {
+        match self {
+            Body::Plain(file) | Body::Precompressed(file, _) => fs::read(file),
+            Body::GzippedNow(file) => Ok(gzipped.get(file)?.as_ref().clone()),
+        }
+    }
+}
+
+/// Files gzipped here, by path, made once per version of the file (its modification time).
+#[derive(Default)]
+struct GzipCache(Mutex<HashMap<PathBuf, Gzipped>>);
+
+/// A file's gzipped bytes and the version (modification time) they were made from.
+type Gzipped = (SystemTime, Arc<Vec<u8>>);
+
+impl GzipCache {
+    fn get(&self, file: &Path) -> std::io::Result<Arc<Vec<u8>>> {
+        let modified = fs::metadata(file)?.modified()?;
+        let known = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(file).cloned();
+        if let Some((when, bytes)) = known
+            && when == modified
+        {
+            return Ok(bytes);
+        }
+        // Fast rather than small: this runs while a browser waits.
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&fs::read(file)?)?;
+        let bytes = Arc::new(encoder.finish()?);
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(file.to_path_buf(), (modified, bytes.clone()));
+        Ok(bytes)
+    }
 }
 
 /// The page's own code: `index.html`, `pkg/` (the wasm module and its glue) and `www/`.
@@ -105,28 +208,9 @@ fn is_page_code(path: &str) -> bool {
     matches!(path, "/" | "/index.html") || path.starts_with("/pkg/") || path.starts_with("/www/")
 }
 
-/// A tag for this version of the file as sent (gzipped or not): its modification time and length.
-fn etag(file: &Path, gzipped: bool) -> std::io::Result<String> {
-    let meta = fs::metadata(file)?;
-    let modified = meta.modified()?.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    Ok(format!("\"{modified:x}-{:x}{}\"", meta.len(), if gzipped { "-gzip" } else { "" }))
-}
-
 /// The browser's copy is `tag`'s version (`If-None-Match`).
 fn is_unchanged(headers: &[Header], tag: &str) -> bool {
     headers.iter().any(|h| h.field.equiv("If-None-Match") && h.value.as_str().split(',').any(|t| t.trim() == tag))
-}
-
-fn accepts_gzip(headers: &[Header]) -> bool {
-    headers.iter().any(|h| {
-        h.field.equiv("Accept-Encoding")
-            && h.value.as_str().split(',').any(|coding| coding.split(';').next().is_some_and(|c| c.trim() == "gzip"))
-    })
-}
-
-/// The page's code and JSON; not the weights (`.safetensors`, `.bin`), which hardly compress.
-fn compressible(file: &Path) -> bool {
-    matches!(file.extension().and_then(|e| e.to_str()), Some("wasm" | "js" | "html" | "css" | "json" | "jsonl" | "svg"))
 }
 
 /// Maps a URL path to a file, from a fixed set of places only (no `..` can escape them).
@@ -187,36 +271,49 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("flicktune.js");
         fs::write(&file, "one").unwrap();
-        let (plain, gzipped) = (etag(&file, false).unwrap(), etag(&file, true).unwrap());
+        let plain = Body::Plain(file.clone()).etag().unwrap();
+        let gzipped = Body::GzippedNow(file.clone()).etag().unwrap();
         assert_ne!(plain, gzipped, "each encoding has its own tag");
         assert!(is_unchanged(&[header("If-None-Match", &format!("\"x\", {plain}"))], &plain));
         assert!(!is_unchanged(&[header("If-None-Match", &gzipped)], &plain) && !is_unchanged(&[], &plain));
         fs::write(&file, "other, longer").unwrap();
-        assert_ne!(etag(&file, false).unwrap(), plain, "a changed file has a new tag");
+        assert_ne!(Body::Plain(file).etag().unwrap(), plain, "a changed file has a new tag");
     }
 
     #[test]
-    fn code_is_gzipped_for_clients_that_take_it_and_weights_never() {
-        let gzip = |value: &str| accepts_gzip(&[header("Accept-Encoding", value)]);
-        assert!(gzip("gzip, deflate, br, zstd") && gzip("br;q=1.0, gzip;q=0.8"));
-        assert!(!gzip("br, zstd") && !gzip("x-gzip2") && !accepts_gzip(&[]));
-        assert!(
-            compressible(Path::new("/d/pkg/flicktune_bg.wasm")) && compressible(Path::new("/a/page/heldout.jsonl"))
-        );
-        assert!(!compressible(Path::new("/a/models/x/model.f16.safetensors")));
-        assert!(!compressible(Path::new("/a/models/x/model.q4.bin")));
-
+    fn code_goes_in_the_smallest_coding_the_client_takes_and_weights_as_they_are() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("flicktune.js");
         let text = "export const x = 1;\n".repeat(1000);
         fs::write(&file, &text).unwrap();
-        let mut cache = GzipCache::default();
-        let (bytes, encoded) = read(&file, true, &mut cache).unwrap();
-        assert!(encoded && bytes.len() < text.len() / 10, "{} bytes gzipped from {}", bytes.len(), text.len());
+        let weights = dir.path().join("model.q4.bin");
+        fs::write(&weights, [1u8; 32]).unwrap();
+        let accepting = |value: &str| [header("Accept-Encoding", value)];
+        let browser = accepting("gzip, deflate, br, zstd");
+
+        // Nothing precompressed: gzip made here, or the file for a client without gzip.
+        assert_eq!(choose_body(&file, &browser), Body::GzippedNow(file.clone()));
+        assert_eq!(choose_body(&file, &accepting("br")), Body::Plain(file.clone()));
+        assert_eq!(choose_body(&weights, &browser), Body::Plain(weights.clone()));
+        let cache = GzipCache::default();
+        let bytes = Body::GzippedNow(file.clone()).read(&cache).unwrap();
+        assert!(bytes.len() < text.len() / 10, "{} bytes gzipped from {}", bytes.len(), text.len());
         let mut plain = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(bytes.as_slice()), &mut plain).unwrap();
         assert_eq!(plain, text);
-        assert_eq!(read(&file, false, &mut cache).unwrap(), (text.into_bytes(), false));
+
+        // Precompressed copies: brotli to a browser that takes it, else the gzip copy.
+        for encoding in Encoding::PRECOMPRESSED {
+            fs::write(encoding.sibling(&file), encoding.compress(text.as_bytes()).unwrap()).unwrap();
+        }
+        let brotli = Body::Precompressed(Encoding::Brotli.sibling(&file), Encoding::Brotli);
+        assert_eq!(choose_body(&file, &browser), brotli);
+        assert_eq!(
+            choose_body(&file, &accepting("gzip, br;q=0")),
+            Body::Precompressed(Encoding::Gzip.sibling(&file), Encoding::Gzip)
+        );
+        assert_eq!(choose_body(&file, &[]), Body::Plain(file.clone()));
+        assert_ne!(brotli.etag().unwrap(), Body::Plain(file.clone()).etag().unwrap());
     }
 
     #[test]

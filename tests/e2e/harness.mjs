@@ -62,11 +62,20 @@ export async function launch({ webgpu }) {
   });
 }
 
-/** Runs `fn(page)` in a fresh browser profile, closing the browser afterwards. */
+/**
+ * Runs `fn(page)` in a fresh browser profile, closing the browser afterwards. Every test
+ * also checks that the server's Content-Security-Policy refused nothing the page does:
+ * a refusal means a feature that works only without the policy.
+ */
 export async function withPage(options, fn) {
   const context = await launch(options);
+  const refused = [];
   try {
-    return await fn(context.pages()[0] ?? (await context.newPage()));
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on("console", (m) => /Content Security Policy/i.test(m.text()) && refused.push(m.text()));
+    const result = await fn(page);
+    assert.deepEqual(refused, [], "the page did something its security policy refuses");
+    return result;
   } finally {
     await context.close();
   }

@@ -68,14 +68,16 @@ pub fn ClassifyPanel() -> impl IntoView {
 
 /// A sentence as a text node in a span tinted by its sentiment: never parsed as HTML.
 fn highlight(h: Highlight) -> impl IntoView {
-    let (style, title) = match h.prediction {
+    let (tint, title) = match h.prediction {
         // Opacity grows with certainty; green positive, red negative.
         Some(p) => {
             let strength = (2.0 * (p.certainty() - 0.5)).clamp(0.0, 1.0) * 0.55;
             let colour = if p.label == 1 { "34, 160, 90" } else { "210, 60, 60" };
-            (format!("background-color: rgba({colour}, {strength:.2})"), describe(p))
+            (format!("rgba({colour}, {strength:.2})"), describe(p))
         }
         None => (String::new(), String::new()),
     };
-    view! { <span class="sentence" style=style title=title>{h.text}</span> }
+    // A style property, not a style attribute: the server's Content-Security-Policy
+    // allows no inline style attributes.
+    view! { <span class="sentence" style:background-color=tint title=title>{h.text}</span> }
 }
