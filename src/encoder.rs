@@ -74,9 +74,67 @@ pub struct BertModel {
 }
 
 impl BertConfig {
-    /// Parses a Hugging Face `config.json`.
+    /// Parses a Hugging Face `config.json`, refusing shapes no BERT has (zero sizes, heads
+    /// that do not divide the hidden size, a vocabulary of billions) and dropout or
+    /// epsilon outside their ranges, so nothing is sized by an absurd declared value.
     pub fn from_json(json: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(json)
+        let config: Self = serde_json::from_slice(json)?;
+        config.check().map_err(<serde_json::Error as serde::de::Error>::custom)?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let sizes = [
+            ("vocab_size", self.vocab_size, 1 << 22),
+            ("hidden_size", self.hidden_size, 1 << 14),
+            ("num_hidden_layers", self.num_hidden_layers, 256),
+            ("num_attention_heads", self.num_attention_heads, 1 << 10),
+            ("intermediate_size", self.intermediate_size, 1 << 16),
+            ("max_position_embeddings", self.max_position_embeddings, 1 << 16),
+            ("type_vocab_size", self.type_vocab_size, 16),
+        ];
+        for (name, value, max) in sizes {
+            if value == 0 || value > max {
+                return Err(format!("{name} is {value}; a BERT has between 1 and {max}"));
+            }
+        }
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.pad_token_id >= self.vocab_size {
+            return Err(format!("pad_token_id {} is outside the vocabulary of {}", self.pad_token_id, self.vocab_size));
+        }
+        if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps < 1.0) {
+            return Err(format!("layer_norm_eps is {}, not a small positive number", self.layer_norm_eps));
+        }
+        for (name, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            ("attention_probs_dropout_prob", self.attention_probs_dropout_prob),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(format!("{name} is {p}, not a probability below 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// How many weights the network has (saturating: only compared against file sizes).
+    pub fn parameter_count(&self) -> u64 {
+        let [v, h, l, i, p, t] = [
+            self.vocab_size,
+            self.hidden_size,
+            self.num_hidden_layers,
+            self.intermediate_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+        ]
+        .map(|n| n as u64);
+        let embeddings = (v + p + t).saturating_mul(h);
+        let layer = (4 * h * h + 2 * h * i).saturating_add(9 * h + i);
+        embeddings.saturating_add(l.saturating_mul(layer))
     }
 
     /// A freshly initialised (random) model; load weights with [`BertModel::load_safetensors`].

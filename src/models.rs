@@ -248,12 +248,26 @@ pub enum ModelError {
     Safetensors(#[from] safetensors::SafeTensorError),
     #[error(transparent)]
     Packed(#[from] PackedError),
+    #[error(
+        "config.json describes {parameters} weights, more than a weights file of {bytes} bytes can hold: \
+         the model folder's files do not belong together; fetch or build it again"
+    )]
+    TooLargeForWeights { parameters: u64, bytes: usize },
 }
 
 impl ModelFiles {
     /// Builds the tokenizer and the encoder (weights on `device`).
     pub fn load(self, device: &Device) -> Result<(TextTokenizer, BertModel), ModelError> {
         let config = BertConfig::from_json(&self.config_json)?;
+        // The network is allocated from the config before the weights are matched to it:
+        // a config far larger than its weights file is refused first. Stored weights take
+        // at least about half a byte each (4-bit with scales), so 8 per byte is generous.
+        if config.parameter_count() > 8 * self.weights.len() as u64 {
+            return Err(ModelError::TooLargeForWeights {
+                parameters: config.parameter_count(),
+                bytes: self.weights.len(),
+            });
+        }
         let tokenizer =
             TextTokenizer::from_bytes(&self.tokenizer_json, config.pad_token_id as u32, self.model.spec().sequence)?;
         // Weights may be stored as f16 or 4-bit; compute is always f32.

@@ -128,6 +128,10 @@ pub fn read(bytes: &[u8]) -> Result<PackedModel, PackedError> {
     let max_positions = r.count("the maximum length", 1 << 16)?;
     let type_vocab_size = r.count("the token type count", 16)?;
     let eps = r.f32("LayerNorm's epsilon")?;
+    // A NaN, negative or huge epsilon would load and then make every embedding NaN or flat.
+    if !(eps > 0.0 && eps < 1.0) {
+        return Err(corrupt(format!("LayerNorm's epsilon is {eps}, not a small positive number")));
+    }
     let block = r.count("the block size", 1 << 10)?;
     if block != BLOCK
         || hidden == 0

@@ -93,4 +93,37 @@ mod tests {
         }
         assert!(parse_labelled("\n  \n").unwrap_err().to_string().contains("empty"));
     }
+
+    #[test]
+    fn any_input_parses_or_names_a_line_that_exists() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngSeed};
+        let line = prop_oneof![
+            Just(r#"{"text": "A fine film.", "label": 1}"#.to_string()),
+            Just(r#""just a text""#.to_string()),
+            Just(r#"{"text": 3, "label": 1}"#.to_string()),
+            Just(r#"{"text": "x", "label": 1.0}"#.to_string()),
+            Just("[[[[[[[[[[".to_string()),
+            Just(String::new()),
+            ".{0,30}",
+        ];
+        let config =
+            Config { cases: 300, rng_seed: RngSeed::Fixed(20261201), failure_persistence: None, ..Config::default() };
+        proptest!(config, |(lines in prop::collection::vec(line, 0..10))| {
+            let input = lines.join("\n");
+            for result in [parse_texts(&input).map(|t| t.len()), parse_labelled(&input).map(|r| r.len())] {
+                match result {
+                    Ok(n) => prop_assert!(n <= lines.len()),
+                    Err(e) => {
+                        let message = e.to_string();
+                        let named = message.strip_prefix("line ").and_then(|m| m.split(':').next()?.parse::<usize>().ok());
+                        prop_assert!(
+                            named.is_some_and(|n| n >= 1 && n <= lines.len()) || message.starts_with("no labelled reviews"),
+                            "{message}"
+                        );
+                    }
+                }
+            }
+        });
+    }
 }
