@@ -41,6 +41,10 @@ test("label 20 reviews, train, and the classifier is accurate, kept across a rel
     assert.match(await classify(page, `Great fun. ${PAYLOAD} Loved it. The ending was weak, though.`), /\d+%/);
     assert.ok((await page.getByTestId("highlights").textContent()).includes(PAYLOAD));
     assert.ok(await page.locator(".highlights .sentence").count() >= 2, "one span per sentence");
+    // Each sentence is tinted by its own prediction (a style property: the security
+    // policy refuses style attributes), green positive, red negative.
+    const tints = await page.locator(".highlights .sentence").evaluateAll((spans) => spans.map((s) => s.style.backgroundColor));
+    assert.ok(tints.some((t) => /^rgba\((34, 160, 90|210, 60, 60), 0\.\d+\)$/.test(t)), `sentence tints: ${tints.join(" | ")}`);
     assert.equal(await page.locator("main img").count(), 0);
 
     await page.reload();
