@@ -269,10 +269,59 @@ impl Embedder {
         Ok(vectors)
     }
 
+    /// Each text as a bag of word pieces: the mean of the encoder's input embeddings over
+    /// its tokens, before any layer and without context (no prefix, no special tokens).
+    /// The classic word-vector baseline, which the encoder's features are measured against.
+    pub async fn word_vectors<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        // Tokens gathered per read-back: a few MB of rows at a time.
+        const TOKENS_PER_GATHER: usize = 8_192;
+        let table = self.model.word_embeddings();
+        let [_, hidden] = table.dims();
+        let ids = texts.iter().map(|t| self.tokenizer.text_ids(t.as_ref())).collect::<Result<Vec<_>, _>>()?;
+        let mut vectors = Vec::with_capacity(texts.len());
+        let mut start = 0;
+        while start < ids.len() {
+            let mut end = start + 1;
+            let mut tokens = ids[start].len();
+            while end < ids.len() && tokens + ids[end].len() <= TOKENS_PER_GATHER {
+                tokens += ids[end].len();
+                end += 1;
+            }
+            let flat: Vec<i64> = ids[start..end].iter().flatten().map(|&id| i64::from(id)).collect();
+            let rows = if flat.is_empty() {
+                Vec::new()
+            } else {
+                let index = Tensor::<1, Int>::from_data(TensorData::new(flat, [tokens]), &self.device);
+                let gathered = table.clone().select(0, index).into_data_async().await;
+                let gathered = gathered.map_err(|e| EmbedError::Device(format!("{e:?}")))?;
+                gathered.try_into_vec::<f32>().map_err(|e| EmbedError::Device(format!("{e:?}")))?
+            };
+            let mut at = 0;
+            for text_ids in &ids[start..end] {
+                let mut mean = vec![0f32; hidden];
+                for row in rows[at * hidden..(at + text_ids.len()) * hidden].chunks(hidden) {
+                    mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
+                }
+                let n = text_ids.len().max(1) as f32;
+                mean.iter_mut().for_each(|m| *m /= n);
+                vectors.push(mean);
+                at += text_ids.len();
+            }
+            start = end;
+        }
+        Ok(vectors)
+    }
+
     /// [`Self::embed_async`], blocking: native targets only.
     #[cfg(not(target_family = "wasm"))]
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Embedding>, EmbedError> {
         pollster::block_on(self.embed_async(texts))
+    }
+
+    /// [`Self::word_vectors`], blocking: native targets only.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn word_vectors_blocking<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        pollster::block_on(self.word_vectors(texts))
     }
 }
 

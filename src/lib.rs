@@ -20,6 +20,8 @@
 //! | the fine-tuned layers as a file, laid over the pretrained encoder | [`tuned`] |
 //! | which review to label next | [`sampling`] |
 //! | text → sentences, for highlights | [`sentences`] |
+//! | the movie catalogue: critics' reviews with their features, as the page reads it | [`catalogue`] |
+//! | the baselines beside transfer learning, trained on the same labels | [`compare`] |
 //! | a person's labels and classifier, saved and exported | [`session`] |
 //! | which device computes | [`backend`] |
 //! | fetching and converting models and data (native only) | `assets` |
@@ -27,7 +29,9 @@
 
 pub mod adapt;
 pub mod backend;
+pub mod catalogue;
 pub mod classifier;
+pub mod compare;
 pub mod encoder;
 pub mod features;
 pub mod finetune;

@@ -213,7 +213,7 @@ fn surest_of_each_class(scores: &[f32], per_class: usize) -> Vec<(usize, u8)> {
 }
 
 /// The standard deviation (at least `f32::EPSILON`), for putting votes on one scale.
-fn spread(values: &[f32]) -> f32 {
+pub fn spread(values: &[f32]) -> f32 {
     let n = values.len().max(1) as f32;
     let mean = values.iter().sum::<f32>() / n;
     (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt().max(f32::EPSILON)

@@ -18,13 +18,51 @@ pub const VERSION: u32 = 1;
 /// [`crate::tuned::MAX_BYTES`] before encoding).
 pub const MAX_FILE_BYTES: usize = 40_000_000;
 
-/// One label: a review of the bundled sample (by position) and 1 positive / 0 negative.
+/// One label: a review (by position in its source) and 1 positive / 0 negative.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Label {
     pub review: usize,
     pub label: u8,
     /// The review's text, so a file can be checked against the sample it is imported into.
     pub text: String,
+    /// Absent in files from before the catalogue: the bundled sample.
+    #[serde(default, skip_serializing_if = "LabelSource::is_sample")]
+    pub source: LabelSource,
+}
+
+/// Where a labelled review comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelSource {
+    /// The bundled review sample (`train` split): `review` is its line.
+    #[default]
+    Sample,
+    /// A critic's review from the movie catalogue, labelled on its movie's page: `review`
+    /// is its position in catalogue order. It then leaves the catalogue's scored reviews.
+    Catalogue,
+}
+
+impl LabelSource {
+    fn is_sample(&self) -> bool {
+        *self == LabelSource::Sample
+    }
+}
+
+impl Label {
+    /// A label of the bundled sample's review `review`.
+    pub fn of_sample(review: usize, label: u8, text: String) -> Self {
+        Label { review, label, text, source: LabelSource::Sample }
+    }
+
+    /// The sample review it labels, if it labels one.
+    pub fn sample_review(&self) -> Option<usize> {
+        (self.source == LabelSource::Sample).then_some(self.review)
+    }
+
+    /// The catalogue review it labels, if it labels one.
+    pub fn catalogue_review(&self) -> Option<usize> {
+        (self.source == LabelSource::Catalogue).then_some(self.review)
+    }
 }
 
 /// Held-out accuracy after one training run, for the learning curve.
@@ -105,16 +143,25 @@ impl Session {
             if l.label > 1 {
                 return bad(format!("label {} is neither 0 (negative) nor 1 (positive)", l.label));
             }
-            let Some(text) = sample.get(l.review) else {
-                return bad(format!("review {} is not in the sample of {} reviews", l.review, sample.len()));
-            };
-            if text.as_ref() != l.text {
-                return bad(format!(
-                    "review {} has a different text here: the file was made for another sample",
-                    l.review
-                ));
+            match l.source {
+                LabelSource::Sample => {
+                    let Some(text) = sample.get(l.review) else {
+                        return bad(format!("review {} is not in the sample of {} reviews", l.review, sample.len()));
+                    };
+                    if text.as_ref() != l.text {
+                        return bad(format!(
+                            "review {} has a different text here: the file was made for another sample",
+                            l.review
+                        ));
+                    }
+                }
+                // The catalogue is the page's, not the file's: its label carries its text.
+                LabelSource::Catalogue if l.text.trim().is_empty() => {
+                    return bad("a catalogue review with no text".into());
+                }
+                LabelSource::Catalogue => {}
             }
-            if !seen.insert(l.review) {
+            if !seen.insert((l.source, l.review)) {
                 return bad(format!("review {} is labelled twice", l.review));
             }
         }
@@ -129,8 +176,14 @@ impl Session {
         self.labels.iter().filter(|l| l.label == label).count()
     }
 
+    /// The label of the sample's review `review`, if it has one.
     pub fn label_of(&self, review: usize) -> Option<u8> {
-        self.labels.iter().find(|l| l.review == review).map(|l| l.label)
+        self.labels.iter().find(|l| l.sample_review() == Some(review)).map(|l| l.label)
+    }
+
+    /// The label of the catalogue's review `review`, if it has one.
+    pub fn catalogue_label_of(&self, review: usize) -> Option<u8> {
+        self.labels.iter().find(|l| l.catalogue_review() == Some(review)).map(|l| l.label)
     }
 }
 
@@ -143,8 +196,9 @@ mod tests {
     fn session() -> Session {
         Session {
             labels: vec![
-                Label { review: 0, label: 1, text: "good film".into() },
-                Label { review: 1, label: 0, text: "bad film".into() },
+                Label::of_sample(0, 1, "good film".into()),
+                Label::of_sample(1, 0, "bad film".into()),
+                Label { review: 0, label: 0, text: "a critic's snippet".into(), source: LabelSource::Catalogue },
             ],
             curve: vec![CurvePoint { labels: 2, accuracy: 0.5 }],
             ..Session::default()
@@ -161,7 +215,11 @@ mod tests {
     fn round_trips() {
         let s = session();
         assert_eq!(Session::from_json(s.to_json().as_bytes(), &SAMPLE).unwrap(), s);
-        assert_eq!((s.count(1), s.count(0), s.label_of(1), s.label_of(2)), (1, 1, Some(0), None));
+        assert_eq!((s.count(1), s.count(0), s.label_of(1), s.label_of(2)), (1, 2, Some(0), None));
+        assert_eq!((s.label_of(0), s.catalogue_label_of(0), s.catalogue_label_of(1)), (Some(1), Some(0), None));
+        // A file from before the catalogue (no `source`) reads as labels of the sample.
+        let old = br#"{"format":"flicktune-session","version":1,"labels":[{"review":1,"label":0,"text":"bad film"}],"classifier":null,"curve":[]}"#;
+        assert_eq!(Session::from_json(old, &SAMPLE).unwrap().labels, vec![Label::of_sample(1, 0, "bad film".into())]);
     }
 
     #[test]
@@ -177,6 +235,8 @@ mod tests {
             (edited(|v| v["labels"][0]["review"] = 7.into()), "label 1: review 7 is not in the sample"),
             (edited(|v| v["labels"][0]["text"] = "other".into()), "another sample"),
             (edited(|v| v["labels"][1] = v["labels"][0].clone()), "labelled twice"),
+            (edited(|v| v["labels"][2]["text"] = " ".into()), "catalogue review with no text"),
+            (edited(|v| v["labels"][2]["source"] = "elsewhere".into()), "not a Flicktune labels file"),
             (
                 edited(|v| v["classifier"] = serde_json::json!({"format": "flicktune-classifier"})),
                 "classifier is unusable",

@@ -112,6 +112,11 @@ impl TextTokenizer {
         self.encode(&format!("{}{text}", self.format.prefix))
     }
 
+    /// The ids of the text's own tokens: no prefix, no special tokens, no length limit.
+    pub fn text_ids(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
+        self.encode(text)
+    }
+
     /// The text's content ids cut into encoder windows by `pooling`, each wrapped in the
     /// special tokens; windows after the first start with the prefix again.
     pub fn windows(&self, content: &[u32], pooling: Pooling) -> Vec<Vec<u32>> {

@@ -11,6 +11,9 @@ mod support;
 use std::sync::OnceLock;
 
 use burn::tensor::Device;
+use flicktune::catalogue::{
+    self, Catalogue, CatalogueError, CriticReview, Movie as CatalogueMovie, QuantizedRows, Sentence,
+};
 use flicktune::classifier::{Classifier, FORMAT, FeatureScaling, TextVotes, VERSION};
 use flicktune::features::Pooling;
 use flicktune::models::{ModelFiles, ModelName};
@@ -45,10 +48,7 @@ fn valid_classifier() -> Classifier {
 const SAMPLE: [&str; 3] = ["A fine film.", "Dreadful, from start to end.", "Neither here nor there."];
 
 fn valid_session() -> String {
-    let labels = vec![
-        Label { review: 0, label: 1, text: SAMPLE[0].into() },
-        Label { review: 1, label: 0, text: SAMPLE[1].into() },
-    ];
+    let labels = vec![Label::of_sample(0, 1, SAMPLE[0].into()), Label::of_sample(1, 0, SAMPLE[1].into())];
     Session { labels, classifier: Some(valid_classifier()), ..Session::default() }.to_json()
 }
 
@@ -154,7 +154,7 @@ fn session_files_refuse_damage_with_an_error_never_a_panic() {
         if let Ok(session) = Session::from_json(&apply(valid.clone(), &damage), &SAMPLE) {
             // What is accepted points at the sample and is labelled 0 or 1.
             for label in &session.labels {
-                prop_assert!(label.review < SAMPLE.len() && label.label <= 1);
+                prop_assert!(label.sample_review().is_none_or(|r| r < SAMPLE.len()) && label.label <= 1);
             }
         }
     });
@@ -163,12 +163,71 @@ fn session_files_refuse_damage_with_an_error_never_a_panic() {
     });
 }
 
+fn valid_catalogue() -> Catalogue {
+    let text = "Sharp and funny. It drags late.".to_string();
+    let review = |fresh: bool, row: usize| CriticReview {
+        text: text.clone(),
+        fresh,
+        row,
+        sentences: vec![
+            Sentence { start: 0, end: 17, row: row + 1 },
+            Sentence { start: 17, end: text.len(), row: row + 2 },
+        ],
+    };
+    let rows: Vec<Vec<f32>> = (0..6).map(|i| vec![0.1 * i as f32, -0.2, 0.3, 0.05]).collect();
+    Catalogue {
+        format: catalogue::FORMAT.into(),
+        version: catalogue::VERSION,
+        source: "a test".into(),
+        encoder: "multilingual-e5-small".into(),
+        weights_sha256: "00".into(),
+        pooling: "windows".into(),
+        movies: vec![CatalogueMovie {
+            slug: "a_film".into(),
+            title: "A Film".into(),
+            plot: "Things happen.".into(),
+            reviews: vec![review(true, 0), review(false, 3)],
+        }],
+        features: QuantizedRows::quantize(&rows, 4),
+    }
+}
+
+#[test]
+fn catalogue_files_refuse_damage_with_an_error_never_a_panic() {
+    let valid = serde_json::to_vec(&valid_catalogue()).unwrap();
+    assert!(Catalogue::from_json(&valid).is_ok(), "the undamaged file reads");
+    proptest!(budget(400), |(damage in damage())| {
+        if let Ok((catalogue, rows)) = Catalogue::from_json(&apply(valid.clone(), &damage)) {
+            // What is accepted can be read without going out of bounds.
+            for (_, review) in catalogue.reviews() {
+                prop_assert!(review.row < rows.len());
+                for range in review.sentence_ranges() {
+                    prop_assert!(review.text.get(range).is_some());
+                }
+            }
+            prop_assert!(rows.iter().all(|r| r.len() == catalogue.features.dim && r.iter().all(|x| x.is_finite())));
+        }
+    });
+    proptest!(budget(300), |(value in json_value())| {
+        let _ = Catalogue::from_json(value.to_string().as_bytes());
+    });
+    proptest!(budget(200), |(bytes in prop::collection::vec(any::<u8>(), 0..512))| {
+        prop_assert!(Catalogue::from_json(&bytes).is_err());
+    });
+    // A declared shape far beyond the values is refused before decoding anything.
+    let mut huge = valid_catalogue();
+    huge.features.dim = 4096;
+    huge.features.scales = vec![1.0; 1_000_000];
+    assert!(matches!(Catalogue::from_json(&serde_json::to_vec(&huge).unwrap()), Err(CatalogueError::BadFeatures(_))));
+}
+
 #[test]
 fn deeply_nested_or_huge_files_are_refused_without_exhausting_the_stack() {
     for depth in [1_000, 100_000] {
         let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         assert!(Classifier::from_json(nested.as_bytes()).is_err());
         assert!(Session::from_json(nested.as_bytes(), &SAMPLE).is_err());
+        assert!(Catalogue::from_json(nested.as_bytes()).is_err());
         let objects = format!("{}1{}", "{\"labels\":".repeat(depth), "}".repeat(depth));
         assert!(Session::from_json(objects.as_bytes(), &SAMPLE).is_err());
     }

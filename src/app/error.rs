@@ -74,6 +74,16 @@ pub enum PageError {
     #[error("Train a classifier first (label a few reviews, then Train).")]
     NoClassifier,
     #[error(transparent)]
+    Catalogue(#[from] crate::catalogue::CatalogueError),
+    #[error(
+        "the movie catalogue was read by {made_by}; the page now runs {running}: choose {made_by} under Model to browse movies"
+    )]
+    CatalogueForAnotherEncoder { made_by: String, running: String },
+    #[error(
+        "the movie catalogue was computed with other weights than the ones this page loaded: run `flicktune fetch` again"
+    )]
+    CatalogueStale,
+    #[error(transparent)]
     Tokenize(#[from] TokenizeError),
     #[error(transparent)]
     Embed(#[from] EmbedError),

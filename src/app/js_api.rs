@@ -6,7 +6,13 @@
 //! flicktune.countTokens(["A fine film."])                 // → 6
 //! flicktune.ready()                                       // → true once a model is loaded
 //! await flicktune.pooledBatch([Uint32Array.of(101, 2307, 102)])  // → [[384 floats]]: mean-pooled, not normalised
+//! flicktune.comparison   // → the contenders' latest scores (below), or null
 //! ```
+//!
+//! `comparison` is `{labels, shown, heldout: {key: accuracy}, critics: {key: accuracy},
+//! reviews: [{movie, text, fresh, labelled, positive: {key: probability}}], seconds:
+//! {train, score}}`, contenders
+//! by [`crate::compare::Contender::key`], reviews in catalogue order.
 
 use wasm_bindgen::prelude::*;
 
@@ -73,4 +79,47 @@ pub fn install(engine: Engine) -> Result<(), JsValue> {
     let window = web_sys::window().ok_or("no window")?;
     js_sys::Reflect::set(&window, &"flicktune".into(), &Flicktune { engine }.into())?;
     Ok(())
+}
+
+/// Puts the contenders' latest scores at `window.flicktune.comparison` (`null` for none).
+pub fn publish_comparison(
+    scores: Option<&crate::app::state::Scores>,
+    catalogue: Option<&crate::app::services::catalogue::LoadedCatalogue>,
+) {
+    use crate::compare::Contender;
+    let value = scores.map(|s| {
+        let by_key = |values: &[Option<f32>; 4]| -> serde_json::Map<String, serde_json::Value> {
+            Contender::ALL.iter().map(|c| (c.key().to_string(), serde_json::json!(values[c.index()]))).collect()
+        };
+        let reviews: Vec<serde_json::Value> = catalogue
+            .map(|c| {
+                (0..c.len())
+                    .filter_map(|i| {
+                        let (movie, review) = c.review(i)?;
+                        let positive: serde_json::Map<String, serde_json::Value> = Contender::ALL
+                            .iter()
+                            .map(|k| {
+                                let p = s.catalogue[k.index()].as_ref().and_then(|v| v.get(i).copied());
+                                (k.key().to_string(), serde_json::json!(p))
+                            })
+                            .collect();
+                        Some(serde_json::json!({
+                            "movie": movie.slug, "text": review.text, "fresh": review.fresh,
+                            "labelled": s.labelled.contains_key(&i), "positive": positive,
+                        }))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        serde_json::json!({
+            "labels": s.labels, "shown": s.shown.key(), "heldout": by_key(&s.heldout),
+            "critics": by_key(&s.critics), "reviews": reviews,
+            "seconds": { "train": s.train_seconds, "score": s.score_seconds },
+        })
+    });
+    let json = value.map_or_else(|| "null".to_string(), |v| v.to_string());
+    let Some(window) = web_sys::window() else { return };
+    if let (Ok(api), Ok(parsed)) = (js_sys::Reflect::get(&window, &"flicktune".into()), js_sys::JSON::parse(&json)) {
+        let _ = js_sys::Reflect::set(&api, &"comparison".into(), &parsed);
+    }
 }

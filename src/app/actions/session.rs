@@ -84,6 +84,7 @@ impl Actions {
         self.labels.replace(Session::default());
         self.training.ended(TrainStatus::Idle);
         self.training.clear_losses();
+        self.comparison.forget_history();
         leptos::task::spawn_local(self.use_classifiers_encoder());
         Ok(())
     }

@@ -109,7 +109,11 @@ impl Actions {
         self.reviews.with_sample_untracked(|sample| {
             let views: Vec<TextView> = labels
                 .iter()
-                .map(|l| sample.get(l.review).map_or_else(|| TextView::of(&l.text), |e| e.view.clone()))
+                .map(|l| {
+                    l.sample_review()
+                        .and_then(|i| sample.get(i))
+                        .map_or_else(|| TextView::of(&l.text), |e| e.view.clone())
+                })
                 .collect();
             let labelled: Vec<(&TextView, u8)> = views.iter().zip(labels.iter().map(|l| l.label)).collect();
             let unlabelled: Vec<(&[f32], &TextView)> =
@@ -118,7 +122,7 @@ impl Actions {
         })
     }
 
-    async fn training_data(self, labels: &[Label], pretrained: bool) -> Result<TrainingData, PageError> {
+    pub(super) async fn training_data(self, labels: &[Label], pretrained: bool) -> Result<TrainingData, PageError> {
         let engine = self.engine();
         let pick = move |e: &Entry| if pretrained { e.pretrained.clone() } else { e.features.clone() };
         let (unlabelled, lexicon_scores): (Vec<Vec<f32>>, Vec<f32>) = self.reviews.with_sample_untracked(|s| {
@@ -126,7 +130,9 @@ impl Actions {
         });
         let mut labelled = Vec::with_capacity(labels.len());
         for label in labels {
-            let features = match self.reviews.with_sample_untracked(|s| s.get(label.review).and_then(pick)) {
+            let known =
+                label.sample_review().and_then(|i| self.reviews.with_sample_untracked(|s| s.get(i).and_then(pick)));
+            let features = match known {
                 Some(f) => f,
                 None => {
                     let text = [label.text.clone()];
@@ -158,7 +164,8 @@ impl Actions {
             training.loss(offset + step, loss);
         };
         let cancelled = move || training.is_cancelled();
-        paced_training::train(&self.engine(), examples, scaling.clone(), source, &on_progress, &cancelled).await
+        let device = self.engine().device().ok_or(PageError::NotLoaded)?;
+        paced_training::train(&device, examples, scaling.clone(), source, &on_progress, &cancelled).await
     }
 
     /// Fine-tunes the pretrained encoder's top layers with `head`, reads every bundled review
@@ -231,7 +238,7 @@ pub fn confusion(heldout: &[Entry], classifier: &Classifier) -> Option<Confusion
 
 /// The sample reviews no label points at.
 fn unlabelled_entries<'a>(sample: &'a [Entry], labels: &[Label]) -> impl Iterator<Item = &'a Entry> {
-    let labelled: HashSet<usize> = labels.iter().map(|l| l.review).collect();
+    let labelled: HashSet<usize> = labels.iter().filter_map(Label::sample_review).collect();
     sample.iter().enumerate().filter(move |(i, _)| !labelled.contains(i)).map(|(_, e)| e)
 }
 
@@ -239,9 +246,9 @@ fn unlabelled_entries<'a>(sample: &'a [Entry], labels: &[Label]) -> impl Iterato
 /// known), the unlabelled sample reviews' features and lexicon scores, and the
 /// standardisation fitted on all of them (every `train`-split review at hand). From the
 /// pretrained encoder when `pretrained`, else from the one in use.
-struct TrainingData {
-    labelled: Vec<(Vec<f32>, u8)>,
-    unlabelled: Vec<Vec<f32>>,
-    lexicon_scores: Vec<f32>,
-    scaling: FeatureScaling,
+pub(super) struct TrainingData {
+    pub labelled: Vec<(Vec<f32>, u8)>,
+    pub unlabelled: Vec<Vec<f32>>,
+    pub lexicon_scores: Vec<f32>,
+    pub scaling: FeatureScaling,
 }

@@ -82,8 +82,8 @@ impl ReviewIndex {
 
     /// Reads both samples (texts and gold labels). Their features come later, from [`Self::index`].
     pub async fn load_texts(&self) -> Result<(), PageError> {
-        let sample = read_jsonl("data/sample.jsonl").await?;
-        let heldout = read_jsonl("data/heldout.jsonl").await?;
+        let sample = read_jsonl("/data/sample.jsonl").await?;
+        let heldout = read_jsonl("/data/heldout.jsonl").await?;
         let entries = |reviews: Vec<SampleReview>| {
             reviews
                 .into_iter()
@@ -205,7 +205,7 @@ impl ReviewIndex {
     /// Takes the fetched features if they belong to these weights and agree with the
     /// page's own encoder on the first review; says why not otherwise.
     async fn use_cache(&self, engine: &Engine, model: ModelName, weights_sha256: &str) -> Result<(), PageError> {
-        let url = format!("data/features.{}.json", model.full_name());
+        let url = format!("/data/features.{}.json", model.full_name());
         let cache: FeatureCache = serde_json::from_str(&loader::fetch_text(&url).await?)
             .map_err(|source| PageError::Json { what: url, source })?;
         let (sample_len, heldout_len) = (self.sample_len(), self.reviews.borrow().heldout.len());

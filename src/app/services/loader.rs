@@ -45,7 +45,7 @@ pub struct FileProgress {
 }
 
 pub fn model_url(model: ModelName, file: &str) -> String {
-    format!("models/{}/{file}", model.full_name())
+    format!("/models/{}/{file}", model.full_name())
 }
 
 fn cache_key(model: ModelName, file: &ManifestFile) -> String {

@@ -7,6 +7,8 @@ const SESSION_KEY: &str = "flicktune.session.v1";
 /// A saved session that could not be read is moved here rather than overwritten.
 const UNREADABLE_KEY: &str = "flicktune.session.unreadable";
 const MODEL_KEY: &str = "flicktune.model";
+/// The contenders' learning curve (the Compare view).
+const COMPARISON_KEY: &str = "flicktune.comparison.v1";
 /// Settings: retrain after every label; self-training; fine-tune the encoder's top layers on Train.
 pub const AUTO_RETRAIN: &str = "flicktune.auto-retrain";
 pub const SELF_TRAIN: &str = "flicktune.self-train";
@@ -54,5 +56,16 @@ pub fn read_flag(key: &str) -> Option<bool> {
 pub fn write_flag(key: &str, on: bool) {
     if let Some(storage) = storage() {
         let _ = storage.set_item(key, if on { "true" } else { "false" });
+    }
+}
+
+pub fn read_comparison() -> Option<Vec<crate::compare::ComparePoint>> {
+    serde_json::from_str(&storage()?.get_item(COMPARISON_KEY).ok().flatten()?).ok()
+}
+
+/// Best effort: the curve is a view of past rounds, not the person's work.
+pub fn write_comparison(points: &[crate::compare::ComparePoint]) {
+    if let (Some(storage), Ok(json)) = (storage(), serde_json::to_string(points)) {
+        let _ = storage.set_item(COMPARISON_KEY, &json);
     }
 }

@@ -9,11 +9,11 @@ use crate::tuned::TunedLayers;
 
 /// Cache Storage keys: paths under `tuned/`, which the server never serves.
 fn layers_key(layers: &TunedLayers) -> String {
-    format!("tuned/{}.safetensors", layers.sha256)
+    format!("/tuned/{}.safetensors", layers.sha256)
 }
 
 fn features_key(layers: &TunedLayers) -> String {
-    format!("tuned/{}.features.json", layers.sha256)
+    format!("/tuned/{}.features.json", layers.sha256)
 }
 
 /// Keeps the layers (checked against their sha256 first) and, if given, their features.

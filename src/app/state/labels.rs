@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use super::EncoderState;
 use crate::app::services::storage;
 use crate::classifier::Classifier;
-use crate::session::{CurvePoint, Label, Session};
+use crate::session::{CurvePoint, Label, LabelSource, Session};
 
 #[derive(Clone, Copy)]
 pub struct Labels {
@@ -76,8 +76,20 @@ impl Labels {
         self.skipped.set(Vec::new());
     }
 
+    /// Labels the sample's review `review`.
     pub fn give(&self, review: usize, label: u8, text: String) {
-        self.session.update(|s| s.labels.push(Label { review, label, text }));
+        self.push(Label::of_sample(review, label, text));
+    }
+
+    /// Labels the catalogue's review `review` (from its movie's page); a second label of
+    /// the same review replaces the first.
+    pub fn give_catalogue(&self, review: usize, label: u8, text: String) {
+        self.session.update(|s| s.labels.retain(|l| l.catalogue_review() != Some(review)));
+        self.push(Label { review, label, text, source: LabelSource::Catalogue });
+    }
+
+    fn push(&self, label: Label) {
+        self.session.update(|s| s.labels.push(label));
         self.edited.notify();
     }
 

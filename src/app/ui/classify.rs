@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::labelling::describe;
+use super::sentiment::{describe, sentence_span};
 use crate::app::actions::{Actions, Highlight};
 use crate::classifier::Prediction;
 
@@ -66,18 +66,6 @@ pub fn ClassifyPanel() -> impl IntoView {
     }
 }
 
-/// A sentence as a text node in a span tinted by its sentiment: never parsed as HTML.
 fn highlight(h: Highlight) -> impl IntoView {
-    let (tint, title) = match h.prediction {
-        // Opacity grows with certainty; green positive, red negative.
-        Some(p) => {
-            let strength = (2.0 * (p.certainty() - 0.5)).clamp(0.0, 1.0) * 0.55;
-            let colour = if p.label == 1 { "34, 160, 90" } else { "210, 60, 60" };
-            (format!("rgba({colour}, {strength:.2})"), describe(p))
-        }
-        None => (String::new(), String::new()),
-    };
-    // A style property, not a style attribute: the server's Content-Security-Policy
-    // allows no inline style attributes.
-    view! { <span class="sentence" style:background-color=tint title=title>{h.text}</span> }
+    sentence_span(h.text, h.prediction)
 }

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::chart::LineChart;
+use super::chart::{LineChart, Series};
 use crate::app::actions::confusion;
 use crate::app::state::{Labels, Reviews};
 
@@ -22,8 +22,9 @@ pub fn HeldoutPanel() -> impl IntoView {
         let classifier = labels.classifier()?;
         reviews.with_heldout(|heldout| confusion(heldout, &classifier))
     });
-    let curve =
-        Signal::derive(move || labels.with(|s| s.curve.iter().map(|p| (p.labels as f64, p.accuracy as f64)).collect()));
+    let curve = Signal::derive(move || {
+        Series::single(labels.with(|s| s.curve.iter().map(|p| (p.labels as f64, p.accuracy as f64)).collect()))
+    });
     let matrix = move || {
         confusion.get().map(|c| {
             let [[tn, fp], [fn_, tp]] = c.counts;
@@ -54,7 +55,7 @@ pub fn HeldoutPanel() -> impl IntoView {
             </p>
             {matrix}
             <Show when=move || labels.with(|s| !s.curve.is_empty())>
-                <LineChart points=curve x_label="labels" y_label="held-out accuracy after each training"
+                <LineChart series=curve x_label="labels" y_label="held-out accuracy after each training"
                     y_range=Some((0.5, 1.0)) format_y=percent testid="learning-curve"/>
             </Show>
         </section>

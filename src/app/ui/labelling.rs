@@ -4,8 +4,8 @@
 use leptos::ev;
 use leptos::prelude::*;
 
+use super::sentiment::describe;
 use crate::app::state::{Labels, Reviews};
-use crate::classifier::Prediction;
 use crate::sampling::{self, Candidate};
 
 /// The review to show: the suggestion among unlabelled, unskipped reviews with known
@@ -32,7 +32,7 @@ fn next_review(labels: Labels, reviews: Reviews) -> Option<usize> {
                 })
                 .collect();
             let labelled: Vec<&[f32]> =
-                session.labels.iter().filter_map(|l| sample.get(l.review)?.features.as_deref()).collect();
+                session.labels.iter().filter_map(|l| sample.get(l.sample_review()?)?.features.as_deref()).collect();
             sampling::suggest(&candidates, &labelled).map(|c| with_features[c])
         })
     })
@@ -145,9 +145,4 @@ pub fn LabelPanel() -> impl IntoView {
             </p>
         </section>
     }
-}
-
-/// "Predicted positive, 83% sure".
-pub fn describe(p: Prediction) -> String {
-    format!("Predicted {}, {:.0}% sure", p.label_name(), 100.0 * p.certainty())
 }

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::chart::LineChart;
+use super::chart::{LineChart, Series};
 use crate::app::actions::Actions;
 use crate::app::state::{EncoderState, Labels, TrainPhase, TrainStatus, Training};
 
@@ -42,7 +42,9 @@ pub fn TrainPanel() -> impl IntoView {
         TrainStatus::Running { step, total, .. } => (step, total),
         _ => (0, 1),
     };
-    let losses = Signal::derive(move || training.losses().into_iter().map(|(s, l)| (s as f64, l as f64)).collect());
+    let losses = Signal::derive(move || {
+        Series::single(training.losses().into_iter().map(|(s, l)| (s as f64, l as f64)).collect())
+    });
     view! {
         <section class="panel">
             <h2>"Train"</h2>
@@ -75,7 +77,7 @@ pub fn TrainPanel() -> impl IntoView {
                 "Status: " <span data-testid="train-status">{status}</span>
             </p>
             <Show when=move || training.has_losses()>
-                <LineChart points=losses x_label="step" y_label="training loss" y_range=None
+                <LineChart series=losses x_label="step" y_label="training loss" y_range=None
                     format_y=|y| format!("{y:.2}") testid="loss-curve"/>
             </Show>
         </section>

@@ -1,0 +1,281 @@
+//! The movie catalogue and the contenders: loading the catalogue for the encoder in use,
+//! and, after every change of classifier, training the baselines on exactly the same
+//! labels and scoring every contender on the held-out sample and the catalogue, a slice
+//! at a time (the page keeps responding; a newer round drops an older one).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use leptos::prelude::*;
+
+use super::Actions;
+use crate::app::error::PageError;
+use crate::app::paced_training;
+use crate::app::services::catalogue::{LoadedCatalogue, word_vectors_of};
+use crate::app::state::Scores;
+use crate::classifier::{Classifier, FeatureScaling, TextView};
+use crate::compare::{Contender, ScaledNbSvm, accuracy};
+use crate::features::Pooling;
+use crate::models::ModelName;
+use crate::nbsvm::NbSvm;
+use crate::session::{Label, LabelSource};
+use crate::training::{Example, FeatureSource};
+
+/// Reviews scored per step between yields to the browser.
+const SCORED_PER_STEP: usize = 400;
+
+/// Word vectors of the bundled reviews, for the encoder they were read with.
+pub struct ReviewWords {
+    model: ModelName,
+    sample: Vec<Vec<f32>>,
+    heldout: Vec<Vec<f32>>,
+}
+
+/// The contenders trained on one set of labels.
+struct Contenders {
+    nbsvm: ScaledNbSvm,
+    word_vectors: Classifier,
+    encoder: Classifier,
+    /// The page's classifier, if it reads the pretrained encoder's features (the ones the
+    /// catalogue has); `None` while it reads a fine-tuned encoder.
+    recipe_on_pretrained: Option<Arc<Classifier>>,
+    /// The page's classifier as it is, for the held-out sample (whose features in use
+    /// are always its encoder's).
+    recipe: Option<Arc<Classifier>>,
+}
+
+impl Actions {
+    /// Loads the movie catalogue for `model`, whose weights have this sha256.
+    pub(super) async fn load_catalogue(self, model: ModelName, weights_sha256: &str) {
+        self.catalogue.loading();
+        match LoadedCatalogue::load(&self.engine(), model, weights_sha256).await {
+            Ok(catalogue) if self.encoder.model_untracked() == model => self.catalogue.loaded(catalogue),
+            Ok(_) => {}
+            Err(e) => self.catalogue.unavailable(e.to_string()),
+        }
+    }
+
+    /// Trains the baselines on the labels and scores every contender; the views follow.
+    pub fn request_comparison(self) {
+        leptos::task::spawn_local(async move {
+            let round = self.comparison.begin();
+            if let Err(e) = self.compare(round).await {
+                self.comparison.failed(round, e.to_string());
+            }
+        });
+    }
+
+    async fn compare(self, round: u64) -> Result<(), PageError> {
+        let comparison = self.comparison;
+        let labels = self.labels.labels_untracked();
+        let Some(recipe) = self.labels.classifier_untracked() else {
+            comparison.clear(round);
+            return Ok(());
+        };
+        if !self.labels.has_both_classes_untracked() || !self.reviews.is_complete_untracked() {
+            comparison.clear(round);
+            return Ok(());
+        }
+        let catalogue = self.catalogue.get_untracked();
+        let words = self.review_words().await?;
+        let started = js_sys::Date::now();
+        let Some(contenders) = self.train_contenders(round, &labels, recipe, &words, catalogue.as_deref()).await?
+        else {
+            return Ok(());
+        };
+        let trained = js_sys::Date::now();
+        let heldout = self.score_heldout(&contenders, &words);
+        let labelled: HashMap<usize, u8> =
+            labels.iter().filter_map(|l| Some((l.catalogue_review()?, l.label))).collect();
+        let mut scores = [None, None, None, None];
+        let mut critics = [None; 4];
+        if let Some(catalogue) = &catalogue {
+            scores = score_catalogue(&contenders, catalogue).await;
+            for contender in Contender::ALL {
+                let Some(probabilities) = &scores[contender.index()] else { continue };
+                critics[contender.index()] = accuracy(
+                    probabilities
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !labelled.contains_key(i))
+                        .filter_map(|(i, &p)| Some((p, u8::from(catalogue.review(i)?.1.fresh)))),
+                );
+            }
+        }
+        let (shown, shown_classifier) = match &contenders.recipe_on_pretrained {
+            Some(recipe) => (Contender::Recipe, recipe.clone()),
+            None => (Contender::Encoder, Arc::new(contenders.encoder.clone())),
+        };
+        let (train_seconds, score_seconds) = ((trained - started) / 1e3, (js_sys::Date::now() - trained) / 1e3);
+        let scores = Scores {
+            labels: labels.len(),
+            catalogue: scores,
+            heldout,
+            critics,
+            shown,
+            shown_classifier,
+            labelled,
+            train_seconds,
+            score_seconds,
+        };
+        comparison.finished(round, scores);
+        Ok(())
+    }
+
+    /// The bundled reviews' word vectors, read once per encoder.
+    async fn review_words(self) -> Result<Rc<ReviewWords>, PageError> {
+        let model = self.encoder.model_untracked();
+        if let Some(words) = self.review_words.get_value().filter(|w| w.model == model) {
+            return Ok(words);
+        }
+        let engine = self.engine();
+        let texts = |heldout: bool| {
+            let read = |part: &[crate::app::services::index::Entry]| -> Vec<String> {
+                part.iter().map(|e| e.review.text.clone()).collect()
+            };
+            if heldout { self.reviews.with_heldout_untracked(read) } else { self.reviews.with_sample_untracked(read) }
+        };
+        let sample = word_vectors_of(&engine, &texts(false)).await?;
+        let heldout = word_vectors_of(&engine, &texts(true)).await?;
+        let words = Rc::new(ReviewWords { model, sample, heldout });
+        self.review_words.set_value(Some(words.clone()));
+        Ok(words)
+    }
+
+    /// NB-SVM, word vectors and encoder features, each on exactly `labels`; `None` if a
+    /// newer round started meanwhile.
+    async fn train_contenders(
+        self,
+        round: u64,
+        labels: &[Label],
+        recipe: Arc<Classifier>,
+        words: &ReviewWords,
+        catalogue: Option<&LoadedCatalogue>,
+    ) -> Result<Option<Contenders>, PageError> {
+        // Two small logistic regressions: the CPU trains them faster than a GPU's dispatch
+        // would, and leaves the GPU to the page's own training.
+        let cpu = Device::flex();
+        let gold: Vec<u8> = labels.iter().map(|l| l.label).collect();
+        // What each contender reads of a labelled review: the bundled copy where there is one.
+        let (views, labelled_words) = self.labelled_text(labels, words, catalogue).await?;
+        let ngrams: Vec<&[String]> = views.iter().map(|v| v.ngrams.as_slice()).collect();
+        let unlabelled_ngrams: Vec<Vec<String>> = self
+            .reviews
+            .with_sample_untracked(|sample| unlabelled(sample, labels).map(|e| e.view.ngrams.clone()).collect());
+        let nbsvm = ScaledNbSvm::new(NbSvm::train(&ngrams, &gold, 0), &unlabelled_ngrams);
+
+        let comparison = self.comparison;
+        let cancelled = move || !comparison.is_current(round);
+        let quiet = |_: usize, _: usize, _: f32| {};
+        let spec = self.encoder.model_untracked().spec();
+        // Not the encoder's output but its input table, averaged: the source only labels it.
+        let words_source = FeatureSource { encoder: spec.name, pooling: Pooling::Chunks };
+        let unlabelled_words = unlabelled(&words.sample, labels);
+        let scaling = FeatureScaling::fit(&labelled_words.iter().chain(unlabelled_words).collect::<Vec<_>>());
+        let examples: Vec<Example> =
+            labelled_words.iter().zip(&gold).map(|(features, &label)| Example { features, label }).collect();
+        let Some(word_vectors) =
+            paced_training::train(&cpu, &examples, scaling, words_source, &quiet, &cancelled).await?
+        else {
+            return Ok(None);
+        };
+
+        let data = self.training_data(labels, true).await?;
+        let source = FeatureSource { encoder: spec.name, pooling: spec.classifier_pooling };
+        let examples: Vec<Example> =
+            data.labelled.iter().map(|(features, label)| Example { features, label: *label }).collect();
+        let Some(encoder) =
+            paced_training::train(&cpu, &examples, data.scaling.clone(), source, &quiet, &cancelled).await?
+        else {
+            return Ok(None);
+        };
+        let recipe_on_pretrained = recipe.tuned_layers.is_none().then(|| recipe.clone());
+        Ok(Some(Contenders { nbsvm, word_vectors, encoder, recipe_on_pretrained, recipe: Some(recipe) }))
+    }
+
+    /// Each label's text view and word vector.
+    async fn labelled_text(
+        self,
+        labels: &[Label],
+        words: &ReviewWords,
+        catalogue: Option<&LoadedCatalogue>,
+    ) -> Result<(Vec<TextView>, Vec<Vec<f32>>), PageError> {
+        let mut views = Vec::with_capacity(labels.len());
+        let mut vectors = Vec::with_capacity(labels.len());
+        for label in labels {
+            let bundled = match label.source {
+                LabelSource::Sample => self
+                    .reviews
+                    .with_sample_untracked(|s| s.get(label.review).map(|e| e.view.clone()))
+                    .zip(words.sample.get(label.review).cloned()),
+                LabelSource::Catalogue => catalogue.and_then(|c| {
+                    Some((c.views.get(label.review)?.clone(), c.word_vectors.get(label.review)?.clone()))
+                }),
+            };
+            let (view, vector) = match bundled {
+                Some(known) => known,
+                None => {
+                    let vector = word_vectors_of(&self.engine(), std::slice::from_ref(&label.text)).await?;
+                    (TextView::of(&label.text), vector.into_iter().next().ok_or(PageError::ShortOutput)?)
+                }
+            };
+            views.push(view);
+            vectors.push(vector);
+        }
+        Ok((views, vectors))
+    }
+
+    /// Each contender's accuracy on the held-out sample.
+    fn score_heldout(self, contenders: &Contenders, words: &ReviewWords) -> [Option<f32>; 4] {
+        self.reviews.with_heldout_untracked(|heldout| {
+            let gold = |i: usize| heldout[i].review.label;
+            let over = |probability: &dyn Fn(usize) -> Option<f32>| {
+                accuracy((0..heldout.len()).filter_map(|i| Some((probability(i)?, gold(i)))))
+            };
+            let nbsvm = over(&|i| Some(contenders.nbsvm.positive(&heldout[i].view.ngrams)));
+            let word_vectors = over(&|i| positive(&contenders.word_vectors, words.heldout.get(i)?, &heldout[i].view));
+            let encoder = over(&|i| positive(&contenders.encoder, heldout[i].pretrained.as_deref()?, &heldout[i].view));
+            let recipe = contenders
+                .recipe
+                .as_ref()
+                .and_then(|recipe| over(&|i| positive(recipe, heldout[i].features.as_deref()?, &heldout[i].view)));
+            [nbsvm, word_vectors, encoder, recipe]
+        })
+    }
+}
+
+/// Every contender's positive probability for each catalogue review (the recipe's only
+/// while it reads the pretrained encoder).
+async fn score_catalogue(contenders: &Contenders, catalogue: &LoadedCatalogue) -> [Option<Vec<f32>>; 4] {
+    let mut out: [Vec<f32>; 4] = Default::default();
+    let mut recipe_ok = contenders.recipe_on_pretrained.is_some();
+    for start in (0..catalogue.len()).step_by(SCORED_PER_STEP) {
+        for i in start..(start + SCORED_PER_STEP).min(catalogue.len()) {
+            let (view, features) = (&catalogue.views[i], catalogue.features(i).unwrap_or_default());
+            out[0].push(contenders.nbsvm.positive(&view.ngrams));
+            out[1].push(positive(&contenders.word_vectors, &catalogue.word_vectors[i], view).unwrap_or(0.5));
+            out[2].push(positive(&contenders.encoder, features, view).unwrap_or(0.5));
+            if let Some(recipe) = &contenders.recipe_on_pretrained {
+                match positive(recipe, features, view) {
+                    Some(p) => out[3].push(p),
+                    None => recipe_ok = false,
+                }
+            }
+        }
+        crate::app::yield_to_browser().await;
+    }
+    let [nbsvm, word_vectors, encoder, recipe] = out;
+    [Some(nbsvm), Some(word_vectors), Some(encoder), recipe_ok.then_some(recipe)]
+}
+
+fn positive(classifier: &Classifier, features: &[f32], view: &TextView) -> Option<f32> {
+    classifier.predict(features, view).ok().map(|p| p.positive)
+}
+
+/// The items (of the sample, in its order) no label points at.
+fn unlabelled<'a, T>(rows: &'a [T], labels: &[Label]) -> impl Iterator<Item = &'a T> {
+    let labelled: std::collections::HashSet<usize> = labels.iter().filter_map(Label::sample_review).collect();
+    rows.iter().enumerate().filter(move |(i, _)| !labelled.contains(i)).map(|(_, r)| r)
+}
