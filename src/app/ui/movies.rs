@@ -98,7 +98,7 @@ pub fn MoviesView() -> impl IntoView {
         match sort.get() {
             Sort::MostPositive => rows.sort_by(|a, b| yours(b).total_cmp(&yours(a))),
             Sort::MostDivisive => rows.sort_by(|a, b| divisiveness(yours(b)).total_cmp(&divisiveness(yours(a)))),
-            Sort::MostReviews => rows.sort_by(|a, b| b.reviews.cmp(&a.reviews)),
+            Sort::MostReviews => rows.sort_by_key(|r| std::cmp::Reverse(r.reviews)),
             Sort::CriticsDisagree => {
                 rows.sort_by(|a, b| (yours(b) - b.fresh).abs().total_cmp(&(yours(a) - a.fresh).abs()))
             }
