@@ -153,6 +153,12 @@ test("the views: movies scored by your classifier, a movie, compare, disagreemen
     assert.ok(listed.length > 0 && listed.every((i) => expected.has(i)), "every listed review is a disagreement");
     await assertNothingInjected(page, "disagreements");
 
+    // Every view by its URL too.
+    for (const [path, view] of [["compare", "compare-table"], ["disagreements", "disagreement-summary"], ["", "label-view"]]) {
+      await page.goto(server.url + path);
+      await page.getByTestId(view).waitFor({ timeout: 180_000 });
+    }
+
     // Unknown movie: said, with a way back.
     await page.goto(`${server.url}movies/no_such_movie`);
     await page.getByTestId("movie-missing").filter({ hasText: "No movie by that name" }).waitFor({ timeout: 180_000 });
