@@ -1,6 +1,8 @@
 //! Which compute device the encoder runs on: Burn's CPU backend or wgpu.
 //!
 //! The model code is the same on both; only the `Device` it is built on differs.
+//! Results come back through [`read_values`], which tells a lost GPU device (the page
+//! then moves to the CPU) from other failures.
 
 use std::str::FromStr;
 
@@ -31,6 +33,36 @@ impl FromStr for BackendKind {
             _ => Err(format!("unknown backend `{s}`: use cpu or wgpu")),
         }
     }
+}
+
+/// Reading a result back from the device failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeviceFailure {
+    /// The device is gone (a driver reset, the browser took it back, the GPU was removed):
+    /// every later operation on it fails too, so the work must move to another device.
+    #[error("the GPU device was lost ({0})")]
+    Lost(String),
+    #[error("the compute device failed: {0}")]
+    Failed(String),
+}
+
+impl DeviceFailure {
+    pub fn is_lost(&self) -> bool {
+        matches!(self, DeviceFailure::Lost(_))
+    }
+}
+
+/// Reads a float tensor's values back from its device.
+pub async fn read_values<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f32>, DeviceFailure> {
+    let data = tensor.into_data_async().await.map_err(|e| {
+        if e.is_device_poisoned() {
+            // The reason's first line; a backtrace follows it.
+            DeviceFailure::Lost(e.reason().lines().next().unwrap_or("no reason given").trim().to_string())
+        } else {
+            DeviceFailure::Failed(e.to_string())
+        }
+    })?;
+    data.try_into_vec::<f32>().map_err(|e| DeviceFailure::Failed(format!("{e:?}")))
 }
 
 /// No wgpu adapter could be opened.

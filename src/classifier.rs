@@ -329,10 +329,11 @@ impl Confusion {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn classifier() -> Classifier {
+    /// A small valid classifier, for the tests of what carries one.
+    pub(crate) fn classifier() -> Classifier {
         Classifier {
             format: FORMAT.into(),
             version: VERSION,

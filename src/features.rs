@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
+use crate::backend::{DeviceFailure, read_values};
 use crate::encoder::{BertModel, EncoderInput};
 use crate::tokens::{TextTokenizer, TokenizeError};
 
@@ -250,8 +251,7 @@ impl Embedder {
     pub async fn pooled_rows(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let pooled = self.pooled_windows(sequences);
         let [_, hidden] = pooled.dims();
-        let data = pooled.into_data_async().await.map_err(|e| EmbedError::Device(format!("{e:?}")))?;
-        let values = data.try_into_vec::<f32>().map_err(|e| EmbedError::Device(format!("{e:?}")))?;
+        let values = read_values(pooled).await?;
         Ok(values.chunks(hidden).map(<[f32]>::to_vec).collect())
     }
 
@@ -292,9 +292,7 @@ impl Embedder {
                 Vec::new()
             } else {
                 let index = Tensor::<1, Int>::from_data(TensorData::new(flat, [tokens]), &self.device);
-                let gathered = table.clone().select(0, index).into_data_async().await;
-                let gathered = gathered.map_err(|e| EmbedError::Device(format!("{e:?}")))?;
-                gathered.try_into_vec::<f32>().map_err(|e| EmbedError::Device(format!("{e:?}")))?
+                read_values(table.clone().select(0, index)).await?
             };
             let mut at = 0;
             for text_ids in &ids[start..end] {
@@ -329,8 +327,8 @@ impl Embedder {
 pub enum EmbedError {
     #[error(transparent)]
     Tokenize(#[from] TokenizeError),
-    #[error("the compute device failed: {0}")]
-    Device(String),
+    #[error(transparent)]
+    Device(#[from] DeviceFailure),
 }
 
 /// Features of the page's bundled reviews, computed once by `flicktune fetch` with the

@@ -15,11 +15,12 @@ use burn::nn::Linear;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 
+use crate::backend::read_values;
 use crate::classifier::Classifier;
 use crate::encoder::{BertLayer, BertModel, EncoderInput};
 use crate::features::padded_batch;
 use crate::tokens::{TextTokenizer, TokenizeError};
-use crate::training::{Stepwise, TrainError, adam, class_weights, device_error, weighted_cross_entropy};
+use crate::training::{Stepwise, TrainError, adam, class_weights, weighted_cross_entropy};
 
 #[derive(Config, Debug, PartialEq)]
 pub struct FineTuneConfig {
@@ -129,12 +130,9 @@ impl FineTuner {
     /// The fine-tuned encoder and the classifier for its features (weights read back
     /// from the device).
     pub async fn finish(self) -> Result<(BertModel, Classifier), TrainError> {
-        let read = |t: Tensor<2>| async move {
-            t.into_data_async().await.map_err(device_error)?.try_into_vec::<f32>().map_err(device_error)
-        };
-        let weights = read(self.head.weight.val()).await?;
+        let weights = read_values(self.head.weight.val()).await?;
         let bias = match &self.head.bias {
-            Some(b) => read(b.val().unsqueeze_dim(0)).await?[0],
+            Some(b) => read_values(b.val()).await?[0],
             None => 0.0,
         };
         let tuned = self.tuned.iter().map(Module::valid).collect();

@@ -4,7 +4,7 @@
 //! An import is checked in full before it replaces anything: format and version, file
 //! size, every label's review and value, and the classifier; a bad file changes nothing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +63,12 @@ impl Label {
     pub fn catalogue_review(&self) -> Option<usize> {
         (self.source == LabelSource::Catalogue).then_some(self.review)
     }
+}
+
+/// The rows of the bundled sample (one per review, in its order) no label points at.
+pub fn unlabelled_rows<'a, T>(rows: &'a [T], labels: &[Label]) -> impl Iterator<Item = &'a T> {
+    let labelled: HashSet<usize> = labels.iter().filter_map(Label::sample_review).collect();
+    rows.iter().enumerate().filter(move |(i, _)| !labelled.contains(i)).map(|(_, r)| r)
 }
 
 /// Held-out accuracy after one training run, for the learning curve.
@@ -187,6 +193,63 @@ impl Session {
     }
 }
 
+/// What a merge with another tab's saved session brought: the labels it added or changed
+/// here and the ones it took away, and whether its classifier is the one kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Merged {
+    pub added: usize,
+    pub removed: usize,
+    /// Reviews both tabs labelled differently since they last agreed: this tab's label kept.
+    pub conflicts: usize,
+    pub their_classifier: bool,
+}
+
+impl Merged {
+    pub fn changed_anything(&self) -> bool {
+        self.added + self.removed > 0 || self.their_classifier
+    }
+}
+
+impl Session {
+    /// Merges `theirs` (another tab's save) into `self`, both grown from `base` (what
+    /// this tab last saved or read): each side's additions, changes and removals since
+    /// `base` are kept, so neither tab's work is lost; a review both relabelled
+    /// differently keeps this tab's label. The classifier is this tab's if it trained
+    /// since `base`, else theirs.
+    pub fn merge(&mut self, base: &Session, theirs: Session) -> Merged {
+        type Key = (LabelSource, usize);
+        let key = |l: &Label| (l.source, l.review);
+        let index = |labels: &[Label]| labels.iter().map(|l| (key(l), l.clone())).collect::<HashMap<Key, Label>>();
+        let (was, mine) = (index(&base.labels), index(&self.labels));
+        let mut merged = Merged::default();
+        // Each review three ways: whoever changed it since base wins; both differently, this tab.
+        let mut pick = |k: Key, there: Option<&Label>| -> Option<Label> {
+            let (b, o) = (was.get(&k), mine.get(&k));
+            if o == b || o == there {
+                there.cloned()
+            } else {
+                if there != b {
+                    merged.conflicts += 1;
+                }
+                o.cloned()
+            }
+        };
+        let theirs_keys: HashSet<Key> = theirs.labels.iter().map(key).collect();
+        let mut labels: Vec<Label> = theirs.labels.iter().filter_map(|l| pick(key(l), Some(l))).collect();
+        // What only this tab (or only base) has, in this tab's order; base-only is a removal.
+        labels.extend(self.labels.iter().filter(|l| !theirs_keys.contains(&key(l))).filter_map(|l| pick(key(l), None)));
+        let now = index(&labels);
+        merged.added = now.iter().filter(|(k, l)| mine.get(k) != Some(l)).count();
+        merged.removed = mine.keys().filter(|k| !now.contains_key(k)).count();
+        if self.classifier == base.classifier && theirs.classifier != self.classifier {
+            (self.classifier, self.curve) = (theirs.classifier, theirs.curve);
+            merged.their_classifier = true;
+        }
+        self.labels = labels;
+        merged
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +310,102 @@ mod tests {
         for (bytes, expected) in cases {
             let err = Session::from_json(&bytes, &SAMPLE).unwrap_err().to_string();
             assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+        }
+    }
+
+    fn labelled(labels: &[(usize, u8)]) -> Session {
+        let labels = labels.iter().map(|&(r, l)| Label::of_sample(r, l, format!("review {r}"))).collect();
+        Session { labels, ..Session::default() }
+    }
+
+    fn pairs(s: &Session) -> Vec<(usize, u8)> {
+        s.labels.iter().map(|l| (l.review, l.label)).collect()
+    }
+
+    #[test]
+    fn a_merge_keeps_both_tabs_additions_changes_and_removals() {
+        let base = labelled(&[(0, 1), (1, 0), (2, 1)]);
+        // Here: 1 removed, 3 added. There: 2 relabelled, 4 added, 0 removed.
+        let mut here = labelled(&[(0, 1), (2, 1), (3, 0)]);
+        let there = labelled(&[(1, 0), (2, 0), (4, 1)]);
+        let merged = here.merge(&base, there.clone());
+        assert_eq!(pairs(&here), vec![(2, 0), (4, 1), (3, 0)]);
+        assert_eq!(merged, Merged { added: 2, removed: 1, conflicts: 0, their_classifier: false });
+        // The other tab, merging this result into its own, arrives at the same labels.
+        let mut there_now = there;
+        let merged = there_now.merge(&labelled(&[(1, 0), (2, 0), (4, 1)]), here.clone());
+        assert_eq!(pairs(&there_now), pairs(&here));
+        assert_eq!((merged.added, merged.removed), (1, 1));
+        // Merging what one already has changes nothing: the tabs stop echoing each other.
+        let mut again = here.clone();
+        assert!(!again.merge(&here, here.clone()).changed_anything());
+        assert_eq!(again, here);
+    }
+
+    #[test]
+    fn a_review_both_tabs_relabelled_keeps_this_tabs_label_and_is_counted() {
+        let base = labelled(&[(0, 1)]);
+        let mut here = labelled(&[(0, 0), (5, 1)]);
+        let merged = here.merge(&base, labelled(&[(5, 0)]));
+        // 0: removed there, changed here (kept); 5: added on both sides differently.
+        assert_eq!(pairs(&here), vec![(5, 1), (0, 0)]);
+        assert_eq!(merged.conflicts, 2);
+        assert_eq!((merged.added, merged.removed), (0, 0));
+    }
+
+    #[test]
+    fn a_merge_takes_their_classifier_unless_this_tab_trained() {
+        let classifier = |trained_on| Some(Classifier { trained_on, ..crate::classifier::tests::classifier() });
+        let base = Session { classifier: classifier(2), ..labelled(&[(0, 1), (1, 0)]) };
+        let theirs = Session {
+            classifier: classifier(3),
+            curve: vec![CurvePoint { labels: 3, accuracy: 0.7 }],
+            ..labelled(&[(0, 1), (1, 0), (2, 1)])
+        };
+        let mut untrained = base.clone();
+        assert!(untrained.merge(&base, theirs.clone()).their_classifier);
+        assert_eq!((untrained.classifier.as_ref().unwrap().trained_on, untrained.curve.len()), (3, 1));
+        let mut trained = Session { classifier: classifier(4), ..base.clone() };
+        assert!(!trained.merge(&base, theirs).their_classifier);
+        assert_eq!(trained.classifier.unwrap().trained_on, 4);
+    }
+
+    /// Each tab's labels as a map review -> label (reviews 0..8, so tabs often meet).
+    fn tab_labels() -> impl proptest::strategy::Strategy<Value = Vec<(usize, u8)>> {
+        use proptest::prelude::*;
+        prop::collection::btree_map(0usize..8, 0u8..2, 0..8).prop_map(|m| m.into_iter().collect())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 500,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(20261201),
+            failure_persistence: None,
+            ..Default::default()
+        })]
+        /// No label either tab gave, changed or removed since they last agreed is lost
+        /// (but where both changed one review differently: this tab's), and the other tab,
+        /// merging the result, arrives at the same labels.
+        #[test]
+        fn merges_lose_no_tabs_work_and_converge(base in tab_labels(), here in tab_labels(), there in tab_labels()) {
+            use std::collections::BTreeMap;
+            let map = |v: &[(usize, u8)]| v.iter().copied().collect::<BTreeMap<_, _>>();
+            let (b, h, t) = (map(&base), map(&here), map(&there));
+            let mut merged = labelled(&here);
+            let report = merged.merge(&labelled(&base), labelled(&there));
+            let m = map(&pairs(&merged));
+            for review in 0..8 {
+                let (was, mine, theirs, now) = (b.get(&review), h.get(&review), t.get(&review), m.get(&review));
+                let expected = if mine == was { theirs } else { mine };
+                proptest::prop_assert_eq!(now, expected, "review {}: base {:?}, here {:?}, there {:?}", review, was, mine, theirs);
+            }
+            let conflicts = (0..8).filter(|r| h.get(r) != b.get(r) && t.get(r) != b.get(r) && h.get(r) != t.get(r)).count();
+            proptest::prop_assert_eq!(report.conflicts, conflicts);
+            // Labels come once each.
+            proptest::prop_assert_eq!(m.len(), merged.labels.len());
+            let mut other = labelled(&there);
+            other.merge(&labelled(&there), merged.clone());
+            proptest::prop_assert_eq!(map(&pairs(&other)), m);
         }
     }
 }

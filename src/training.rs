@@ -14,6 +14,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::backend::{DeviceFailure, read_values};
 use crate::classifier::{Classifier, FORMAT, FeatureScaling, VERSION};
 use crate::features::Pooling;
 use crate::models::ModelName;
@@ -77,8 +78,8 @@ pub enum TrainError {
     OneClass { positive: usize, negative: usize },
     #[error("example {index} has {got} features, the others {expected}")]
     Ragged { index: usize, expected: usize, got: usize },
-    #[error("the compute device failed: {0}")]
-    Device(String),
+    #[error(transparent)]
+    Device(#[from] DeviceFailure),
 }
 
 /// Where the classifier's features come from, recorded in the classifier file.
@@ -145,12 +146,9 @@ impl HeadTrainer {
     /// Full-batch: each [`Stepwise::step`] is one Adam step on all examples, and the loss
     /// it returns is the objective, L2 penalty included.
     pub async fn into_classifier(self) -> Result<Classifier, TrainError> {
-        let weight = self.head.weight.val().into_data_async().await.map_err(device_error)?;
+        let weights = read_values(self.head.weight.val()).await?;
         let bias = match &self.head.bias {
-            Some(bias) => {
-                bias.val().into_data_async().await.map_err(device_error)?.try_into_vec::<f32>().map_err(device_error)?
-                    [0]
-            }
+            Some(bias) => read_values(bias.val()).await?[0],
             None => 0.0,
         };
         Ok(Classifier {
@@ -159,7 +157,7 @@ impl HeadTrainer {
             encoder: self.source.encoder,
             pooling: self.source.pooling,
             scaling: self.scaling,
-            weights: weight.try_into_vec::<f32>().map_err(device_error)?,
+            weights,
             bias,
             trained_on: self.n,
             tuned_layers: None,
@@ -211,18 +209,10 @@ pub fn class_weights(labels: &[u8]) -> Result<Vec<f32>, TrainError> {
     Ok(labels.iter().map(|&l| n / (2.0 * (if l == 1 { positive } else { negative }) as f32)).collect())
 }
 
-pub(crate) fn device_error(e: impl std::fmt::Debug) -> TrainError {
-    TrainError::Device(format!("{e:?}"))
-}
-
 /// Reads a scalar loss back from the device.
 pub async fn read_loss(loss: Tensor<1>) -> Result<f32, TrainError> {
-    let data = loss.into_data_async().await.map_err(device_error)?;
-    data.try_into_vec::<f32>()
-        .map_err(device_error)?
-        .first()
-        .copied()
-        .ok_or_else(|| TrainError::Device("the loss came back empty".into()))
+    let values = read_values(loss).await?;
+    values.first().copied().ok_or_else(|| DeviceFailure::Failed("the loss came back empty".into()).into())
 }
 
 /// Trains to the end, blocking: native targets only.

@@ -3,6 +3,7 @@
 
 use wasm_bindgen::{JsCast, JsValue};
 
+use crate::backend::DeviceFailure;
 use crate::classifier::ClassifierError;
 use crate::features::EmbedError;
 use crate::models::ModelError;
@@ -46,6 +47,9 @@ pub enum PageError {
     NoAdapter,
     #[error("WebGPU could not be initialised: {0}")]
     WebGpuInit(String),
+    /// Once lost, Burn's wgpu runtime cannot be set up again in the same page.
+    #[error("the WebGPU device was lost earlier in this visit ({0}); reload the page to use WebGPU again")]
+    WebGpuLost(String),
     /// The features `flicktune fetch` computed do not belong to the page's encoder.
     #[error("the feature cache {0}")]
     CacheUnusable(&'static str),
@@ -97,6 +101,16 @@ pub enum PageError {
     Tuned(#[from] TunedError),
     #[error(transparent)]
     Session(#[from] SessionError),
+}
+
+impl PageError {
+    /// A result could not be read back from the device: the device may be lost.
+    pub fn device_failure(&self) -> Option<&DeviceFailure> {
+        match self {
+            PageError::Train(TrainError::Device(d)) | PageError::Embed(EmbedError::Device(d)) => Some(d),
+            _ => None,
+        }
+    }
 }
 
 impl From<JsValue> for PageError {

@@ -5,6 +5,7 @@
 //! flicktune.backend()                                     // → "webgpu" | "cpu" | "none"
 //! flicktune.countTokens(["A fine film."])                 // → 6
 //! flicktune.ready()                                       // → true once a model is loaded
+//! flicktune.model()                                       // → "e5", "l3", … (the one loaded or loading), or "none"
 //! await flicktune.pooledBatch([Uint32Array.of(101, 2307, 102)])  // → [[384 floats]]: mean-pooled, not normalised
 //! flicktune.comparison   // → the contenders' latest scores (below), or null
 //! ```
@@ -66,6 +67,11 @@ impl Flicktune {
             }
             Ok(out.into())
         })
+    }
+
+    /// The short name of the encoder loaded (or loading): `"e5"`, `"l3"`, …; `"none"` before.
+    pub fn model(&self) -> String {
+        self.engine.model().map_or("none", |m| m.short()).to_string()
     }
 
     /// Whether a model is loaded and `embed` can be called.

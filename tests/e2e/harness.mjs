@@ -186,3 +186,38 @@ export async function classify(page, text) {
   await prediction.filter({ hasText: /%|error|first/ }).waitFor({ timeout: 120_000 });
   return prediction.textContent();
 }
+
+/**
+ * Markup a hostile review, title, plot, pasted text or file name may carry: each piece
+ * would, if it became markup, leave an element of class `pwn`, an event handler, a
+ * `javascript:` link, a style element, or set `window.__injected`.
+ */
+export const PAYLOADS = [
+  `<img class="pwn" src=x onerror="window.__injected=1">`,
+  `<script class="pwn">window.__injected=1</script>`,
+  `<a class="pwn" href="javascript:window.__injected=1">link</a>`,
+  `javascript:window.__injected=1`,
+  `<svg class="pwn" onload="window.__injected=1"><script>window.__injected=1</script></svg>`,
+  `</style><style class="pwn">body{display:none}</style>`,
+  `<iframe class="pwn" srcdoc="<script>parent.__injected=1</script>"></iframe>`,
+  `"><span class="pwn" onmouseover="window.__injected=1">x</span>`,
+];
+export const PAYLOAD = PAYLOADS.join(" ");
+
+/** No markup from the data became an element, and none of it ran. */
+export async function assertNothingInjected(page, view) {
+  const found = await page.evaluate(() => {
+    const found = [...document.querySelectorAll(".pwn, style, iframe, object, embed, a[href^='javascript:' i]")]
+      .map((e) => e.outerHTML.slice(0, 80));
+    for (const e of document.querySelectorAll("body *")) {
+      const handlers = [...e.attributes].filter((a) => a.name.startsWith("on")).map((a) => a.name);
+      if (handlers.length) found.push(`${e.tagName} ${handlers.join(" ")}`);
+      if (e.tagName === "svg" && !e.classList.contains("chart")) found.push("svg");
+    }
+    if (document.querySelectorAll("script").length !== 1) found.push(`${document.querySelectorAll("script").length} scripts`);
+    if (getComputedStyle(document.body).display === "none") found.push("body hidden");
+    if (window.__injected !== undefined) found.push("a payload's script ran");
+    return found;
+  });
+  assert.deepEqual(found, [], `${view}: markup from the data became elements`);
+}

@@ -6,10 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
-  NEGATIVE, POSITIVE, SAMPLE, classify, heldoutAccuracy, labelWithButtons, ready, startServer, stopAutoRetrain, train, waitReady, withPage,
+  NEGATIVE, PAYLOAD, PAYLOADS, POSITIVE, SAMPLE, assertNothingInjected, classify, heldoutAccuracy, labelWithButtons, ready,
+  startServer, stopAutoRetrain, train, waitReady, withPage,
 } from "./harness.mjs";
-
-const PAYLOAD = "<img src=x onerror=alert(1)>";
 let server;
 
 before(async () => { server = await startServer(); });
@@ -45,7 +44,7 @@ test("label 20 reviews, train, and the classifier is accurate, kept across a rel
     // policy refuses style attributes), blue positive, orange negative.
     const tints = await page.locator(".highlights .sentence").evaluateAll((spans) => spans.map((s) => s.style.backgroundColor));
     assert.ok(tints.some((t) => /^rgba\((49, 110, 200|230, 120, 20), 0\.\d+\)$/.test(t)), `sentence tints: ${tints.join(" | ")}`);
-    assert.equal(await page.locator("main img").count(), 0);
+    await assertNothingInjected(page, "classified text");
 
     await page.reload();
     await ready(page);
@@ -82,10 +81,10 @@ test("label 20 reviews, train, and the classifier is accurate, kept across a rel
   });
 });
 
-test("review text is shown as text: no element is injected", { timeout: 600_000 }, () =>
+test("review text, pasted text and file names are shown as text: no element is injected", { timeout: 600_000 }, () =>
   withPage({ webgpu: false }, async (page) => {
-    // Every review of the sample carries the payload, so whichever the page shows has it
-    // (the page then computes the features itself: the cached ones are for other texts).
+    // Every review of the sample carries the payloads, so whichever the page shows has
+    // them (the page then computes the features itself: the cached ones are for other texts).
     await page.route(/data\/sample\.jsonl$/, async (route) => {
       const response = await route.fetch();
       const lines = (await response.text()).trim().split("\n").map((l) => JSON.parse(l));
@@ -99,10 +98,18 @@ test("review text is shown as text: no element is injected", { timeout: 600_000 
     const card = page.getByTestId("review-card").locator(".text");
     await card.filter({ hasText: PAYLOAD }).waitFor();
     assert.ok((await card.textContent()).startsWith(PAYLOAD));
-    assert.equal(await page.locator("main img").count(), 0);
+    await assertNothingInjected(page, "review card");
     // Without a classifier, classifying says what to do first.
     assert.match(await classify(page, `Great fun. ${PAYLOAD} Loved it.`), /Train a classifier first/);
-    assert.equal(await page.locator("main img").count(), 0);
+    await assertNothingInjected(page, "classify");
+    // A file's name is shown in the import's message: as text too.
+    // (A name has no slash and at most 255 bytes: the payloads that fit.)
+    const named = join(tmpdir(), `${PAYLOADS[0]}<b class="pwn" onmouseover="window.__injected=1">${process.pid}.json`);
+    writeFileSync(named, "{ not json");
+    await page.getByTestId("import-file").setInputFiles(named);
+    await page.getByTestId("import-status").filter({ hasText: "nothing was changed" }).waitFor();
+    assert.ok((await page.getByTestId("import-status").textContent()).includes(PAYLOADS[0]), "the name, as text");
+    await assertNothingInjected(page, "import message");
     assert.deepEqual(dialogs, [], "no script ran");
   }));
 

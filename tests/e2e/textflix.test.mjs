@@ -6,23 +6,20 @@
 // and catalogue text carrying markup staying text in every view.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { labelWithButtons, ready, startServer, withPage } from "./harness.mjs";
-
-const PAYLOAD = "<img src=x onerror=alert(1)>";
-const SCRIPT = "<script>window.injected = 1</script>";
+import { PAYLOAD, assertNothingInjected, labelWithButtons, ready, startServer, withPage } from "./harness.mjs";
 let server;
 
 before(async () => { server = await startServer(); });
 after(() => server.stop());
 
-/** Serves the catalogue with markup in its first movie's title, plot and first review. */
+/** Serves the catalogue with every payload in its first movie's title, plot and first review. */
 async function withHostileCatalogue(page) {
   await page.route("**/data/catalogue.json", async (route) => {
     const response = await route.fetch();
     const catalogue = await response.json();
     const movie = catalogue.movies[0];
     movie.title = `${PAYLOAD} ${movie.title}`;
-    movie.plot = `${SCRIPT} ${movie.plot}`;
+    movie.plot = `${PAYLOAD} ${movie.plot}`;
     // The review's sentence ranges are bytes of its text: shift them past the prefix.
     const review = movie.reviews[0];
     const prefix = `${PAYLOAD} `;
@@ -34,12 +31,6 @@ async function withHostileCatalogue(page) {
     // A body of its own (the server's may be compressed), with the server's type.
     await route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(catalogue) });
   });
-}
-
-/** No markup from the data became an element, and no script of it ran. */
-async function assertNothingInjected(page, view) {
-  assert.equal(await page.locator("main img, main script, main iframe").count(), 0, `${view}: no injected element`);
-  assert.equal(await page.evaluate(() => window.injected), undefined, `${view}: no injected script ran`);
 }
 
 /** Waits for the contenders' scores after `labels` labels. */
@@ -104,7 +95,7 @@ test("the views: movies scored by your classifier, a movie, compare, disagreemen
     await page.getByTestId("critic-review").first().waitFor({ timeout: 180_000 });
     await page.getByTestId("movie-highlights").waitFor({ timeout: 180_000 });
     assert.ok((await page.getByTestId("movie-title").textContent()).includes(PAYLOAD));
-    assert.ok((await page.getByTestId("movie-plot").textContent()).includes(SCRIPT));
+    assert.ok((await page.getByTestId("movie-plot").textContent()).includes(PAYLOAD));
     const reviews = await page.getByTestId("critic-review").count();
     assert.equal(reviews, scores.reviews.filter((r) => r.movie === hostile).length);
     assert.match(await page.getByTestId("movie-summary").textContent(), /^\d+ reviews · \d+ positive \(\d+%\)/);
@@ -157,6 +148,7 @@ test("the views: movies scored by your classifier, a movie, compare, disagreemen
     for (const [path, view] of [["compare", "compare-table"], ["disagreements", "disagreement-summary"], ["", "label-view"]]) {
       await page.goto(server.url + path);
       await page.getByTestId(view).waitFor({ timeout: 180_000 });
+      await assertNothingInjected(page, path || "label & train");
     }
 
     // Unknown movie: said, with a way back.

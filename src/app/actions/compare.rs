@@ -13,14 +13,14 @@ use leptos::prelude::*;
 use super::Actions;
 use crate::app::error::PageError;
 use crate::app::paced_training;
-use crate::app::services::catalogue::{LoadedCatalogue, word_vectors_of};
+use crate::app::services::catalogue::{LoadedCatalogue, ReadReviews, word_vectors_of};
 use crate::app::state::Scores;
 use crate::classifier::{Classifier, FeatureScaling, TextView};
 use crate::compare::{Contender, ScaledNbSvm, accuracy};
 use crate::features::Pooling;
 use crate::models::ModelName;
 use crate::nbsvm::NbSvm;
-use crate::session::{Label, LabelSource};
+use crate::session::{Label, LabelSource, unlabelled_rows};
 use crate::training::{Example, FeatureSource};
 
 /// Reviews scored per step between yields to the browser.
@@ -50,7 +50,7 @@ impl Actions {
     /// Loads the movie catalogue for `model`, whose weights have this sha256.
     pub(super) async fn load_catalogue(self, model: ModelName, weights_sha256: &str) {
         self.catalogue.loading();
-        match LoadedCatalogue::load(&self.engine(), model, weights_sha256).await {
+        match LoadedCatalogue::load(model, weights_sha256).await {
             Ok(catalogue) if self.encoder.model_untracked() == model => self.catalogue.loaded(catalogue),
             Ok(_) => {}
             Err(e) => self.catalogue.unavailable(e.to_string()),
@@ -79,10 +79,14 @@ impl Actions {
             return Ok(());
         }
         let catalogue = self.catalogue.get_untracked();
+        let read = match &catalogue {
+            Some(c) => Some(c.read_reviews(&self.engine()).await?),
+            None => None,
+        };
+        let catalogue = catalogue.as_deref().zip(read);
         let words = self.review_words().await?;
         let started = js_sys::Date::now();
-        let Some(contenders) = self.train_contenders(round, &labels, recipe, &words, catalogue.as_deref()).await?
-        else {
+        let Some(contenders) = self.train_contenders(round, &labels, recipe, &words, catalogue).await? else {
             return Ok(());
         };
         let trained = js_sys::Date::now();
@@ -91,8 +95,8 @@ impl Actions {
             labels.iter().filter_map(|l| Some((l.catalogue_review()?, l.label))).collect();
         let mut scores = [None, None, None, None];
         let mut critics = [None; 4];
-        if let Some(catalogue) = &catalogue {
-            scores = score_catalogue(&contenders, catalogue).await;
+        if let Some((catalogue, read)) = catalogue {
+            scores = score_catalogue(&contenders, catalogue, read).await;
             for contender in Contender::ALL {
                 let Some(probabilities) = &scores[contender.index()] else { continue };
                 critics[contender.index()] = accuracy(
@@ -152,7 +156,7 @@ impl Actions {
         labels: &[Label],
         recipe: Arc<Classifier>,
         words: &ReviewWords,
-        catalogue: Option<&LoadedCatalogue>,
+        catalogue: Option<(&LoadedCatalogue, &ReadReviews)>,
     ) -> Result<Option<Contenders>, PageError> {
         // Two small logistic regressions: the CPU trains them faster than a GPU's dispatch
         // would, and leaves the GPU to the page's own training.
@@ -163,7 +167,7 @@ impl Actions {
         let ngrams: Vec<&[String]> = views.iter().map(|v| v.ngrams.as_slice()).collect();
         let unlabelled_ngrams: Vec<Vec<String>> = self
             .reviews
-            .with_sample_untracked(|sample| unlabelled(sample, labels).map(|e| e.view.ngrams.clone()).collect());
+            .with_sample_untracked(|sample| unlabelled_rows(sample, labels).map(|e| e.view.ngrams.clone()).collect());
         let nbsvm = ScaledNbSvm::new(NbSvm::train(&ngrams, &gold, 0), &unlabelled_ngrams);
 
         let comparison = self.comparison;
@@ -172,7 +176,7 @@ impl Actions {
         let spec = self.encoder.model_untracked().spec();
         // Not the encoder's output but its input table, averaged: the source only labels it.
         let words_source = FeatureSource { encoder: spec.name, pooling: Pooling::Chunks };
-        let unlabelled_words = unlabelled(&words.sample, labels);
+        let unlabelled_words = unlabelled_rows(&words.sample, labels);
         let scaling = FeatureScaling::fit(&labelled_words.iter().chain(unlabelled_words).collect::<Vec<_>>());
         let examples: Vec<Example> =
             labelled_words.iter().zip(&gold).map(|(features, &label)| Example { features, label }).collect();
@@ -200,7 +204,7 @@ impl Actions {
         self,
         labels: &[Label],
         words: &ReviewWords,
-        catalogue: Option<&LoadedCatalogue>,
+        catalogue: Option<(&LoadedCatalogue, &ReadReviews)>,
     ) -> Result<(Vec<TextView>, Vec<Vec<f32>>), PageError> {
         let mut views = Vec::with_capacity(labels.len());
         let mut vectors = Vec::with_capacity(labels.len());
@@ -210,8 +214,8 @@ impl Actions {
                     .reviews
                     .with_sample_untracked(|s| s.get(label.review).map(|e| e.view.clone()))
                     .zip(words.sample.get(label.review).cloned()),
-                LabelSource::Catalogue => catalogue.and_then(|c| {
-                    Some((c.views.get(label.review)?.clone(), c.word_vectors.get(label.review)?.clone()))
+                LabelSource::Catalogue => catalogue.and_then(|(_, read)| {
+                    Some((read.views.get(label.review)?.clone(), read.word_vectors.get(label.review)?.clone()))
                 }),
             };
             let (view, vector) = match bundled {
@@ -248,14 +252,18 @@ impl Actions {
 
 /// Every contender's positive probability for each catalogue review (the recipe's only
 /// while it reads the pretrained encoder).
-async fn score_catalogue(contenders: &Contenders, catalogue: &LoadedCatalogue) -> [Option<Vec<f32>>; 4] {
+async fn score_catalogue(
+    contenders: &Contenders,
+    catalogue: &LoadedCatalogue,
+    read: &ReadReviews,
+) -> [Option<Vec<f32>>; 4] {
     let mut out: [Vec<f32>; 4] = Default::default();
     let mut recipe_ok = contenders.recipe_on_pretrained.is_some();
     for start in (0..catalogue.len()).step_by(SCORED_PER_STEP) {
         for i in start..(start + SCORED_PER_STEP).min(catalogue.len()) {
-            let (view, features) = (&catalogue.views[i], catalogue.features(i).unwrap_or_default());
+            let (view, features) = (&read.views[i], catalogue.features(i).unwrap_or_default());
             out[0].push(contenders.nbsvm.positive(&view.ngrams));
-            out[1].push(positive(&contenders.word_vectors, &catalogue.word_vectors[i], view).unwrap_or(0.5));
+            out[1].push(positive(&contenders.word_vectors, &read.word_vectors[i], view).unwrap_or(0.5));
             out[2].push(positive(&contenders.encoder, features, view).unwrap_or(0.5));
             if let Some(recipe) = &contenders.recipe_on_pretrained {
                 match positive(recipe, features, view) {
@@ -272,10 +280,4 @@ async fn score_catalogue(contenders: &Contenders, catalogue: &LoadedCatalogue) -
 
 fn positive(classifier: &Classifier, features: &[f32], view: &TextView) -> Option<f32> {
     classifier.predict(features, view).ok().map(|p| p.positive)
-}
-
-/// The items (of the sample, in its order) no label points at.
-fn unlabelled<'a, T>(rows: &'a [T], labels: &[Label]) -> impl Iterator<Item = &'a T> {
-    let labelled: std::collections::HashSet<usize> = labels.iter().filter_map(Label::sample_review).collect();
-    rows.iter().enumerate().filter(move |(i, _)| !labelled.contains(i)).map(|(_, r)| r)
 }

@@ -57,11 +57,15 @@ impl Actions {
             Ok(origin) if current() => {
                 reviews.set_origin(origin);
                 self.use_classifiers_encoder().await;
+                if let Some(pressed) = self.training.take_resume() {
+                    leptos::task::spawn_local(self.run(pressed));
+                }
                 if current() {
                     self.load_catalogue(model, &weights_sha256).await;
                 }
             }
             Ok(_) => {}
+            Err(e) if current() && self.is_device_lost(&e).await => self.move_to_cpu(&e),
             Err(e) => leptos::logging::warn!("computing the bundled reviews' features stopped: {e}"),
         }
     }

@@ -19,7 +19,7 @@ use super::services::index::ReviewIndex;
 use super::state::{CatalogueState, Comparison, EncoderState, Labels, Reviews, Training};
 
 pub use classify::Highlight;
-pub use session::EXPORT_NAME;
+pub use session::{EXPORT_NAME, Imported};
 pub use train::confusion;
 
 /// The services and the state contexts, for the actions that span them.

@@ -13,6 +13,13 @@ use crate::session::{MAX_FILE_BYTES, Session};
 
 pub const EXPORT_NAME: &str = "flicktune-labels.json";
 
+/// What an import brought.
+pub struct Imported {
+    pub labels: usize,
+    /// Its classifier reads this encoder's features, which the page now loads.
+    pub switched_to: Option<crate::models::ModelName>,
+}
+
 /// What an export wrote.
 pub struct Exported {
     pub labels: usize,
@@ -33,8 +40,9 @@ impl Actions {
             reviews.texts_loaded();
             return;
         }
+        let sample = index.sample_texts();
         let saved = storage::read_session().and_then(|saved| {
-            Session::from_json(saved.as_bytes(), &index.sample_texts())
+            Session::from_json(saved.as_bytes(), &sample)
                 .inspect_err(|e| {
                     storage::set_aside_unreadable(&saved);
                     labels.tell(format!(
@@ -42,8 +50,9 @@ impl Actions {
                     ));
                 })
                 .ok()
+                .map(|session| (session, saved))
         });
-        labels.restore(saved);
+        labels.restore(saved, sample);
         reviews.texts_loaded();
     }
 
@@ -62,17 +71,24 @@ impl Actions {
         Ok(Exported { labels: session.labels.len(), without_tuned_layers })
     }
 
-    /// Replaces the session with an exported file's; returns its labels' count.
-    pub async fn import(self, file: web_sys::File) -> Result<usize, PageError> {
+    /// Replaces the session with an exported file's. A classifier that reads another
+    /// encoder's features than the one loaded brings its encoder with it.
+    pub async fn import(self, file: web_sys::File) -> Result<Imported, PageError> {
         if self.training.is_running_untracked() {
             return Err(PageError::Busy("Import"));
         }
         let session = read_import(&file, &self.reviews.index().sample_texts()).await?;
-        let n = session.labels.len();
+        let labels = session.labels.len();
+        let wanted = session.classifier.as_ref().map(|c| c.encoder);
+        let switched_to = wanted.filter(|&m| m != self.encoder.model_untracked());
         self.labels.replace(session);
         self.training.ended(TrainStatus::Idle);
-        self.use_classifiers_encoder().await;
-        Ok(n)
+        match switched_to {
+            // The load puts the classifier's fine-tuned layers in use, if any, once ready.
+            Some(model) => self.encoder.choose(model),
+            None => self.use_classifiers_encoder().await,
+        }
+        Ok(Imported { labels, switched_to })
     }
 
     /// Deletes the labels, the classifier and its curve.

@@ -2,8 +2,6 @@
 //! sample), optionally fine-tuning the encoder's top layers first, then the held-out
 //! score; retraining after each label, cancelling, and starting again when asked meanwhile.
 
-use std::collections::HashSet;
-
 use leptos::prelude::*;
 
 use super::Actions;
@@ -15,7 +13,7 @@ use crate::app::state::{FineTuneTimes, TrainPhase, TrainStatus};
 use crate::classifier::{Classifier, Confusion, FeatureScaling, TextView, TextVotes};
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use crate::recipe::{Recipe, TrainingSet};
-use crate::session::Label;
+use crate::session::{Label, unlabelled_rows};
 use crate::training::{Example, FeatureSource};
 use crate::tuned::TunedLayers;
 
@@ -39,7 +37,7 @@ impl Actions {
 
     /// Trains (fine-tuning too when `pressed` and the setting is on), and stores the
     /// classifier and its held-out accuracy in the session.
-    async fn run(self, pressed: bool) {
+    pub(super) async fn run(self, pressed: bool) {
         let training = self.training;
         training.clear_losses();
         training.start(TrainPhase::Head, 1);
@@ -50,11 +48,31 @@ impl Actions {
                 TrainStatus::Finished { seconds: (js_sys::Date::now() - started) / 1e3, labels, fine_tuning }
             }
             Ok(None) => TrainStatus::Cancelled,
+            Err(e) if self.is_device_lost(&e).await => {
+                training.resume_after_move(pressed);
+                self.move_to_cpu(&e);
+                TrainStatus::Failed(format!("{e}: the encoder moves to the CPU and training starts again there"))
+            }
             Err(e) => TrainStatus::Failed(e.to_string()),
         });
         if training.take_pending() {
             self.request_retrain();
         }
+    }
+
+    /// Whether `error` came from a lost GPU device.
+    pub(super) async fn is_device_lost(self, error: &PageError) -> bool {
+        match error.device_failure() {
+            Some(failure) => self.engine().is_lost_after(failure).await,
+            None => false,
+        }
+    }
+
+    /// The GPU device was lost (`error` says how): the encoder loads again on the CPU,
+    /// from the files this browser keeps, and WebGPU is not tried again in this visit.
+    pub(super) fn move_to_cpu(self, error: &PageError) {
+        self.engine().webgpu_lost(&error.to_string());
+        self.encoder.move_to_cpu();
     }
 
     /// `Some(labels used, fine-tuning times)` when a classifier was trained, `None` when
@@ -117,7 +135,7 @@ impl Actions {
                 .collect();
             let labelled: Vec<(&TextView, u8)> = views.iter().zip(labels.iter().map(|l| l.label)).collect();
             let unlabelled: Vec<(&[f32], &TextView)> =
-                unlabelled_entries(sample, labels).filter_map(|e| Some((e.features.as_deref()?, &e.view))).collect();
+                unlabelled_rows(sample, labels).filter_map(|e| Some((e.features.as_deref()?, &e.view))).collect();
             Ok(recipe.votes(classifier, &labelled, &unlabelled, 0)?)
         })
     }
@@ -126,12 +144,22 @@ impl Actions {
         let engine = self.engine();
         let pick = move |e: &Entry| if pretrained { e.pretrained.clone() } else { e.features.clone() };
         let (unlabelled, lexicon_scores): (Vec<Vec<f32>>, Vec<f32>) = self.reviews.with_sample_untracked(|s| {
-            unlabelled_entries(s, labels).filter_map(|e| Some((pick(e)?, e.view.lexicon))).unzip()
+            unlabelled_rows(s, labels).filter_map(|e| Some((pick(e)?, e.view.lexicon))).unzip()
         });
+        // The catalogue's features are the pretrained encoder's (int8, as every contender
+        // scores them): a critic's review labelled on its movie's page needs no re-reading.
+        let catalogue = self.catalogue.get_untracked().filter(|_| pretrained || engine.tuned().is_none());
+        let in_catalogue = |label: &Label| {
+            let catalogue = catalogue.as_ref()?;
+            let (_, review) = catalogue.review(label.catalogue_review()?)?;
+            (review.text == label.text).then(|| catalogue.features(label.review).map(<[f32]>::to_vec))?
+        };
         let mut labelled = Vec::with_capacity(labels.len());
         for label in labels {
-            let known =
-                label.sample_review().and_then(|i| self.reviews.with_sample_untracked(|s| s.get(i).and_then(pick)));
+            let known = label
+                .sample_review()
+                .and_then(|i| self.reviews.with_sample_untracked(|s| s.get(i).and_then(pick)))
+                .or_else(|| in_catalogue(label));
             let features = match known {
                 Some(f) => f,
                 None => {
@@ -234,12 +262,6 @@ pub fn confusion(heldout: &[Entry], classifier: &Classifier) -> Option<Confusion
         confusion.add(entry.review.label, classifier.predict(entry.features.as_deref()?, &entry.view).ok()?.label);
     }
     (confusion.total() > 0).then_some(confusion)
-}
-
-/// The sample reviews no label points at.
-fn unlabelled_entries<'a>(sample: &'a [Entry], labels: &[Label]) -> impl Iterator<Item = &'a Entry> {
-    let labelled: HashSet<usize> = labels.iter().filter_map(Label::sample_review).collect();
-    sample.iter().enumerate().filter(move |(i, _)| !labelled.contains(i)).map(|(_, e)| e)
 }
 
 /// What the classifier trains on: the labelled reviews' features (embedding any not yet

@@ -1,8 +1,10 @@
 //! The movie catalogue in the page: downloaded once, checked in full, its features used
 //! only if they are the loaded encoder's (same encoder, weights and pooling), and the
-//! text views and word vectors the contenders read, computed a slice at a time.
+//! text views and word vectors the contenders read, computed a slice at a time when the
+//! first comparison needs them (a visit without a classifier never does).
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use super::engine::Engine;
 use super::loader;
@@ -22,15 +24,21 @@ pub struct LoadedCatalogue {
     pub rows: Vec<Vec<f32>>,
     /// `(movie, review)` of each review in catalogue order.
     pub order: Vec<(usize, usize)>,
+    /// What the contenders read of each review, once read.
+    read: OnceLock<ReadReviews>,
+    by_slug: HashMap<String, usize>,
+}
+
+/// Each review (in catalogue order) as the contenders read it.
+pub struct ReadReviews {
     pub views: Vec<TextView>,
     /// The reviews' word vectors ([`crate::features::Embedder::word_vectors`]).
     pub word_vectors: Vec<Vec<f32>>,
-    by_slug: HashMap<String, usize>,
 }
 
 impl LoadedCatalogue {
     /// Downloads and checks the catalogue for `model` with the weights `weights_sha256`.
-    pub async fn load(engine: &Engine, model: ModelName, weights_sha256: &str) -> Result<Self, PageError> {
+    pub async fn load(model: ModelName, weights_sha256: &str) -> Result<Self, PageError> {
         let text = loader::fetch_text(CATALOGUE_URL).await?;
         crate::app::yield_to_browser().await;
         let (catalogue, rows) = Catalogue::from_json(text.as_bytes())?;
@@ -49,7 +57,17 @@ impl LoadedCatalogue {
             .enumerate()
             .flat_map(|(m, movie)| (0..movie.reviews.len()).map(move |r| (m, r)))
             .collect();
-        let texts: Vec<String> = order.iter().map(|&(m, r)| catalogue.movies[m].reviews[r].text.clone()).collect();
+        let by_slug = catalogue.movies.iter().enumerate().map(|(i, m)| (m.slug.clone(), i)).collect();
+        Ok(LoadedCatalogue { catalogue, rows, order, read: OnceLock::new(), by_slug })
+    }
+
+    /// Every review's text view and word vectors (by the pretrained encoder), read the
+    /// first time they are asked for.
+    pub async fn read_reviews(&self, engine: &Engine) -> Result<&ReadReviews, PageError> {
+        if let Some(read) = self.read.get() {
+            return Ok(read);
+        }
+        let texts: Vec<&str> = (0..self.len()).filter_map(|i| Some(self.review(i)?.1.text.as_str())).collect();
         let pretrained = engine.pretrained()?;
         let (mut views, mut word_vectors) = (Vec::with_capacity(texts.len()), Vec::with_capacity(texts.len()));
         for chunk in texts.chunks(TEXTS_PER_STEP) {
@@ -57,8 +75,8 @@ impl LoadedCatalogue {
             word_vectors.extend(pretrained.word_vectors(chunk).await?);
             crate::app::yield_to_browser().await;
         }
-        let by_slug = catalogue.movies.iter().enumerate().map(|(i, m)| (m.slug.clone(), i)).collect();
-        Ok(LoadedCatalogue { catalogue, rows, order, views, word_vectors, by_slug })
+        // A round that started meanwhile may have read them first: the same values.
+        Ok(self.read.get_or_init(|| ReadReviews { views, word_vectors }))
     }
 
     pub fn movie(&self, slug: &str) -> Option<(usize, &Movie)> {

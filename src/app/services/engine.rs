@@ -70,6 +70,11 @@ impl Engine {
         self.state.borrow().backend.clone()
     }
 
+    /// The encoder loaded or loading.
+    pub fn model(&self) -> Option<ModelName> {
+        self.state.borrow().model
+    }
+
     /// The device the encoder runs on: training uses the same one.
     pub fn device(&self) -> Option<Device> {
         self.state.borrow().embedder.as_ref().map(|e| e.device.clone())
@@ -100,7 +105,13 @@ impl Engine {
             contents.try_into().map_err(|_| PageError::Manifest)?;
         let files = ModelFiles { model, config_json, weights, tokenizer_json };
 
-        let mut notice = None;
+        // After a lost device, every load says why it is on the CPU.
+        let mut notice = match &self.state.borrow().webgpu {
+            Some(Err(lost)) if matches!(**lost, PageError::WebGpuLost(_)) => {
+                Some(format!("{lost}; running on the CPU"))
+            }
+            _ => None,
+        };
         if prefer == BackendKind::Wgpu {
             match self.webgpu_device().await {
                 Ok((device, adapter)) => match build(&files, device).await {
@@ -166,6 +177,22 @@ impl Engine {
                 state.tuned = None;
             }
         }
+    }
+
+    /// Whether the WebGPU device the encoder runs on is lost, after `failure`: a read-back
+    /// can fail before the device says it is gone, and a one-value read tells.
+    pub async fn is_lost_after(&self, failure: &crate::backend::DeviceFailure) -> bool {
+        let on_gpu = self.backend().is_some_and(|b| b.kind == BackendKind::Wgpu);
+        let Some(device) = self.device().filter(|_| on_gpu) else { return false };
+        failure.is_lost()
+            || crate::backend::read_values(burn::tensor::Tensor::<1>::zeros([1], &device))
+                .await
+                .is_err_and(|f| f.is_lost())
+    }
+
+    /// The WebGPU device was lost (`reason`): it is not used again in this visit.
+    pub fn webgpu_lost(&self, reason: &str) {
+        self.state.borrow_mut().webgpu = Some(Err(Rc::new(PageError::WebGpuLost(reason.into()))));
     }
 
     async fn webgpu_device(&self) -> Result<(Device, String), Rc<PageError>> {

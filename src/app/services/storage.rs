@@ -3,7 +3,7 @@
 
 use crate::app::error::{PageError, js_message};
 
-const SESSION_KEY: &str = "flicktune.session.v1";
+pub const SESSION_KEY: &str = "flicktune.session.v1";
 /// A saved session that could not be read is moved here rather than overwritten.
 const UNREADABLE_KEY: &str = "flicktune.session.unreadable";
 const MODEL_KEY: &str = "flicktune.model";

@@ -83,6 +83,12 @@ impl EncoderState {
         self.reload.notify();
     }
 
+    /// The GPU device was lost: loads the encoder again on the CPU.
+    pub fn move_to_cpu(&self) {
+        self.prefer.set(BackendKind::Cpu);
+        self.reload.notify();
+    }
+
     /// A new load starts: earlier ones are superseded.
     pub fn begin_load(&self) -> LoadTicket {
         self.latest.update_value(|n| *n += 1);

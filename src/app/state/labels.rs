@@ -1,6 +1,10 @@
 //! The person's work: their labels, the classifier trained on them and its learning
 //! curve (one [`Session`], kept in the browser at every change), the reviews skipped in
 //! this visit, and what went wrong with keeping them.
+//!
+//! Two tabs on one profile share the saved session: each follows the other's saves
+//! (the browser's `storage` event) and merges them into its own (three ways, from what
+//! it last saved or read), so neither silently overwrites the other's labels.
 
 use std::sync::Arc;
 
@@ -9,7 +13,7 @@ use leptos::prelude::*;
 use super::EncoderState;
 use crate::app::services::storage;
 use crate::classifier::Classifier;
-use crate::session::{CurvePoint, Label, LabelSource, Session};
+use crate::session::{CurvePoint, Label, LabelSource, Merged, Session};
 
 #[derive(Clone, Copy)]
 pub struct Labels {
@@ -17,8 +21,17 @@ pub struct Labels {
     /// The saved session was read (or there was none): from now on changes are saved.
     restored: RwSignal<bool>,
     skipped: RwSignal<Vec<usize>>,
-    /// A problem with saving, restoring or importing, shown to the person.
+    /// A problem with restoring or importing, shown to the person.
     notice: RwSignal<Option<String>>,
+    /// Why the last save failed (storage full or refused), until one succeeds.
+    unsaved: RwSignal<Option<String>>,
+    /// What another tab's save changed here, when it last did.
+    other_tab: RwSignal<Option<String>>,
+    /// The session as last saved or read from storage: the base of a merge with another
+    /// tab's save, and what need not be written again.
+    synced: StoredValue<(Session, String)>,
+    /// The bundled sample's texts, which a session read from storage is checked against.
+    sample: StoredValue<Arc<Vec<String>>>,
     /// Notified by every label given or undone (not by a restore, import or reset).
     edited: Trigger,
     /// The session's classifier if it reads the features of the encoder in use (the
@@ -46,6 +59,10 @@ impl Labels {
             restored: RwSignal::new(false),
             skipped: RwSignal::new(Vec::new()),
             notice: RwSignal::new(None),
+            unsaved: RwSignal::new(None),
+            other_tab: RwSignal::new(None),
+            synced: StoredValue::new((Session::default(), String::new())),
+            sample: StoredValue::new(Arc::default()),
             edited: Trigger::new(),
             usable,
         };
@@ -53,21 +70,70 @@ impl Labels {
         // restore must not overwrite what it could not read.
         Effect::new(move |_| {
             let json = session.with(Session::to_json);
-            if labels.restored.get()
-                && let Err(e) = storage::write_session(&json)
-            {
-                labels.notice.set(Some(e.to_string()));
+            if labels.restored.get() {
+                labels.save(json);
             }
         });
         labels
     }
 
-    /// Puts the saved (or imported) session in place; from now on changes are saved.
-    pub fn restore(&self, session: Option<Session>) {
-        if let Some(session) = session {
+    /// Puts the saved session in place (read from storage as `json`, checked against the
+    /// bundled `sample`); from now on changes are saved, and other tabs' saves merged in.
+    pub fn restore(&self, saved: Option<(Session, String)>, sample: Vec<String>) {
+        self.sample.set_value(Arc::new(sample));
+        if let Some((session, json)) = saved {
+            self.synced.set_value((session.clone(), json));
             self.session.set(session);
         }
         self.restored.set(true);
+        let labels = *self;
+        let listener = leptos::prelude::window_event_listener(leptos::ev::storage, move |e| {
+            if e.key().as_deref() == Some(storage::SESSION_KEY) {
+                labels.merge_saved(e.new_value());
+            }
+        });
+        // The page lives as long as the app: the listener does too.
+        std::mem::forget(listener);
+    }
+
+    /// Writes `json` (the session now) unless storage has it already. Another tab's save
+    /// not merged yet is merged first: this write would otherwise hide it.
+    fn save(&self, json: String) {
+        if self.synced.with_value(|(_, synced)| *synced == json) {
+            return;
+        }
+        let stored = storage::read_session();
+        if stored.as_ref().is_some_and(|s| self.synced.with_value(|(_, synced)| s != synced)) {
+            return self.merge_saved(stored);
+        }
+        match storage::write_session(&json) {
+            Ok(()) => {
+                self.unsaved.set(None);
+                self.synced.set_value((self.session.get_untracked(), json));
+            }
+            Err(e) => self.unsaved.set(Some(e.to_string())),
+        }
+    }
+
+    /// Merges another tab's save (`json`, as stored now) into this tab's session.
+    fn merge_saved(&self, json: Option<String>) {
+        let Some(json) = json else { return };
+        let theirs = match self.sample.with_value(|sample| Session::from_json(json.as_bytes(), sample)) {
+            Ok(theirs) => theirs,
+            Err(e) => {
+                self.other_tab
+                    .set(Some(format!("Another tab saved labels this one cannot read ({e}); yours are kept.")));
+                return;
+            }
+        };
+        let base = self.synced.with_value(|(base, _)| base.clone());
+        let mut merged = Merged::default();
+        self.session.update(|s| merged = s.merge(&base, theirs.clone()));
+        self.synced.set_value((theirs, json));
+        if merged.changed_anything() || merged.conflicts > 0 {
+            let total = self.session.with_untracked(|s| s.labels.len());
+            self.other_tab.set(Some(describe_merge(&merged, total)));
+        }
     }
 
     /// Replaces everything with an imported session (or, with the default, nothing).
@@ -171,7 +237,46 @@ impl Labels {
         self.notice.get()
     }
 
+    /// Tries the save again (after the person freed some storage, say).
+    pub fn save_again(&self) {
+        self.save(self.session.with_untracked(Session::to_json));
+    }
+
+    /// Why the labels are not saved in this browser now, if they are not.
+    pub fn unsaved(&self) -> Option<String> {
+        self.unsaved.get()
+    }
+
+    /// What another tab's save changed here, if one did.
+    pub fn other_tab(&self) -> Option<String> {
+        self.other_tab.get()
+    }
+
     pub fn tell(&self, notice: String) {
         self.notice.set(Some(notice));
     }
+}
+
+/// Says what another tab's save changed here, in the person's words.
+fn describe_merge(merged: &Merged, total: usize) -> String {
+    let mut parts = Vec::new();
+    if merged.added > 0 {
+        parts.push(format!("{} label{} added or changed", merged.added, plural(merged.added)));
+    }
+    if merged.removed > 0 {
+        parts.push(format!("{} removed", merged.removed));
+    }
+    if merged.their_classifier {
+        parts.push("its classifier taken".into());
+    }
+    let mut text = format!("Flicktune is open in another tab too; its changes were merged here: {}.", parts.join(", "));
+    if merged.conflicts > 0 {
+        let n = merged.conflicts;
+        text += &format!(" {n} review{} labelled differently there kept this tab's label.", plural(n));
+    }
+    text + &format!(" Both tabs now hold the same {total} labels.")
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }

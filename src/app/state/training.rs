@@ -46,6 +46,9 @@ pub struct Training {
     cancel: StoredValue<bool>,
     /// A retrain was asked for while a run was going: start again when it stops.
     pending: StoredValue<bool>,
+    /// A run was stopped by a lost GPU device: start it again (`true`: as if Train was
+    /// pressed) once the encoder is loaded on the CPU.
+    resume: StoredValue<Option<bool>>,
     /// Retrain after every label.
     pub auto_retrain: RwSignal<bool>,
     /// Learn from the unlabelled reviews and the text (the encoder's recipe) or the labels alone.
@@ -67,6 +70,7 @@ impl Training {
             losses: RwSignal::new(Vec::new()),
             cancel: StoredValue::new(false),
             pending: StoredValue::new(false),
+            resume: StoredValue::new(None),
             auto_retrain: setting(storage::AUTO_RETRAIN, true),
             self_train: setting(storage::SELF_TRAIN, true),
             fine_tune: setting(storage::FINE_TUNE, false),
@@ -134,6 +138,16 @@ impl Training {
     pub fn retrain_after(&self) {
         self.cancel.set_value(true);
         self.pending.set_value(true);
+    }
+
+    /// Asks for the run stopped by a lost device to start again after the move to the CPU.
+    pub fn resume_after_move(&self, pressed: bool) {
+        self.resume.set_value(Some(pressed));
+    }
+
+    /// Takes the run to start again after a move to the CPU, if there is one.
+    pub fn take_resume(&self) -> Option<bool> {
+        self.resume.get_value().inspect(|_| self.resume.set_value(None))
     }
 
     /// Takes the pending retrain, if one was asked for.

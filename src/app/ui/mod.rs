@@ -47,6 +47,7 @@ pub fn App(engine: Engine, index: ReviewIndex, webgpu_available: bool) -> impl I
                 </nav>
             </header>
             <main>
+                <session::KeepingNotices/>
                 <Routes fallback=|| view! { <p data-testid="no-view">"No such page. " <A href="/">"Start here"</A></p> }>
                     <Route path=path!("/") view=LabelAndTrain/>
                     <Route path=path!("/movies") view=movies::MoviesView/>

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use crate::app::actions::{Actions, EXPORT_NAME};
+use crate::app::actions::{Actions, EXPORT_NAME, Imported};
 use crate::app::error::PageError;
 use crate::app::state::{Labels, Training};
 
@@ -36,9 +36,14 @@ pub fn SessionPanel() -> impl IntoView {
         spawn_local(async move {
             let name = file.name();
             message.set(Some(match actions.import(file).await {
-                Ok(n) => format!("Imported {n} labels from {name}."),
+                Ok(Imported { labels, switched_to: None }) => format!("Imported {labels} labels from {name}."),
+                Ok(Imported { labels, switched_to: Some(model) }) => format!(
+                    "Imported {labels} labels from {name}. Its classifier reads {}'s features, so the page now runs {} (see Model).",
+                    model.describe(),
+                    model.describe()
+                ),
                 Err(e @ PageError::Busy(_)) => e.to_string(),
-                Err(e) => format!("Import failed, nothing was changed: {e}"),
+                Err(e) => format!("Import of {name} failed, nothing was changed: {e}"),
             }));
         });
     };
@@ -73,5 +78,29 @@ pub fn SessionPanel() -> impl IntoView {
                 <p class="notice">{move || labels.notice()}</p>
             </Show>
         </section>
+    }
+}
+
+/// On every view: the labels are not saved (they stay in this tab), or another tab's
+/// changes were merged in.
+#[component]
+pub fn KeepingNotices() -> impl IntoView {
+    let labels = expect_context::<Labels>();
+    let count = move || labels.with(|s| s.labels.len());
+    view! {
+        <Show when=move || labels.unsaved().is_some()>
+            <div class="banner warning" role="alert" data-testid="unsaved">
+                <p>
+                    "Not saved in this browser: " {move || labels.unsaved()} ". Your " {count}
+                    " labels are safe in this tab while it stays open: export them, or free some of the browser's storage for this site."
+                </p>
+                <button data-testid="save-again" on:click=move |_| labels.save_again()>"Save again"</button>
+            </div>
+        </Show>
+        <Show when=move || labels.other_tab().is_some()>
+            <div class="banner" role="status" data-testid="other-tab">
+                <p>{move || labels.other_tab()}</p>
+            </div>
+        </Show>
     }
 }

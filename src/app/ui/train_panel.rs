@@ -35,7 +35,15 @@ pub fn TrainPanel() -> impl IntoView {
                 )
             }
             Some(c) => format!("done: classifier from your last visit, trained on {} labels", c.trained_on),
-            None => "no classifier yet: label some positive and negative reviews, then train".into(),
+            None => match labels.with(|s| s.classifier.as_ref().map(|c| c.encoder)) {
+                Some(other) if other != encoder.model() => format!(
+                    "your classifier reads {}'s features, not {}'s: choose {} under Model to use it, or train one here",
+                    other.describe(),
+                    encoder.model().describe(),
+                    other.describe()
+                ),
+                _ => "no classifier yet: label some positive and negative reviews, then train".into(),
+            },
         },
     };
     let progress = move || match training.status() {
