@@ -59,10 +59,22 @@ pub async fn read_values<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Res
             // The reason's first line; a backtrace follows it.
             DeviceFailure::Lost(e.reason().lines().next().unwrap_or("no reason given").trim().to_string())
         } else {
-            DeviceFailure::Failed(e.to_string())
+            DeviceFailure::Failed(one_line(&e.to_string()))
         }
     })?;
     data.try_into_vec::<f32>().map_err(|e| DeviceFailure::Failed(format!("{e:?}")))
+}
+
+/// A runtime error's chain of causes on one line, outermost first, without its backtrace
+/// or repeated causes: the page shows it in a one-line status.
+fn one_line(report: &str) -> String {
+    let mut causes: Vec<&str> = Vec::new();
+    for line in report.lines().map(str::trim).take_while(|l| !l.starts_with("Backtrace")) {
+        if !line.is_empty() && line != "Caused by:" && causes.last() != Some(&line) {
+            causes.push(line);
+        }
+    }
+    if causes.is_empty() { "no reason given".into() } else { causes.join(": ") }
 }
 
 /// No wgpu adapter could be opened.
@@ -84,5 +96,21 @@ pub fn open_device(kind: BackendKind) -> Result<burn::tensor::Device, NoAdapter>
         BackendKind::Wgpu => {
             WGPU.get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string())).clone().map_err(NoAdapter)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn a_runtime_report_becomes_one_line_of_causes() {
+        let report = "An error happened during execution\nCaused by:\n  An error happened during execution\n\
+                      Caused by:\n  the staging buffer could not be mapped: map failed\nBacktrace:\nNo backtrace available";
+        assert_eq!(
+            one_line(report),
+            "An error happened during execution: the staging buffer could not be mapped: map failed"
+        );
+        assert_eq!(one_line("  \nBacktrace:\nframe 1"), "no reason given");
     }
 }

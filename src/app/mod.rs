@@ -46,9 +46,14 @@ fn show_panic(message: &str) {
 
 /// Lets the browser render and handle input before the next chunk of work.
 pub(crate) async fn yield_to_browser() {
+    wait_ms(0).await;
+}
+
+/// Waits `ms` milliseconds without blocking the page.
+pub(crate) async fn wait_ms(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback(&resolve);
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
         }
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;

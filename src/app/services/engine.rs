@@ -62,6 +62,9 @@ struct EngineState {
     foreground: usize,
 }
 
+/// How long a failed read-back waits for the browser to report a lost device.
+const LOSS_REPORT_MS: i32 = 250;
+
 /// Texts per encoder batch in the page: small, so the page gets control back often.
 const PAGE_BATCH: usize = 4;
 
@@ -179,15 +182,18 @@ impl Engine {
         }
     }
 
-    /// Whether the WebGPU device the encoder runs on is lost, after `failure`: a read-back
-    /// can fail before the device says it is gone, and a one-value read tells.
+    /// Whether the WebGPU device the encoder runs on is lost, after `failure`. Chromium
+    /// rejects the read-back before it reports the loss, so a failure that does not say
+    /// "lost" is checked with a one-value read a moment later: a device that cannot read
+    /// back one value is of no further use, whatever it reports.
     pub async fn is_lost_after(&self, failure: &crate::backend::DeviceFailure) -> bool {
         let on_gpu = self.backend().is_some_and(|b| b.kind == BackendKind::Wgpu);
         let Some(device) = self.device().filter(|_| on_gpu) else { return false };
-        failure.is_lost()
-            || crate::backend::read_values(burn::tensor::Tensor::<1>::zeros([1], &device))
-                .await
-                .is_err_and(|f| f.is_lost())
+        if failure.is_lost() {
+            return true;
+        }
+        crate::app::wait_ms(LOSS_REPORT_MS).await;
+        crate::backend::read_values(burn::tensor::Tensor::<1>::zeros([1], &device)).await.is_err()
     }
 
     /// The WebGPU device was lost (`reason`): it is not used again in this visit.
