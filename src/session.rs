@@ -208,6 +208,29 @@ impl Merged {
     pub fn changed_anything(&self) -> bool {
         self.added + self.removed > 0 || self.their_classifier
     }
+
+    /// What another tab's save changed here, in the person's words, the merged session
+    /// holding `total` labels.
+    pub fn describe(&self, total: usize) -> String {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let mut parts = Vec::new();
+        if self.added > 0 {
+            parts.push(format!("{} label{} added or changed", self.added, plural(self.added)));
+        }
+        if self.removed > 0 {
+            parts.push(format!("{} removed", self.removed));
+        }
+        if self.their_classifier {
+            parts.push("its classifier taken".into());
+        }
+        let mut text =
+            format!("Flicktune is open in another tab too; its changes were merged here: {}.", parts.join(", "));
+        if self.conflicts > 0 {
+            let n = self.conflicts;
+            text += &format!(" {n} review{} labelled differently there kept this tab's label.", plural(n));
+        }
+        text + &format!(" Both tabs now hold the same {total} labels.")
+    }
 }
 
 impl Session {
@@ -252,6 +275,23 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_merge_is_described_with_what_it_changed() {
+        let merged = super::Merged { added: 1, removed: 2, conflicts: 3, their_classifier: true };
+        assert_eq!(
+            merged.describe(7),
+            "Flicktune is open in another tab too; its changes were merged here: 1 label added or changed, \
+             2 removed, its classifier taken. 3 reviews labelled differently there kept this tab's label. \
+             Both tabs now hold the same 7 labels."
+        );
+        let merged = super::Merged { added: 2, removed: 0, conflicts: 0, their_classifier: false };
+        assert_eq!(
+            merged.describe(2),
+            "Flicktune is open in another tab too; its changes were merged here: 2 labels added or changed. \
+             Both tabs now hold the same 2 labels."
+        );
+    }
+
     use super::*;
 
     const SAMPLE: [&str; 3] = ["good film", "bad film", "odd film"];

@@ -1,10 +1,12 @@
 // Page figures for the README (a benchmark, not a test): time from navigation to ready,
 // cold and warm cache, and in-page embedding throughput, on the CPU path and on
-// Chromium's WebGPU adapter (SwiftShader: software, not GPU speed).
+// Chromium's WebGPU adapter (SwiftShader: software, not GPU speed). Beside each figure:
+// the main thread's long tasks (over 50 ms, the browser's long-task observer) in that
+// phase, which is what a Web Worker for the engine would take away (issue 17).
 //   node tests/e2e/measure.mjs [--texts 40] [--gpu-texts 8] [--paths cpu,webgpu]
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, startServer, waitReady, withPage } from "./harness.mjs";
+import { ROOT, labelWithButtons, ready, startServer, stopAutoRetrain, train, waitReady, withPage } from "./harness.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);
@@ -18,12 +20,25 @@ const assets = process.env.FLICKTUNE_ASSETS ?? join(ROOT, "assets");
 const sample = readFileSync(join(assets, "data/imdb/sample.jsonl"), "utf8")
   .trim().split("\n").map((l) => JSON.parse(l).text);
 
+// Records every long task from the page's start; `longTasks(page)` takes those since the last call.
+const observeLongTasks = () => {
+  window.__longTasks = [];
+  new PerformanceObserver((list) => window.__longTasks.push(...list.getEntries().map((e) => e.duration)))
+    .observe({ type: "longtask", buffered: true });
+};
+const longTasks = async (page) => {
+  const tasks = await page.evaluate(() => window.__longTasks.splice(0));
+  const total = tasks.reduce((a, b) => a + b, 0);
+  return `${tasks.length} long tasks, longest ${Math.round(Math.max(0, ...tasks))} ms, ${(total / 1000).toFixed(1)} s in all`;
+};
+
 const server = await startServer();
 try {
   for (const path of paths) {
     const webgpu = path === "webgpu";
     const texts = sample.slice(0, webgpu ? gpuN : n);
     await withPage({ webgpu }, async (page) => {
+      await page.addInitScript(observeLongTasks);
       const times = [];
       for (const visit of ["cold", "warm"]) {
         const start = Date.now();
@@ -31,6 +46,7 @@ try {
         await waitReady(page, 600_000);
         times.push(`${visit} ${((Date.now() - start) / 1000).toFixed(1)} s`);
       }
+      const atReady = await longTasks(page);
       const backend = await page.evaluate(() => window.flicktune.backend());
       const adapter = await page.getByTestId("backend").locator("..").textContent();
       const result = await page.evaluate(async (texts) => {
@@ -39,6 +55,7 @@ try {
         await window.flicktune.embed(texts);
         return { tokens, seconds: (performance.now() - start) / 1000 };
       }, texts);
+      const inEmbedding = await longTasks(page);
       // What classifying one pasted review costs: reading it (the classifier itself is a dot product).
       const one = sample.find((t) => {
         const c = t.split(/\s+/).length;
@@ -50,10 +67,20 @@ try {
         await window.flicktune.embed([text]);
         return { tokens, seconds: (performance.now() - start) / 1000 };
       }, one);
+      const inOne = await longTasks(page);
+      // Reading the sample, then labelling 20 reviews and training on them.
+      await ready(page, 600_000);
+      await stopAutoRetrain(page);
+      await longTasks(page);
+      await labelWithButtons(page, 20);
+      const status = await train(page, 600_000);
+      const inTraining = await longTasks(page);
       console.log(`${backend} (${adapter.trim()}): navigation to ready ${times.join(", ")}; ` +
         `embed ${texts.length} reviews, ${result.tokens} tokens in ${result.seconds.toFixed(1)} s = ` +
         `${Math.round(result.tokens / result.seconds)} tokens/s; one review of ${single.tokens} tokens ` +
         `in ${single.seconds.toFixed(2)} s`);
+      console.log(`  main thread: warm load to ready: ${atReady}; embedding: ${inEmbedding}; one review: ${inOne}; ` +
+        `labelling 20 and training (${status}): ${inTraining}`);
     });
   }
 } finally {

@@ -132,7 +132,7 @@ impl Labels {
         self.synced.set_value((theirs, json));
         if merged.changed_anything() || merged.conflicts > 0 {
             let total = self.session.with_untracked(|s| s.labels.len());
-            self.other_tab.set(Some(describe_merge(&merged, total)));
+            self.other_tab.set(Some(merged.describe(total)));
         }
     }
 
@@ -255,28 +255,4 @@ impl Labels {
     pub fn tell(&self, notice: String) {
         self.notice.set(Some(notice));
     }
-}
-
-/// Says what another tab's save changed here, in the person's words.
-fn describe_merge(merged: &Merged, total: usize) -> String {
-    let mut parts = Vec::new();
-    if merged.added > 0 {
-        parts.push(format!("{} label{} added or changed", merged.added, plural(merged.added)));
-    }
-    if merged.removed > 0 {
-        parts.push(format!("{} removed", merged.removed));
-    }
-    if merged.their_classifier {
-        parts.push("its classifier taken".into());
-    }
-    let mut text = format!("Flicktune is open in another tab too; its changes were merged here: {}.", parts.join(", "));
-    if merged.conflicts > 0 {
-        let n = merged.conflicts;
-        text += &format!(" {n} review{} labelled differently there kept this tab's label.", plural(n));
-    }
-    text + &format!(" Both tabs now hold the same {total} labels.")
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
