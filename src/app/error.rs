@@ -39,7 +39,8 @@ pub enum PageError {
     Corrupted { name: String, sha256: String },
     #[error("{0} has no body")]
     NoBody(String),
-    #[error("the browser would not store {what} ({reason})")]
+    /// (The browser's reason ends in a full stop; the message's sentence goes on after it.)
+    #[error("the browser would not store {what} ({})", .reason.trim_end_matches('.'))]
     Refused { what: String, reason: String },
     #[error("this browser does not offer WebGPU")]
     NoWebGpu,
