@@ -275,24 +275,24 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_merge_is_described_with_what_it_changed() {
-        let merged = super::Merged { added: 1, removed: 2, conflicts: 3, their_classifier: true };
+        let merged = Merged { added: 1, removed: 2, conflicts: 3, their_classifier: true };
         assert_eq!(
             merged.describe(7),
             "Flicktune is open in another tab too; its changes were merged here: 1 label added or changed, \
              2 removed, its classifier taken. 3 reviews labelled differently there kept this tab's label. \
              Both tabs now hold the same 7 labels."
         );
-        let merged = super::Merged { added: 2, removed: 0, conflicts: 0, their_classifier: false };
+        let merged = Merged { added: 2, removed: 0, conflicts: 0, their_classifier: false };
         assert_eq!(
             merged.describe(2),
             "Flicktune is open in another tab too; its changes were merged here: 2 labels added or changed. \
              Both tabs now hold the same 2 labels."
         );
     }
-
-    use super::*;
 
     const SAMPLE: [&str; 3] = ["good film", "bad film", "odd film"];
 
