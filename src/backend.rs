@@ -6,7 +6,7 @@
 
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum BackendKind {
     /// Burn's pure-Rust CPU backend (`flex`).
     #[default]

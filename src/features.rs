@@ -89,7 +89,7 @@ impl<'de> serde::Deserialize<'de> for Pooling {
 }
 
 /// One text's embedding and how many tokens the encoder read for it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Embedding {
     pub vector: Vec<f32>,
     pub tokens: usize,

@@ -83,7 +83,7 @@ pub enum TrainError {
 }
 
 /// Where the classifier's features come from, recorded in the classifier file.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct FeatureSource {
     pub encoder: ModelName,
     pub pooling: Pooling,

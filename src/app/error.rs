@@ -66,6 +66,11 @@ pub enum PageError {
     TunedLayersGone,
     #[error("the fine-tuned encoder's features do not fit the bundled reviews")]
     FeaturesMisfit,
+    /// The engine's worker failed at the request: its own message.
+    #[error("{0}")]
+    Engine(String),
+    #[error("the engine answered a request with the wrong kind of reply ({0}): please report this")]
+    UnexpectedReply(String),
     #[error("the encoder returned fewer results than texts")]
     ShortOutput,
     /// Import and reset wait while a training runs, since its end would write into the

@@ -3,10 +3,11 @@
 //! ```js
 //! await flicktune.embed(["A fine film.", "Dreadful."])  // → [[384 floats], [384 floats]]
 //! flicktune.backend()                                     // → "webgpu" | "cpu" | "none"
-//! flicktune.countTokens(["A fine film."])                 // → 6
+//! await flicktune.countTokens(["A fine film."])           // → 6
 //! flicktune.ready()                                       // → true once a model is loaded
 //! flicktune.model()                                       // → "e5", "l3", … (the one loaded or loading), or "none"
 //! await flicktune.pooledBatch([Uint32Array.of(101, 2307, 102)])  // → [[384 floats]]: mean-pooled, not normalised
+//! await flicktune.memory()  // → {page: bytes, engine: bytes | null}: the wasm memory of the page and of the engine's worker
 //! flicktune.comparison   // → the contenders' latest scores (below), or null
 //! ```
 //!
@@ -47,8 +48,13 @@ impl Flicktune {
 
     /// How many tokens `embed` would read for these texts.
     #[wasm_bindgen(js_name = countTokens)]
-    pub fn count_tokens(&self, texts: Vec<String>) -> Result<usize, JsValue> {
-        self.engine.count_tokens(&texts).map_err(|e| js_sys::Error::new(&e.to_string()).into())
+    pub fn count_tokens(&self, texts: Vec<String>) -> js_sys::Promise {
+        let engine = self.engine.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let tokens =
+                engine.count_tokens(&texts).await.map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))?;
+            Ok(JsValue::from(tokens))
+        })
     }
 
     /// Mean-pooled last hidden states (not normalised) of one batch of token-id windows,
@@ -72,6 +78,20 @@ impl Flicktune {
     /// The short name of the encoder loaded (or loading): `"e5"`, `"l3"`, …; `"none"` before.
     pub fn model(&self) -> String {
         self.engine.model().map_or("none", |m| m.short()).to_string()
+    }
+
+    /// The wasm memory of the page's instance and of the engine's worker (`null` when the
+    /// encoder runs on the page), in bytes: `{page, engine}`.
+    pub fn memory(&self) -> js_sys::Promise {
+        let engine = self.engine.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let (page, worker) =
+                engine.memory_bytes().await.map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))?;
+            let out = js_sys::Object::new();
+            js_sys::Reflect::set(&out, &"page".into(), &page.into())?;
+            js_sys::Reflect::set(&out, &"engine".into(), &worker.map_or(JsValue::NULL, JsValue::from))?;
+            Ok(out.into())
+        })
     }
 
     /// Whether a model is loaded and `embed` can be called.

@@ -9,6 +9,7 @@
 
 mod actions;
 mod error;
+mod global;
 mod js_api;
 mod paced_training;
 mod services;
@@ -17,24 +18,44 @@ mod ui;
 
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(start)]
-pub fn start() -> Result<(), JsValue> {
+// Static constructors (the `inventory` registrations of `pliron`, which cubecl uses) must
+// run once per instance. A module that never calls them itself gets every export wrapped
+// by wasm-ld to run them again on each call from JS, which cost the page seconds of
+// main-thread time per minute of labelling; calling them here turns that off.
+unsafe extern "C" {
+    fn __wasm_call_ctors();
+}
+
+/// Runs the instance's static constructors, once: the first thing each entry point does.
+pub(crate) fn construct_once() {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !DONE.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: the linker's constructor runner, called once per instance before
+        // anything relies on a constructor, as wasm-ld expects of a module that calls it.
+        unsafe { __wasm_call_ctors() };
+    }
+}
+
+/// The page's entry point (`www/boot.js`): installs `window.flicktune` and mounts the app.
+/// The engine's worker has its own, [`services::engine::worker::start_worker`].
+#[wasm_bindgen(js_name = startPage)]
+pub fn start_page() -> Result<(), JsValue> {
+    construct_once();
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
         show_panic(&info.to_string());
     }));
     let engine = services::engine::Engine::default();
     js_api::install(engine.clone())?;
-    let webgpu_available = web_sys::window()
-        .map(|w| js_sys::Reflect::get(&w.navigator(), &"gpu".into()).is_ok_and(|gpu| !gpu.is_undefined()))
-        .unwrap_or(false);
+    let webgpu_available = global::gpu().is_some();
     let index = services::index::ReviewIndex::default();
     leptos::mount::mount_to_body(move || leptos::view! { <ui::App engine index webgpu_available/> });
     Ok(())
 }
 
-/// Writes a panic into the page's static `#panic` box: the app may be dead, the DOM is not.
-fn show_panic(message: &str) {
+/// Writes a panic (or another bug's report) into the page's static `#panic` box: the app
+/// may be dead, the DOM is not.
+pub(crate) fn show_panic(message: &str) {
     let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
     if let Some(element) = document.get_element_by_id("panic") {
         element.set_text_content(Some(&format!(
@@ -46,15 +67,7 @@ fn show_panic(message: &str) {
 
 /// Lets the browser render and handle input before the next chunk of work.
 pub(crate) async fn yield_to_browser() {
-    wait_ms(0).await;
+    global::wait_ms(0).await;
 }
 
-/// Waits `ms` milliseconds without blocking the page.
-pub(crate) async fn wait_ms(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-}
+pub(crate) use global::wait_ms;

@@ -63,18 +63,29 @@ export async function launch({ webgpu }) {
 }
 
 /**
- * Runs `fn(page)` in a fresh browser profile, closing the browser afterwards. Every test
- * also checks that the server's Content-Security-Policy refused nothing the page does:
- * a refusal means a feature that works only without the policy.
+ * Runs `fn(page, seen)` in a fresh browser profile, closing the browser afterwards. Every
+ * test also checks that the server's Content-Security-Policy refused nothing the page (or
+ * its engine's worker) does: a refusal means a feature that works only without the policy;
+ * and that the engine's worker never stopped (a panic inside it). A test that provokes
+ * either says so with `policyRefusals: "expected"` or `workerStops: "expected"` and reads
+ * `seen.refused` and `seen.stopped`.
  */
 export async function withPage(options, fn) {
   const context = await launch(options);
-  const refused = [];
+  const seen = { refused: [], stopped: [] };
   try {
     const page = context.pages()[0] ?? (await context.newPage());
-    page.on("console", (m) => /Content Security Policy/i.test(m.text()) && refused.push(m.text()));
-    const result = await fn(page);
-    assert.deepEqual(refused, [], "the page did something its security policy refuses");
+    page.on("console", (m) => {
+      if (/Content Security Policy/i.test(m.text())) seen.refused.push(m.text());
+      if (/the engine's worker stopped/.test(m.text())) seen.stopped.push(m.text());
+    });
+    const result = await fn(page, seen);
+    if (options.policyRefusals !== "expected") {
+      assert.deepEqual(seen.refused, [], "the page did something its security policy refuses");
+    }
+    if (options.workerStops !== "expected") {
+      assert.deepEqual(seen.stopped, [], "the engine's worker stopped");
+    }
     return result;
   } finally {
     await context.close();
@@ -220,4 +231,19 @@ export async function assertNothingInjected(page, view) {
     return found;
   });
   assert.deepEqual(found, [], `${view}: markup from the data became elements`);
+}
+
+/**
+ * An init script: records the main thread's long tasks (over 50 ms, the browser's
+ * long-task observer) from the page's start. `takeLongTasks(page)` takes those since the
+ * last call, as durations in ms.
+ */
+export function observeLongTasks() {
+  window.__longTasks = [];
+  new PerformanceObserver((list) => window.__longTasks.push(...list.getEntries().map((e) => e.duration)))
+    .observe({ type: "longtask", buffered: true });
+}
+
+export async function takeLongTasks(page) {
+  return page.evaluate(() => window.__longTasks.splice(0));
 }

@@ -6,7 +6,9 @@
 //   node tests/e2e/measure.mjs [--texts 40] [--gpu-texts 8] [--paths cpu,webgpu]
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, labelWithButtons, ready, startServer, stopAutoRetrain, train, waitReady, withPage } from "./harness.mjs";
+import {
+  ROOT, labelWithButtons, observeLongTasks, ready, startServer, stopAutoRetrain, takeLongTasks, train, waitReady, withPage,
+} from "./harness.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);
@@ -20,14 +22,8 @@ const assets = process.env.FLICKTUNE_ASSETS ?? join(ROOT, "assets");
 const sample = readFileSync(join(assets, "data/imdb/sample.jsonl"), "utf8")
   .trim().split("\n").map((l) => JSON.parse(l).text);
 
-// Records every long task from the page's start; `longTasks(page)` takes those since the last call.
-const observeLongTasks = () => {
-  window.__longTasks = [];
-  new PerformanceObserver((list) => window.__longTasks.push(...list.getEntries().map((e) => e.duration)))
-    .observe({ type: "longtask", buffered: true });
-};
 const longTasks = async (page) => {
-  const tasks = await page.evaluate(() => window.__longTasks.splice(0));
+  const tasks = await takeLongTasks(page);
   const total = tasks.reduce((a, b) => a + b, 0);
   return `${tasks.length} long tasks, longest ${Math.round(Math.max(0, ...tasks))} ms, ${(total / 1000).toFixed(1)} s in all`;
 };
@@ -50,7 +46,7 @@ try {
       const backend = await page.evaluate(() => window.flicktune.backend());
       const adapter = await page.getByTestId("backend").locator("..").textContent();
       const result = await page.evaluate(async (texts) => {
-        const tokens = window.flicktune.countTokens(texts);
+        const tokens = await window.flicktune.countTokens(texts);
         const start = performance.now();
         await window.flicktune.embed(texts);
         return { tokens, seconds: (performance.now() - start) / 1000 };
@@ -62,7 +58,7 @@ try {
         return c > 200 && c < 260;
       });
       const single = await page.evaluate(async (text) => {
-        const tokens = window.flicktune.countTokens([text]);
+        const tokens = await window.flicktune.countTokens([text]);
         const start = performance.now();
         await window.flicktune.embed([text]);
         return { tokens, seconds: (performance.now() - start) / 1000 };

@@ -2,6 +2,7 @@
 
 use super::Actions;
 use crate::app::error::PageError;
+use crate::app::services::engine::protocol::Encoder;
 use crate::classifier::{Prediction, TextView};
 use crate::sentences::{MAX_SENTENCES, has_words, sentence_ranges};
 
@@ -26,12 +27,12 @@ impl Actions {
         }
         let engine = self.engine();
         let classifier = self.labels.classifier_untracked().ok_or(PageError::NoClassifier)?;
-        let overall = engine.embed_for_classifier(std::slice::from_ref(&text)).await?.remove(0);
+        let overall = engine.embed_for_classifier(std::slice::from_ref(&text), Encoder::InUse).await?.remove(0);
         let overall = classifier.predict(&overall.vector, &TextView::of(&text))?;
         let pieces: Vec<String> =
             sentence_ranges(&text, MAX_SENTENCES).into_iter().map(|r| text[r].to_string()).collect();
         let scored: Vec<String> = pieces.iter().filter(|p| has_words(p)).cloned().collect();
-        let mut predictions = engine.embed_for_classifier(&scored).await?.into_iter();
+        let mut predictions = engine.embed_for_classifier(&scored, Encoder::InUse).await?.into_iter();
         let mut sentences = Vec::with_capacity(pieces.len());
         for piece in pieces {
             let prediction = if has_words(&piece) {

@@ -58,6 +58,8 @@ impl Actions {
         provide_context(actions.comparison);
         provide_context(actions);
         leptos::task::spawn_local(actions.restore_session());
+        // A stopped worker (a panic inside it) is replaced: the encoder loads again in a new one.
+        actions.engine().on_worker_stopped(move |_| encoder.reload());
         Effect::new(move |_| {
             let (model, prefer) = encoder.load_request();
             leptos::task::spawn_local(actions.load(model, prefer));

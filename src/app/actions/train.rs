@@ -6,16 +6,14 @@ use leptos::prelude::*;
 
 use super::Actions;
 use crate::app::error::PageError;
-use crate::app::paced_training;
+use crate::app::services::engine::protocol::Encoder;
 use crate::app::services::index::Entry;
 use crate::app::services::tuned_store;
 use crate::app::state::{FineTuneTimes, TrainPhase, TrainStatus};
 use crate::classifier::{Classifier, Confusion, FeatureScaling, TextView, TextVotes};
-use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use crate::recipe::{Recipe, TrainingSet};
 use crate::session::{Label, unlabelled_rows};
 use crate::training::{Example, FeatureSource};
-use crate::tuned::TunedLayers;
 
 impl Actions {
     /// The Train button: trains (and fine-tunes, when that setting is on).
@@ -106,7 +104,7 @@ impl Actions {
             }
         } else {
             if back_to_pretrained {
-                self.use_encoder(None)?;
+                self.use_encoder(None).await?;
             }
             (Classifier { tuned_layers: engine.tuned(), ..head }, None)
         };
@@ -163,13 +161,8 @@ impl Actions {
             let features = match known {
                 Some(f) => f,
                 None => {
-                    let text = [label.text.clone()];
-                    let fresh = if pretrained {
-                        let embedder = engine.pretrained()?;
-                        engine.in_foreground(embedder.embed_pooled(&text, engine.classifier_pooling()?)).await?
-                    } else {
-                        engine.embed_for_classifier(&text).await?
-                    };
+                    let encoder = if pretrained { Encoder::Pretrained } else { Encoder::InUse };
+                    let fresh = engine.embed_for_classifier(std::slice::from_ref(&label.text), encoder).await?;
                     fresh.into_iter().next().ok_or(PageError::ShortOutput)?.vector
                 }
             };
@@ -186,14 +179,10 @@ impl Actions {
         scaling: &FeatureScaling,
         source: FeatureSource,
     ) -> Result<Option<Classifier>, PageError> {
-        let (training, offset) = (self.training, self.training.last_step());
-        let on_progress = move |step: usize, total: usize, loss: f32| {
-            training.progress(TrainPhase::Head, step, total);
-            training.loss(offset + step, loss);
-        };
+        let training = self.training;
+        let report = training.reporter(TrainPhase::Head, training.last_step());
         let cancelled = move || training.is_cancelled();
-        let device = self.engine().device().ok_or(PageError::NotLoaded)?;
-        paced_training::train(&device, examples, scaling.clone(), source, &on_progress, &cancelled).await
+        self.engine().train_head(examples, scaling, source, &report, &cancelled).await
     }
 
     /// Fine-tunes the pretrained encoder's top layers with `head`, reads every bundled review
@@ -205,53 +194,30 @@ impl Actions {
         head: Classifier,
     ) -> Result<Option<(Classifier, FineTuneTimes)>, PageError> {
         let (engine, training) = (self.engine(), self.training);
-        let pretrained = engine.pretrained()?;
-        let config = FineTuneConfig::new();
-        let examples = labels
-            .iter()
-            .map(|l| TokenExample::new(&pretrained.tokenizer, &l.text, l.label, config.max_tokens))
-            .collect::<Result<Vec<_>, _>>()?;
         let started = js_sys::Date::now();
         // Reading the labelled reviews through the frozen bottom layers comes first.
         training.progress(TrainPhase::FineTune, 0, 1);
-        crate::app::yield_to_browser().await;
-        let mut tuner = FineTuner::new(
-            &pretrained.model,
-            &head,
-            &examples,
-            pretrained.tokenizer.pad_id(),
-            config.clone(),
-            &pretrained.device,
-        )?;
-        let offset = training.last_step();
-        let on_progress = move |step: usize, total: usize, loss: f32| {
-            training.progress(TrainPhase::FineTune, step, total);
-            training.loss(offset + step, loss);
-        };
+        let labelled = labels.iter().map(|l| (l.text.clone(), l.label)).collect();
         let cancelled = move || training.is_cancelled();
-        // One step at a time: a step is long, and the loss read-back lets the page breathe.
-        if !paced_training::pace(&mut tuner, 1, &on_progress, &cancelled).await? {
+        let report = training.reporter(TrainPhase::FineTune, training.last_step());
+        let Some((tuned, bytes)) = engine.fine_tune(labelled, &head, &report, &cancelled).await? else {
             return Ok(None);
-        }
-        let first_tuned = tuner.first_tuned_layer();
-        let (encoder, classifier) = tuner.finish().await?;
+        };
         let tuning_seconds = (js_sys::Date::now() - started) / 1e3;
 
-        // What is kept is f16: read the reviews with exactly that, as after a reload.
-        let (layers, bytes) = TunedLayers::save(&encoder, first_tuned)?;
-        let embedder = engine.tuned_embedder(&layers, &bytes)?;
+        // What is kept is f16: the reviews are read with exactly that, as after a reload.
+        let layers = tuned.layers;
         let started = js_sys::Date::now();
-        let Some(features) = self.read_all(&embedder, &layers, TrainPhase::Reread).await? else {
+        let Some(features) = self.read_all(&layers, TrainPhase::Reread).await? else {
             return Ok(None);
         };
         let reread_seconds = (js_sys::Date::now() - started) / 1e3;
         if let Err(e) = tuned_store::keep(&layers, &bytes, Some(&features)).await {
             self.labels.tell(format!("{e}: the fine-tuned classifier works now but will be lost on reload"));
         }
-        self.use_encoder(Some((embedder, layers.clone(), &features)))?;
-        let layers_tuned = pretrained.model.num_layers() - first_tuned;
-        let times = FineTuneTimes { layers: layers_tuned, epochs: config.epochs, tuning_seconds, reread_seconds };
-        Ok(Some((Classifier { tuned_layers: Some(layers), ..classifier }, times)))
+        self.use_encoder(Some((layers.clone(), &features))).await?;
+        let times = FineTuneTimes { layers: tuned.layers_tuned, epochs: tuned.epochs, tuning_seconds, reread_seconds };
+        Ok(Some((Classifier { tuned_layers: Some(layers), ..tuned.classifier }, times)))
     }
 }
 

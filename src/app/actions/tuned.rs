@@ -1,32 +1,30 @@
 //! Which encoder's features are in use: the pretrained one, or it with fine-tuned top
 //! layers (just trained, or the saved classifier's, brought back from Cache Storage).
 
-use std::rc::Rc;
-
 use super::Actions;
 use crate::app::error::PageError;
 use crate::app::services::index::AllFeatures;
 use crate::app::services::tuned_store;
 use crate::app::state::{TrainPhase, TrainStatus};
-use crate::features::Embedder;
 use crate::tuned::TunedLayers;
 
 impl Actions {
-    /// Puts an encoder and its features in use: a fine-tuned one, or the pretrained one.
-    pub(super) fn use_encoder(self, tuned: Option<(Rc<Embedder>, TunedLayers, &AllFeatures)>) -> Result<(), PageError> {
+    /// Puts an encoder and its features in use: the engine's candidate (fine-tuned, with
+    /// `layers`), or the pretrained one.
+    pub(super) async fn use_encoder(self, tuned: Option<(TunedLayers, &AllFeatures)>) -> Result<(), PageError> {
         let (engine, index) = (self.engine(), self.reviews.index());
         match tuned {
-            Some((embedder, layers, features)) => {
+            Some((layers, features)) => {
                 if !index.use_features(Some(features)) {
                     return Err(PageError::FeaturesMisfit);
                 }
                 self.encoder.set_tuned(Some(layers.sha256.clone()));
-                engine.use_encoder(Some((embedder, layers)));
+                engine.use_encoder(Some(layers)).await?;
             }
             None => {
                 index.use_features(None);
                 self.encoder.set_tuned(None);
-                engine.use_encoder(None);
+                engine.use_encoder(None).await?;
             }
         }
         self.reviews.features_swapped();
@@ -47,7 +45,7 @@ impl Actions {
             return;
         }
         let Some(layers) = wanted.filter(|_| self.reviews.is_complete_untracked()) else {
-            let _ = self.use_encoder(None);
+            let _ = self.use_encoder(None).await;
             return;
         };
         if training.is_running_untracked() {
@@ -71,26 +69,25 @@ impl Actions {
     /// `Ok(false)` when cancelled.
     async fn restore_tuned(self, layers: &TunedLayers) -> Result<bool, PageError> {
         let bytes = tuned_store::layers_bytes(layers).await.ok_or(PageError::TunedLayersGone)?;
-        let embedder = self.engine().tuned_embedder(layers, &bytes)?;
+        self.engine().prepare_tuned(layers, bytes).await?;
         let features = match tuned_store::features(layers).await {
             Some(features) => features,
             None => {
-                let Some(features) = self.read_all(&embedder, layers, TrainPhase::Restore).await? else {
+                let Some(features) = self.read_all(layers, TrainPhase::Restore).await? else {
                     return Ok(false);
                 };
                 let _ = tuned_store::keep_features(layers, &features).await;
                 features
             }
         };
-        self.use_encoder(Some((embedder, layers.clone(), &features)))?;
+        self.use_encoder(Some((layers.clone(), &features))).await?;
         Ok(true)
     }
 
-    /// Every bundled review's features through `embedder` (with `layers`), reported as
-    /// `phase`; `None` when cancelled.
+    /// Every bundled review's features through the engine's candidate (with `layers`),
+    /// reported as `phase`; `None` when cancelled.
     pub(super) async fn read_all(
         self,
-        embedder: &Embedder,
         layers: &TunedLayers,
         phase: TrainPhase,
     ) -> Result<Option<AllFeatures>, PageError> {
@@ -98,6 +95,6 @@ impl Actions {
         let on_progress = move |step, total| training.progress(phase, step, total);
         let keep_going = move || !training.is_cancelled();
         let key = (self.encoder.model_untracked(), layers.sha256.as_str());
-        self.reviews.index().read_all(&self.engine(), embedder, key, &on_progress, &keep_going).await
+        self.reviews.index().read_all(&self.engine(), key, &on_progress, &keep_going).await
     }
 }

@@ -32,7 +32,7 @@ pub struct LoadedCatalogue {
 /// Each review (in catalogue order) as the contenders read it.
 pub struct ReadReviews {
     pub views: Vec<TextView>,
-    /// The reviews' word vectors ([`crate::features::Embedder::word_vectors`]).
+    /// The reviews' word vectors ([`crate::features::Embedder::word_vectors`], by the pretrained encoder).
     pub word_vectors: Vec<Vec<f32>>,
 }
 
@@ -68,11 +68,10 @@ impl LoadedCatalogue {
             return Ok(read);
         }
         let texts: Vec<&str> = (0..self.len()).filter_map(|i| Some(self.review(i)?.1.text.as_str())).collect();
-        let pretrained = engine.pretrained()?;
         let (mut views, mut word_vectors) = (Vec::with_capacity(texts.len()), Vec::with_capacity(texts.len()));
         for chunk in texts.chunks(TEXTS_PER_STEP) {
             views.extend(chunk.iter().map(|t| TextView::of(t)));
-            word_vectors.extend(pretrained.word_vectors(chunk).await?);
+            word_vectors.extend(engine.word_vectors(chunk).await?);
             crate::app::yield_to_browser().await;
         }
         // A round that started meanwhile may have read them first: the same values.
@@ -107,10 +106,10 @@ impl LoadedCatalogue {
 
 /// Word vectors of the bundled sample and held-out reviews, for the word-vector contender.
 pub async fn word_vectors_of(engine: &Engine, texts: &[String]) -> Result<Vec<Vec<f32>>, PageError> {
-    let pretrained = engine.pretrained()?;
     let mut vectors = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(TEXTS_PER_STEP / 4) {
-        vectors.extend(pretrained.word_vectors(chunk).await?);
+        let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        vectors.extend(engine.word_vectors(&chunk).await?);
         crate::app::yield_to_browser().await;
     }
     Ok(vectors)

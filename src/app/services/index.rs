@@ -11,10 +11,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::engine::Engine;
+use super::engine::protocol::Encoder;
 use super::loader;
 use crate::app::error::PageError;
 use crate::classifier::TextView;
-use crate::features::{Embedder, FeatureCache};
+use crate::features::FeatureCache;
 use crate::models::ModelName;
 
 /// A bundled review with its gold label (1 positive, 0 negative).
@@ -123,7 +124,7 @@ impl ReviewIndex {
                     return Ok(FeatureOrigin::ComputedHere(why_not));
                 }
                 let text = self.part(heldout, |p| p[i].review.text.clone());
-                let vector = engine.embed_in_background(&[text], None).await?.remove(0).vector;
+                let vector = engine.embed_in_background(&[text], Encoder::InUse).await?.remove(0).vector;
                 let mut reviews = self.reviews.borrow_mut();
                 let entry = &mut reviews.part_mut(heldout)[i];
                 (entry.features, entry.pretrained) = (Some(vector.clone()), Some(vector));
@@ -134,13 +135,12 @@ impl ReviewIndex {
         Ok(FeatureOrigin::ComputedHere(why_not))
     }
 
-    /// Every bundled review's features from `embedder` (a fine-tuned encoder not yet in
-    /// use), one review per step, reporting `(done, total)`. `None` if `keep_going` turned
+    /// Every bundled review's features from the engine's candidate (a fine-tuned encoder
+    /// not yet in use), one review per step, reporting `(done, total)`. `None` if `keep_going` turned
     /// false first. `model` and `weights_sha256` label the result.
     pub async fn read_all(
         &self,
         engine: &Engine,
-        embedder: &Embedder,
         (model, weights_sha256): (ModelName, &str),
         on_progress: &dyn Fn(usize, usize),
         keep_going: &dyn Fn() -> bool,
@@ -158,7 +158,7 @@ impl ReviewIndex {
             } else {
                 self.part(true, |p| p[i - sample].review.text.clone())
             };
-            vectors.push(engine.embed_in_background(&[text], Some(embedder)).await?.remove(0).vector);
+            vectors.push(engine.embed_in_background(&[text], Encoder::Candidate).await?.remove(0).vector);
         }
         on_progress(sample + heldout, sample + heldout);
         let held = vectors.split_off(sample);
@@ -220,7 +220,7 @@ impl ReviewIndex {
             return Err(PageError::CacheUnusable("does not match the bundled reviews"));
         }
         let first = self.part(false, |p| p[0].review.text.clone());
-        let mine = engine.embed_for_classifier(&[first]).await?.remove(0).vector;
+        let mine = engine.embed_for_classifier(&[first], Encoder::InUse).await?.remove(0).vector;
         let worst = mine.iter().zip(&cache.sample[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         if mine.len() != cache.dim || worst > SPOT_CHECK_TOLERANCE {
             return Err(PageError::CacheDisagrees(worst));

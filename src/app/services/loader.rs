@@ -1,4 +1,5 @@
-//! Downloading the model files from the local server, with progress, into Cache Storage.
+//! Downloading the model files from the local server, with progress, into Cache Storage
+//! (on the page or in the engine's worker: both share the origin's Cache Storage).
 //!
 //! Each model folder has a small manifest per weight precision (names, sizes, sha256), always
 //! fetched fresh. Files are kept in Cache Storage under their URL plus their sha256, so a
@@ -6,25 +7,26 @@
 //! what it makes itself (fine-tuned layers) in the same cache.
 
 use js_sys::{Reflect, Uint8Array};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, Response};
 
 use crate::app::error::{PageError, js_message};
+use crate::app::global::{self, fetch};
 use crate::models::{ModelName, WeightPrecision};
 use crate::tuned::sha256_hex;
 
 const CACHE_NAME: &str = "flicktune-models-v1";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ManifestFile {
     pub name: String,
     pub bytes: u64,
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     pub files: Vec<ManifestFile>,
 }
@@ -36,7 +38,7 @@ impl Manifest {
 }
 
 /// Where one file's download stands.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileProgress {
     pub name: String,
     pub done: u64,
@@ -50,18 +52,6 @@ pub fn model_url(model: ModelName, file: &str) -> String {
 
 fn cache_key(model: ModelName, file: &ManifestFile) -> String {
     format!("{}?sha256={}", model_url(model, &file.name), file.sha256)
-}
-
-async fn fetch(url: &str) -> Result<Response, PageError> {
-    let window = web_sys::window().ok_or(PageError::Unsupported("window"))?;
-    let response: Response = JsFuture::from(window.fetch_with_str(url))
-        .await
-        .map_err(|e| PageError::Fetch { url: url.into(), reason: js_message(&e) })?
-        .unchecked_into();
-    if !response.ok() {
-        return Err(PageError::Server { url: url.into(), status: response.status() });
-    }
-    Ok(response)
 }
 
 pub async fn fetch_manifest(model: ModelName, precision: WeightPrecision) -> Result<Manifest, PageError> {
@@ -78,7 +68,7 @@ pub async fn fetch_text(url: &str) -> Result<String, PageError> {
 async fn open_cache() -> Option<Cache> {
     // Cache Storage exists only in secure contexts (localhost counts); without it we
     // still work, we just download again next time.
-    let caches = web_sys::window()?.caches().ok()?;
+    let caches = global::caches()?;
     JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
 }
 

@@ -83,6 +83,11 @@ impl EncoderState {
         self.reload.notify();
     }
 
+    /// Loads the encoder again with the same settings (after the engine's worker stopped).
+    pub fn reload(&self) {
+        self.reload.notify();
+    }
+
     /// The GPU device was lost: loads the encoder again on the CPU.
     pub fn move_to_cpu(&self) {
         self.prefer.set(BackendKind::Cpu);

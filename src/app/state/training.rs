@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use crate::app::services::engine::protocol::Progress;
 use crate::app::services::storage;
 
 /// Where training stands.
@@ -98,6 +99,19 @@ impl Training {
 
     pub fn progress(&self, phase: TrainPhase, step: usize, total: usize) {
         self.status.set(TrainStatus::Running { phase, step, total });
+    }
+
+    /// Reports a part of the run as `phase`: its steps, and its losses on the run's curve
+    /// after step `offset`.
+    pub fn reporter(self, phase: TrainPhase, offset: usize) -> impl Fn(Progress) {
+        move |p: Progress| {
+            if let Progress::Step { step, total, loss } = p {
+                self.progress(phase, step, total);
+                if let Some(loss) = loss {
+                    self.loss(offset + step, loss);
+                }
+            }
+        }
     }
 
     /// A step's loss, on the run's curve (continuing it across the run's parts).

@@ -1,0 +1,192 @@
+//! The encoder on one device, answering [`Request`]s: embedding, training the classifier
+//! on features, fine-tuning the top layers. It runs on the page when the device is WebGPU
+//! (the GPU does the work) and in the engine's Web Worker on the CPU path (where the work
+//! would otherwise block the page).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use burn::tensor::Device;
+
+use super::protocol::{Encoder, FineTuned, Progress, Reply, Request, first, rows_from_bytes};
+use crate::app::error::PageError;
+use crate::app::paced_training;
+use crate::app::services::loader::{self, Manifest};
+use crate::features::Embedder;
+use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
+use crate::models::{ModelFiles, ModelName};
+use crate::training::Example;
+use crate::tuned::TunedLayers;
+
+/// Texts per encoder batch in the page: small, so the work gives control back often.
+const PAGE_BATCH: usize = 4;
+
+/// The encoders built on `device`.
+pub struct Compute {
+    device: Device,
+    state: RefCell<Encoders>,
+    /// Loads started: a load installs its encoder only if no newer one started meanwhile.
+    loads: Cell<u64>,
+}
+
+#[derive(Default)]
+struct Encoders {
+    pretrained: Option<Rc<Embedder>>,
+    /// The encoder in use: the pretrained one, or it with fine-tuned top layers.
+    in_use: Option<Rc<Embedder>>,
+    /// A fine-tuned encoder, not yet in use, and its layers' sha256.
+    candidate: Option<(Rc<Embedder>, String)>,
+}
+
+impl Compute {
+    pub fn new(device: Device) -> Self {
+        Compute { device, state: RefCell::default(), loads: Cell::new(0) }
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Answers `request` (with `bytes` beside it), reporting training steps to `progress`
+    /// and stopping between two steps once `cancelled()` says so.
+    pub async fn handle(
+        &self,
+        request: Request,
+        bytes: Vec<Vec<u8>>,
+        progress: &dyn Fn(Progress),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(Reply, Vec<Vec<u8>>), PageError> {
+        let reply = match request {
+            Request::Load { model, manifest } => {
+                self.load(model, &manifest, progress).await?;
+                Reply::Done
+            }
+            Request::Embed { texts, pooling, encoder } => {
+                return Ok(Reply::embeddings_of(self.encoder(encoder)?.embed_pooled(&texts, pooling).await?));
+            }
+            Request::PooledBatch { windows } => {
+                let windows: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
+                return Ok(Reply::rows_of(self.encoder(Encoder::InUse)?.pooled_rows(&windows).await?));
+            }
+            Request::CountTokens { texts } => Reply::Tokens(self.encoder(Encoder::InUse)?.plan(&texts)?.tokens()),
+            Request::WordVectors { texts } => {
+                return Ok(Reply::rows_of(self.encoder(Encoder::Pretrained)?.word_vectors(&texts).await?));
+            }
+            Request::TrainHead { labels, scaling, source } => {
+                let rows = rows_from_bytes(first(&bytes), labels.len())?;
+                let examples: Vec<Example> =
+                    rows.iter().zip(labels).map(|(features, label)| Example { features, label }).collect();
+                let on_step = |step, total, loss| progress(Progress::Step { step, total, loss: Some(loss) });
+                Reply::Head(paced_training::train(&self.device, &examples, scaling, source, &on_step, cancelled).await?)
+            }
+            Request::FineTune { labelled, head } => {
+                match self.fine_tune(&labelled, &head, progress, cancelled).await? {
+                    Some((tuned, bytes)) => return Ok((Reply::FineTuned(Some(tuned)), vec![bytes])),
+                    None => Reply::FineTuned(None),
+                }
+            }
+            Request::Prepare { layers } => {
+                let bytes = bytes.first().ok_or(PageError::TunedLayersGone)?;
+                self.prepare(&layers, bytes)?;
+                Reply::Done
+            }
+            Request::UseEncoder { tuned_sha256 } => {
+                let mut state = self.state.borrow_mut();
+                state.in_use = match tuned_sha256 {
+                    None => state.pretrained.clone(),
+                    Some(sha) => match &state.candidate {
+                        Some((embedder, candidate)) if *candidate == sha => Some(embedder.clone()),
+                        _ => return Err(PageError::TunedLayersGone),
+                    },
+                };
+                Reply::Done
+            }
+            Request::MemoryBytes => Reply::MemoryBytes(crate::app::global::wasm_memory_bytes()),
+        };
+        Ok((reply, Vec::new()))
+    }
+
+    /// Builds the encoder from its files (from Cache Storage, or downloaded) and runs it
+    /// once: shader compilation errors and lost devices show up here rather than at the
+    /// user's first click.
+    async fn load(&self, model: ModelName, manifest: &Manifest, progress: &dyn Fn(Progress)) -> Result<(), PageError> {
+        let ticket = self.loads.get() + 1;
+        self.loads.set(ticket);
+        *self.state.borrow_mut() = Encoders::default();
+        let mut files = Vec::with_capacity(manifest.files.len());
+        for file in &manifest.files {
+            files.push(loader::load_file(model, file, &|p| progress(Progress::File(p))).await?);
+        }
+        let [config_json, tokenizer_json, weights]: [Vec<u8>; 3] = files.try_into().map_err(|_| PageError::Manifest)?;
+        let files = ModelFiles { model, config_json, weights, tokenizer_json };
+        let (tokenizer, bert) = files.load(&self.device)?;
+        let embedder = Embedder {
+            tokenizer,
+            model: bert,
+            device: self.device.clone(),
+            pooling: model.spec().pooling,
+            batch_size: PAGE_BATCH,
+        };
+        embedder.embed_async(&["warm-up"]).await?;
+        if self.loads.get() == ticket {
+            let embedder = Rc::new(embedder);
+            *self.state.borrow_mut() =
+                Encoders { pretrained: Some(embedder.clone()), in_use: Some(embedder), candidate: None };
+        }
+        Ok(())
+    }
+
+    fn encoder(&self, which: Encoder) -> Result<Rc<Embedder>, PageError> {
+        let state = self.state.borrow();
+        match which {
+            Encoder::InUse => state.in_use.clone(),
+            Encoder::Pretrained => state.pretrained.clone(),
+            Encoder::Candidate => state.candidate.as_ref().map(|(embedder, _)| embedder.clone()),
+        }
+        .ok_or(PageError::NotLoaded)
+    }
+
+    /// The pretrained encoder with `layers` laid over it becomes the candidate.
+    fn prepare(&self, layers: &TunedLayers, bytes: &[u8]) -> Result<(), PageError> {
+        let pretrained = self.encoder(Encoder::Pretrained)?;
+        let model = layers.apply(pretrained.model.clone(), bytes)?;
+        let embedder = Embedder {
+            model,
+            tokenizer: pretrained.tokenizer.clone(),
+            device: pretrained.device.clone(),
+            ..*pretrained
+        };
+        self.state.borrow_mut().candidate = Some((Rc::new(embedder), layers.sha256.clone()));
+        Ok(())
+    }
+
+    /// Fine-tunes the pretrained encoder's top layers with `head`, one step at a time;
+    /// the result (kept as f16, as after a reload) becomes the candidate. `None` when cancelled.
+    async fn fine_tune(
+        &self,
+        labelled: &[(String, u8)],
+        head: &crate::classifier::Classifier,
+        progress: &dyn Fn(Progress),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<(FineTuned, Vec<u8>)>, PageError> {
+        let pretrained = self.encoder(Encoder::Pretrained)?;
+        let config = FineTuneConfig::new();
+        let examples = labelled
+            .iter()
+            .map(|(text, label)| TokenExample::new(&pretrained.tokenizer, text, *label, config.max_tokens))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pad = pretrained.tokenizer.pad_id();
+        let mut tuner = FineTuner::new(&pretrained.model, head, &examples, pad, config.clone(), &self.device)?;
+        let on_step = |step, total, loss| progress(Progress::Step { step, total, loss: Some(loss) });
+        // One step at a time: a step is long, and the loss read-back lets the page breathe.
+        if !paced_training::pace(&mut tuner, 1, &on_step, cancelled).await? {
+            return Ok(None);
+        }
+        let first_tuned = tuner.first_tuned_layer();
+        let (encoder, classifier) = tuner.finish().await?;
+        let (layers, bytes) = TunedLayers::save(&encoder, first_tuned)?;
+        self.prepare(&layers, &bytes)?;
+        let layers_tuned = pretrained.model.num_layers() - first_tuned;
+        Ok(Some((FineTuned { layers, classifier, layers_tuned, epochs: config.epochs }, bytes)))
+    }
+}
