@@ -69,6 +69,9 @@ pub enum PageError {
     /// The engine's worker failed at the request: its own message.
     #[error("{0}")]
     Engine(String),
+    /// The engine's WebGPU device is lost (its message): the encoder must move to the CPU.
+    #[error("{0}")]
+    EngineDeviceLost(String),
     #[error("the engine answered a request with the wrong kind of reply ({0}): please report this")]
     UnexpectedReply(String),
     #[error("the encoder returned fewer results than texts")]

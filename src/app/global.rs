@@ -57,3 +57,12 @@ pub fn wasm_memory_bytes() -> f64 {
     let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
     memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64
 }
+
+/// A parameter of the page's address, such as `f32` in `?precision=f32` (none in a worker).
+pub fn url_param(name: &str) -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|pair| Some(pair.strip_prefix(name)?.strip_prefix('=')?.to_string()))
+}

@@ -7,7 +7,7 @@
 //! flicktune.ready()                                       // → true once a model is loaded
 //! flicktune.model()                                       // → "e5", "l3", … (the one loaded or loading), or "none"
 //! await flicktune.pooledBatch([Uint32Array.of(101, 2307, 102)])  // → [[384 floats]]: mean-pooled, not normalised
-//! await flicktune.memory()  // → {page: bytes, engine: bytes | null}: the wasm memory of the page and of the engine's worker
+//! await flicktune.memory()  // → {page: bytes, workers: [bytes…]}: the wasm memory of the page and of each engine worker
 //! flicktune.comparison   // → the contenders' latest scores (below), or null
 //! ```
 //!
@@ -80,16 +80,17 @@ impl Flicktune {
         self.engine.model().map_or("none", |m| m.short()).to_string()
     }
 
-    /// The wasm memory of the page's instance and of the engine's worker (`null` when the
-    /// encoder runs on the page), in bytes: `{page, engine}`.
+    /// The wasm memory of the page's instance and of each engine worker's (the primary
+    /// first), in bytes: `{page, workers: [...]}`.
     pub fn memory(&self) -> js_sys::Promise {
         let engine = self.engine.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let (page, worker) =
+            let (page, workers) =
                 engine.memory_bytes().await.map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))?;
             let out = js_sys::Object::new();
             js_sys::Reflect::set(&out, &"page".into(), &page.into())?;
-            js_sys::Reflect::set(&out, &"engine".into(), &worker.map_or(JsValue::NULL, JsValue::from))?;
+            let workers: js_sys::Array = workers.into_iter().map(JsValue::from).collect();
+            js_sys::Reflect::set(&out, &"workers".into(), &workers)?;
             Ok(out.into())
         })
     }

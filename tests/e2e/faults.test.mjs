@@ -105,23 +105,26 @@ test("a reload in the middle of training, then of fine-tuning, keeps the labels 
 // that the page tells a lost device from a failed read.
 test("the WebGPU device lost mid-training: the page moves to the CPU, says so and trains there", { timeout: 900_000 }, () =>
   withPage({ webgpu: true }, async (page) => {
-    await page.addInitScript(() => {
+    // The encoder runs in the engine's worker, which asks for the device: keep it there.
+    // (The worker asks only when the page sends it the model, long after it starts.)
+    const hooked = new Promise((ok) => page.on("worker", (worker) => ok(worker.evaluate(() => {
       const request = GPUAdapter.prototype.requestDevice;
-      window.__devices = [];
+      self.__devices = [];
       GPUAdapter.prototype.requestDevice = async function (...args) {
         const device = await request.apply(this, args);
-        window.__devices.push(device);
+        self.__devices.push(device);
         return device;
       };
-    });
+    }).then(() => worker))));
     await page.goto(server.url + WITH_L3_REVIEWS);
+    const worker = await hooked;
     await ready(page, 400_000);
     assert.equal(await page.evaluate(() => window.flicktune.backend()), "webgpu");
     await stopAutoRetrain(page);
     await labelWithButtons(page, 20);
     await page.getByTestId("train").click();
     await page.getByTestId("train-status").filter({ hasText: /^training… step [1-9]/ }).waitFor({ timeout: 300_000 });
-    assert.equal(await page.evaluate(() => { window.__devices.forEach((d) => d.destroy()); return window.__devices.length; }), 1);
+    assert.equal(await worker.evaluate(() => { self.__devices.forEach((d) => d.destroy()); return self.__devices.length; }), 1);
     await page.waitForFunction(() => window.flicktune.backend() === "cpu", null, { timeout: 300_000 });
     const notice = await page.locator(".notice", { hasText: "WebGPU" }).textContent();
     console.log(`after the device was lost: ${notice}`);

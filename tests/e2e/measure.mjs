@@ -3,7 +3,9 @@
 // Chromium's WebGPU adapter (SwiftShader: software, not GPU speed). Beside each figure:
 // the main thread's long tasks (over 50 ms, the browser's long-task observer) in that
 // phase, which is what a Web Worker for the engine would take away (issue 17).
-//   node tests/e2e/measure.mjs [--texts 40] [--gpu-texts 8] [--paths cpu,webgpu]
+// `--workers N` asks the page for N engine workers on the CPU path (default: the page's
+// own choice, two on two cores); embedding is measured once every worker holds the encoder.
+//   node tests/e2e/measure.mjs [--texts 40] [--gpu-texts 8] [--paths cpu,webgpu] [--workers N]
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -18,6 +20,7 @@ const n = Number(arg("--texts", 40));
 // SwiftShader (software WebGPU) runs at tens of tokens per second: measure fewer texts there.
 const gpuN = Number(arg("--gpu-texts", 8));
 const paths = arg("--paths", "cpu,webgpu").split(",");
+const workers = arg("--workers", null);
 const assets = process.env.FLICKTUNE_ASSETS ?? join(ROOT, "assets");
 const sample = readFileSync(join(assets, "data/imdb/sample.jsonl"), "utf8")
   .trim().split("\n").map((l) => JSON.parse(l).text);
@@ -38,11 +41,18 @@ try {
       const times = [];
       for (const visit of ["cold", "warm"]) {
         const start = Date.now();
-        await (visit === "cold" ? page.goto(server.url) : page.reload());
+        await (visit === "cold" ? page.goto(server.url + (workers ? `?workers=${workers}` : "")) : page.reload());
         await waitReady(page, 600_000);
         times.push(`${visit} ${((Date.now() - start) / 1000).toFixed(1)} s`);
       }
       const atReady = await longTasks(page);
+      // The helper workers load after ready, in the background: measure once they hold the encoder.
+      await ready(page, 600_000);
+      const expected = webgpu ? 1 : Number(workers ?? ((await page.evaluate(() => navigator.hardwareConcurrency)) >= 2 ? 2 : 1));
+      await page.waitForFunction(async (n) => (await window.flicktune.memory()).workers.length === n, expected,
+        { timeout: 600_000, polling: 500 });
+      await longTasks(page);
+      const count = (await page.evaluate(() => window.flicktune.memory())).workers.length;
       const backend = await page.evaluate(() => window.flicktune.backend());
       const adapter = await page.getByTestId("backend").locator("..").textContent();
       const result = await page.evaluate(async (texts) => {
@@ -75,7 +85,7 @@ try {
         const status = await train(page, 600_000);
         inTraining = `(${status}) ${await longTasks(page)}`;
       }
-      console.log(`${backend} (${adapter.trim()}): navigation to ready ${times.join(", ")}; ` +
+      console.log(`${backend}, ${count} engine worker(s) (${adapter.trim()}): navigation to ready ${times.join(", ")}; ` +
         `embed ${texts.length} reviews, ${result.tokens} tokens in ${result.seconds.toFixed(1)} s = ` +
         `${Math.round(result.tokens / result.seconds)} tokens/s; one review of ${single.tokens} tokens ` +
         `in ${single.seconds.toFixed(2)} s`);

@@ -65,7 +65,7 @@ impl Actions {
                 }
             }
             Ok(_) => {}
-            Err(e) if current() && self.is_device_lost(&e).await => self.move_to_cpu(&e),
+            Err(e) if current() && self.is_device_lost(&e) => self.move_to_cpu(&e),
             Err(e) => leptos::logging::warn!("computing the bundled reviews' features stopped: {e}"),
         }
     }

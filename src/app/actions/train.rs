@@ -46,7 +46,7 @@ impl Actions {
                 TrainStatus::Finished { seconds: (js_sys::Date::now() - started) / 1e3, labels, fine_tuning }
             }
             Ok(None) => TrainStatus::Cancelled,
-            Err(e) if self.is_device_lost(&e).await => {
+            Err(e) if self.is_device_lost(&e) => {
                 training.resume_after_move(pressed);
                 self.move_to_cpu(&e);
                 TrainStatus::Failed(format!("{e}: the encoder moves to the CPU and training starts again there"))
@@ -58,12 +58,9 @@ impl Actions {
         }
     }
 
-    /// Whether `error` came from a lost GPU device.
-    pub(super) async fn is_device_lost(self, error: &PageError) -> bool {
-        match error.device_failure() {
-            Some(failure) => self.engine().is_lost_after(failure).await,
-            None => false,
-        }
+    /// Whether `error` came from a lost GPU device (the engine's worker checked).
+    pub(super) fn is_device_lost(self, error: &PageError) -> bool {
+        matches!(error, PageError::EngineDeviceLost(_))
     }
 
     /// The GPU device was lost (`error` says how): the encoder loads again on the CPU,

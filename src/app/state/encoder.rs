@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use crate::app::global;
 use crate::app::services::engine::ActiveBackend;
 use crate::app::services::loader::FileProgress;
 use crate::app::services::storage;
@@ -166,21 +167,16 @@ impl EncoderState {
     }
 }
 
-/// A parameter of the page's address, such as `f32` in `?precision=f32`.
-fn url_param(name: &str) -> Option<String> {
-    let search = web_sys::window()?.location().search().ok()?;
-    search
-        .trim_start_matches('?')
-        .split('&')
-        .find_map(|pair| Some(pair.strip_prefix(name)?.strip_prefix('=')?.to_string()))
-}
-
 fn precision_from_url() -> WeightPrecision {
-    if url_param("precision").as_deref() == Some("f32") { WeightPrecision::F32 } else { WeightPrecision::F16 }
+    if global::url_param("precision").as_deref() == Some("f32") { WeightPrecision::F32 } else { WeightPrecision::F16 }
 }
 
 /// The encoder to start with: `?model=l3` (for this visit), else the one last chosen in
 /// the menu, else the default.
 fn initial_model() -> ModelName {
-    [url_param("model"), storage::read_model()].into_iter().flatten().find_map(|m| m.parse().ok()).unwrap_or_default()
+    [global::url_param("model"), storage::read_model()]
+        .into_iter()
+        .flatten()
+        .find_map(|m| m.parse().ok())
+        .unwrap_or_default()
 }

@@ -1,9 +1,9 @@
-//! The encoder on one device, answering [`Request`]s: embedding, training the classifier
-//! on features, fine-tuning the top layers. It runs on the page when the device is WebGPU
-//! (the GPU does the work) and in the engine's Web Worker on the CPU path (where the work
-//! would otherwise block the page).
+//! The encoder on one device, in the engine's Web Worker, answering [`Request`]s:
+//! embedding, training the classifier on features, fine-tuning the top layers. The device
+//! is the worker's WebGPU adapter or Burn's CPU backend; [`super::worker`] picks it and
+//! makes a `Compute` per load.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use burn::tensor::Device;
@@ -12,6 +12,7 @@ use super::protocol::{Encoder, FineTuned, Progress, Reply, Request, first, rows_
 use crate::app::error::PageError;
 use crate::app::paced_training;
 use crate::app::services::loader::{self, Manifest};
+use crate::backend::{BackendKind, DeviceFailure, read_values};
 use crate::features::Embedder;
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use crate::models::{ModelFiles, ModelName};
@@ -24,9 +25,8 @@ const PAGE_BATCH: usize = 4;
 /// The encoders built on `device`.
 pub struct Compute {
     device: Device,
+    kind: BackendKind,
     state: RefCell<Encoders>,
-    /// Loads started: a load installs its encoder only if no newer one started meanwhile.
-    loads: Cell<u64>,
 }
 
 #[derive(Default)]
@@ -38,13 +38,57 @@ struct Encoders {
     candidate: Option<(Rc<Embedder>, String)>,
 }
 
+/// How long a failed read-back waits for the browser to report a lost device.
+const LOSS_REPORT_MS: i32 = 250;
+
 impl Compute {
-    pub fn new(device: Device) -> Self {
-        Compute { device, state: RefCell::default(), loads: Cell::new(0) }
+    /// Builds `model` on `device` from the files `manifest` lists (from Cache Storage, or
+    /// downloaded; progress: each file's) and runs it once: shader compilation errors and
+    /// lost devices show up here rather than at the user's first click.
+    pub async fn load(
+        device: Device,
+        kind: BackendKind,
+        model: ModelName,
+        manifest: &Manifest,
+        progress: &dyn Fn(Progress),
+    ) -> Result<Self, PageError> {
+        let mut files = Vec::with_capacity(manifest.files.len());
+        for file in &manifest.files {
+            files.push(loader::load_file(model, file, &|p| progress(Progress::File(p))).await?);
+        }
+        let [config_json, tokenizer_json, weights]: [Vec<u8>; 3] = files.try_into().map_err(|_| PageError::Manifest)?;
+        let files = ModelFiles { model, config_json, weights, tokenizer_json };
+        let (tokenizer, bert) = files.load(&device)?;
+        let embedder = Embedder {
+            tokenizer,
+            model: bert,
+            device: device.clone(),
+            pooling: model.spec().pooling,
+            batch_size: PAGE_BATCH,
+        };
+        embedder.embed_async(&["warm-up"]).await?;
+        let embedder = Rc::new(embedder);
+        let state = Encoders { pretrained: Some(embedder.clone()), in_use: Some(embedder), candidate: None };
+        Ok(Compute { device, kind, state: RefCell::new(state) })
     }
 
-    pub fn device(&self) -> &Device {
-        &self.device
+    pub fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    /// Whether the WebGPU device is lost, after `failure`. Chromium rejects the read-back
+    /// before it reports the loss, so a failure that does not say "lost" is checked with a
+    /// one-value read a moment later: a device that cannot read back one value is of no
+    /// further use, whatever it reports.
+    pub async fn is_lost_after(&self, failure: &DeviceFailure) -> bool {
+        if self.kind != BackendKind::Wgpu {
+            return false;
+        }
+        if failure.is_lost() {
+            return true;
+        }
+        crate::app::wait_ms(LOSS_REPORT_MS).await;
+        read_values(burn::tensor::Tensor::<1>::zeros([1], &self.device)).await.is_err()
     }
 
     /// Answers `request` (with `bytes` beside it), reporting training steps to `progress`
@@ -57,10 +101,6 @@ impl Compute {
         cancelled: &dyn Fn() -> bool,
     ) -> Result<(Reply, Vec<Vec<u8>>), PageError> {
         let reply = match request {
-            Request::Load { model, manifest } => {
-                self.load(model, &manifest, progress).await?;
-                Reply::Done
-            }
             Request::Embed { texts, pooling, encoder } => {
                 return Ok(Reply::embeddings_of(self.encoder(encoder)?.embed_pooled(&texts, pooling).await?));
             }
@@ -101,39 +141,12 @@ impl Compute {
                 };
                 Reply::Done
             }
-            Request::MemoryBytes => Reply::MemoryBytes(crate::app::global::wasm_memory_bytes()),
+            // The worker answers these itself.
+            other @ (Request::Load { .. } | Request::MemoryBytes) => {
+                return Err(PageError::UnexpectedReply(format!("{other:?} reached the encoder")));
+            }
         };
         Ok((reply, Vec::new()))
-    }
-
-    /// Builds the encoder from its files (from Cache Storage, or downloaded) and runs it
-    /// once: shader compilation errors and lost devices show up here rather than at the
-    /// user's first click.
-    async fn load(&self, model: ModelName, manifest: &Manifest, progress: &dyn Fn(Progress)) -> Result<(), PageError> {
-        let ticket = self.loads.get() + 1;
-        self.loads.set(ticket);
-        *self.state.borrow_mut() = Encoders::default();
-        let mut files = Vec::with_capacity(manifest.files.len());
-        for file in &manifest.files {
-            files.push(loader::load_file(model, file, &|p| progress(Progress::File(p))).await?);
-        }
-        let [config_json, tokenizer_json, weights]: [Vec<u8>; 3] = files.try_into().map_err(|_| PageError::Manifest)?;
-        let files = ModelFiles { model, config_json, weights, tokenizer_json };
-        let (tokenizer, bert) = files.load(&self.device)?;
-        let embedder = Embedder {
-            tokenizer,
-            model: bert,
-            device: self.device.clone(),
-            pooling: model.spec().pooling,
-            batch_size: PAGE_BATCH,
-        };
-        embedder.embed_async(&["warm-up"]).await?;
-        if self.loads.get() == ticket {
-            let embedder = Rc::new(embedder);
-            *self.state.borrow_mut() =
-                Encoders { pretrained: Some(embedder.clone()), in_use: Some(embedder), candidate: None };
-        }
-        Ok(())
     }
 
     fn encoder(&self, which: Encoder) -> Result<Rc<Embedder>, PageError> {

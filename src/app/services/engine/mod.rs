@@ -1,30 +1,31 @@
-//! The page's encoder: which device it runs on, loading it, and the work asked of it.
+//! The page's encoder: a facade over the engine's Web Workers, so the page's main thread
+//! never runs it. The same methods as when the encoder ran on the page (`embed`,
+//! `train_head`, `fine_tune`, …) send a [`protocol::Request`] to a worker and wait for its
+//! reply without blocking.
 //!
-//! WebGPU is used when the browser gives an adapter: the encoder is built on the page,
-//! whose GPU does the work. Otherwise, or when WebGPU fails (no adapter, device lost,
-//! shader error at warm-up), the same model runs on Burn's CPU backend in the engine's
-//! Web Worker, so the page never blocks on it, and the user is told why. Either way the
-//! work is asked for as a [`protocol::Request`] and answered by a [`compute::Compute`].
-//! After fine-tuning, the encoder in use is the pretrained one with the tuned top layers
-//! laid over it.
+//! One worker (the primary) holds the encoder and does everything: loading it on its own
+//! WebGPU adapter or, when there is none or it fails, on Burn's CPU backend (the page is
+//! told why), training the head and fine-tuning. On the CPU path, with two cores or more,
+//! a second worker loads the same pretrained encoder and embedding is spread over both
+//! (see [`workers_wanted`]). After fine-tuning, the encoder in use is the pretrained one
+//! with the tuned top layers laid over it, in the primary only.
 
 mod compute;
+pub mod host;
 pub mod protocol;
 pub mod worker;
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
-use burn::tensor::Device;
 use js_sys::Reflect;
-use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
+use serde::{Deserialize, Serialize};
 
-use self::compute::Compute;
 use self::protocol::{Encoder, FineTuned, Progress, Reply, Request};
 use self::worker::EngineWorker;
 use super::loader::{self, FileProgress, Manifest};
 use crate::app::error::PageError;
+use crate::app::global;
 use crate::backend::BackendKind;
 use crate::classifier::{Classifier, FeatureScaling};
 use crate::features::{Embedding, Pooling};
@@ -33,7 +34,7 @@ use crate::training::{Example, FeatureSource};
 use crate::tuned::TunedLayers;
 
 /// The device the encoder runs on, as the page shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActiveBackend {
     pub kind: BackendKind,
     /// The adapter's name (WebGPU), or a description of the CPU path.
@@ -52,7 +53,10 @@ impl ActiveBackend {
     }
 }
 
-/// Shared by the UI and the JavaScript API: the loaded encoder, if any.
+/// The most workers `?workers=N` may ask for.
+const MAX_WORKERS: usize = 4;
+
+/// Shared by the UI and the JavaScript API: the engine's workers and what they hold.
 #[derive(Clone, Default)]
 pub struct Engine {
     state: Rc<RefCell<EngineState>>,
@@ -60,36 +64,30 @@ pub struct Engine {
 
 #[derive(Default)]
 struct EngineState {
-    /// Where the encoder's work is done, once it is loaded.
-    place: Option<Place>,
+    /// The worker that loads the encoder and does all its work; started the first time it is needed.
+    primary: Option<Rc<EngineWorker>>,
+    /// Further workers holding the same pretrained encoder (CPU path), sharing embedding.
+    helpers: Vec<(u64, Rc<EngineWorker>)>,
+    /// Numbers the workers, so a stopped helper can be told apart.
+    workers_started: u64,
+    /// Whether the primary holds a loaded encoder.
+    ready: bool,
     /// The fine-tuned layers in use, if any (without their bytes).
     tuned: Option<TunedLayers>,
-    /// Which encoder is loaded.
+    /// Which encoder is loaded or loading.
     model: Option<ModelName>,
     backend: Option<ActiveBackend>,
-    /// Burn's wgpu runtime is set up once per page: remember how that went.
-    webgpu: Option<Result<(Device, String), Rc<PageError>>>,
-    /// The engine's worker, once started: kept for later loads on the CPU.
-    worker: Option<Rc<EngineWorker>>,
+    /// Loads started: a load installs its result only if no newer one began meanwhile.
+    loads: u64,
+    /// The WebGPU device was lost (why): it is not used again in this visit.
+    webgpu_lost: Option<String>,
     /// Foreground `embed` calls in flight; background work waits for them.
     foreground: usize,
-    /// Why the next load starts a new worker, for its notice.
+    /// Why the next load runs in a new worker, for its notice.
     restarted: Option<String>,
-    /// Asks for a new load after the worker stopped (set by the page's actions).
+    /// Asks for a new load after the primary stopped (set by the page's actions).
     worker_stopped: Option<Rc<dyn Fn(String)>>,
 }
-
-/// Where the encoder's work is done.
-#[derive(Clone)]
-enum Place {
-    /// On the page, on the WebGPU device.
-    Page(Rc<Compute>),
-    /// In the engine's Web Worker, on the CPU.
-    Worker(Rc<EngineWorker>),
-}
-
-/// How long a failed read-back waits for the browser to report a lost device.
-const LOSS_REPORT_MS: i32 = 250;
 
 /// The notices that apply, in one.
 fn joined(notices: impl IntoIterator<Item = Option<String>>) -> Option<String> {
@@ -115,11 +113,12 @@ impl Engine {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.state.borrow().place.is_some()
+        self.state.borrow().ready
     }
 
-    /// Downloads (or reads from the cache) a model and builds it on the preferred backend,
-    /// falling back to the CPU when WebGPU is missing or fails.
+    /// Loads a model in the engine's worker (which reads its files from Cache Storage or
+    /// downloads them, reporting each file's progress) on the preferred backend, falling
+    /// back to the CPU when WebGPU is missing or fails there.
     pub async fn load(
         &self,
         model: ModelName,
@@ -127,127 +126,118 @@ impl Engine {
         prefer: BackendKind,
         on_progress: &dyn Fn(FileProgress),
     ) -> Result<ActiveBackend, PageError> {
-        {
+        let (ticket, lost) = {
             let mut state = self.state.borrow_mut();
-            (state.place, state.tuned, state.model) = (None, None, Some(model));
-        }
-        let request = Request::Load { model, manifest: manifest.clone() };
+            state.loads += 1;
+            (state.ready, state.tuned, state.model) = (false, None, Some(model));
+            // Their encoder is the previous one: dropping them ends them.
+            state.helpers.clear();
+            (state.loads, state.webgpu_lost.clone())
+        };
+        let backend = if lost.is_some() { BackendKind::Cpu } else { prefer };
+        let request = Request::Load { model, manifest: manifest.clone(), backend };
         let files = |p: Progress| {
             if let Progress::File(file) = p {
                 on_progress(file);
             }
         };
-
-        // After a stopped worker the next load says so, and after a lost device why it is on the CPU.
-        let restarted = self.state.borrow_mut().restarted.take();
-        let mut notice = None;
-        if let Some(Err(lost)) = &self.state.borrow().webgpu
-            && matches!(**lost, PageError::WebGpuLost(_))
-        {
-            notice = Some(format!("{lost}; running on the CPU"));
-        }
-        if prefer == BackendKind::Wgpu {
-            match self.webgpu_device().await {
-                Ok((device, adapter)) => {
-                    let compute = Rc::new(Compute::new(device));
-                    match compute.handle(request.clone(), Vec::new(), &files, &never).await {
-                        Ok(_) => {
-                            let (place, notice) = (Place::Page(compute), restarted);
-                            return Ok(self.install(model, place, BackendKind::Wgpu, adapter, notice));
-                        }
-                        Err(e) => notice = Some(format!("WebGPU failed ({e}); running on the CPU instead")),
-                    }
-                }
-                Err(e) => notice = Some(format!("{e}; running on the CPU instead")),
-            }
-        }
-        // The worker reads the files from Cache Storage (or downloads them) itself: the
-        // weights never pass through the page.
-        let worker = self.worker()?;
-        match worker.ask(&request, Vec::new(), &files, &never).await {
-            Ok(_) => {
-                let adapter = "Burn CPU backend (wasm, in a Web Worker)".to_string();
-                let notice = joined([restarted, notice]);
-                Ok(self.install(model, Place::Worker(worker), BackendKind::Cpu, adapter, notice))
-            }
+        let primary = self.primary()?;
+        let outcome = primary.ask(&request, Vec::new(), &files, &never).await.and_then(|(reply, _)| reply.loaded());
+        let mut loaded = match outcome {
+            Ok(loaded) => loaded,
             Err(e) => {
                 loader::evict(model, manifest).await;
-                Err(e)
+                return Err(e);
             }
+        };
+        // After a lost device or a stopped worker, the load says why it is where it is.
+        let lost = lost.map(|reason| format!("{}; running on the CPU", PageError::WebGpuLost(reason)));
+        let restarted = self.state.borrow_mut().restarted.take();
+        loaded.notice = joined([restarted, lost, loaded.notice]);
+        let helpers = if loaded.kind == BackendKind::Cpu { workers_wanted() - 1 } else { 0 };
+        if helpers > 0 {
+            loaded.adapter = format!("{} (embedding spread over {} Web Workers)", host::CPU_ADAPTER, helpers + 1);
+        }
+        let mut state = self.state.borrow_mut();
+        if state.loads == ticket {
+            state.ready = true;
+            state.backend = Some(loaded.clone());
+            drop(state);
+            if helpers > 0 {
+                wasm_bindgen_futures::spawn_local(self.clone().start_helpers(helpers, request, ticket));
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Starts `count` helpers with the pretrained encoder of load `ticket`, one after the
+    /// other (each reads the files from Cache Storage); they share embedding once loaded.
+    async fn start_helpers(self, count: usize, request: Request, ticket: u64) {
+        for _ in 0..count {
+            let serial = self.next_serial();
+            let state = Rc::downgrade(&self.state);
+            let started = EngineWorker::start(&format!("flicktune-engine-helper-{serial}"), move |reason| {
+                leptos::logging::error!(
+                    "Flicktune: the engine's worker stopped (a helper; embedding goes on without it): {reason}"
+                );
+                forget_helper(&state, serial);
+            });
+            let helper = match started {
+                Ok(helper) => Rc::new(helper),
+                Err(e) => return leptos::logging::warn!("Flicktune: no helper worker ({e})"),
+            };
+            if let Err(e) = helper.ask(&request, Vec::new(), &no_progress, &never).await {
+                return leptos::logging::warn!("Flicktune: a helper worker could not load the encoder ({e})");
+            }
+            let mut state = self.state.borrow_mut();
+            if state.loads != ticket {
+                return;
+            }
+            state.helpers.push((serial, helper));
         }
     }
 
-    /// Tells `handler` when the engine's worker stopped (a panic, an uncaught error) while
-    /// the encoder ran there: a new worker starts at the next load, which `handler` asks for.
+    fn next_serial(&self) -> u64 {
+        let mut state = self.state.borrow_mut();
+        state.workers_started += 1;
+        state.workers_started
+    }
+
+    /// The primary worker, started the first time it is needed (and again after it stopped).
+    fn primary(&self) -> Result<Rc<EngineWorker>, PageError> {
+        if let Some(worker) = self.state.borrow().primary.clone() {
+            return Ok(worker);
+        }
+        let _ = self.next_serial();
+        let state = Rc::downgrade(&self.state);
+        let worker = Rc::new(EngineWorker::start("flicktune-engine", move |reason| {
+            leptos::logging::error!("Flicktune: the engine's worker stopped: {reason}");
+            primary_stopped(&state, reason);
+        })?);
+        self.state.borrow_mut().primary = Some(worker.clone());
+        Ok(worker)
+    }
+
+    /// Tells `handler` when the engine's worker stopped (a panic, an uncaught error): a new
+    /// worker starts at the next load, which `handler` asks for.
     pub fn on_worker_stopped(&self, handler: impl Fn(String) + 'static) {
         self.state.borrow_mut().worker_stopped = Some(Rc::new(handler));
     }
 
-    /// The wasm memory of the page's instance and of the worker's (when it runs the encoder), in bytes.
-    pub async fn memory_bytes(&self) -> Result<(f64, Option<f64>), PageError> {
-        let page = crate::app::global::wasm_memory_bytes();
-        let worker = self.state.borrow().worker.clone();
-        let engine = match worker {
-            Some(worker) => {
-                Some(worker.ask(&Request::MemoryBytes, Vec::new(), &no_progress, &never).await?.0.memory_bytes()?)
-            }
-            None => None,
+    /// The wasm memory of the page's instance and of each worker's, in bytes (the primary first).
+    pub async fn memory_bytes(&self) -> Result<(f64, Vec<f64>), PageError> {
+        let workers: Vec<Rc<EngineWorker>> = {
+            let state = self.state.borrow();
+            state.primary.iter().cloned().chain(state.helpers.iter().map(|(_, w)| w.clone())).collect()
         };
-        Ok((page, engine))
-    }
-
-    /// The engine's worker, started the first time it is needed (and again after it stopped).
-    fn worker(&self) -> Result<Rc<EngineWorker>, PageError> {
-        if let Some(worker) = self.state.borrow().worker.clone() {
-            return Ok(worker);
+        let mut bytes = Vec::with_capacity(workers.len());
+        for worker in workers {
+            bytes.push(worker.ask(&Request::MemoryBytes, Vec::new(), &no_progress, &never).await?.0.memory_bytes()?);
         }
-        let state = Rc::downgrade(&self.state);
-        let worker = Rc::new(EngineWorker::start(move |reason| {
-            leptos::logging::error!("Flicktune: the engine's worker stopped: {reason}");
-            let Some(state) = state.upgrade() else { return };
-            // Later, not here: this runs inside the worker's own listener, which dropping
-            // the worker would free while it runs.
-            wasm_bindgen_futures::spawn_local(async move {
-                let handler = {
-                    let mut state = state.borrow_mut();
-                    let was_in_use = matches!(state.place, Some(Place::Worker(_)));
-                    state.worker = None;
-                    if !was_in_use {
-                        return;
-                    }
-                    state.place = None;
-                    state.restarted = Some(format!("the engine's worker stopped ({reason}) and was started again"));
-                    state.worker_stopped.clone()
-                };
-                if let Some(handler) = handler {
-                    handler(reason);
-                }
-            });
-        })?);
-        self.state.borrow_mut().worker = Some(worker.clone());
-        Ok(worker)
+        Ok((global::wasm_memory_bytes(), bytes))
     }
 
-    /// Puts a loaded encoder in use, unless a newer load began meanwhile.
-    fn install(
-        &self,
-        model: ModelName,
-        place: Place,
-        kind: BackendKind,
-        adapter: String,
-        notice: Option<String>,
-    ) -> ActiveBackend {
-        let backend = ActiveBackend { kind, adapter, notice };
-        let mut state = self.state.borrow_mut();
-        if state.model == Some(model) {
-            state.place = Some(place);
-            state.tuned = None;
-            state.backend = Some(backend.clone());
-        }
-        backend
-    }
-
-    /// Asks for `request` where the encoder runs.
+    /// Asks the primary worker for `request`, once the encoder is loaded.
     async fn ask(
         &self,
         request: Request,
@@ -255,11 +245,11 @@ impl Engine {
         progress: &dyn Fn(Progress),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<(Reply, Vec<Vec<u8>>), PageError> {
-        let place = self.state.borrow().place.clone().ok_or(PageError::NotLoaded)?;
-        match place {
-            Place::Page(compute) => compute.handle(request, bytes, progress, cancelled).await,
-            Place::Worker(worker) => worker.ask(&request, bytes, progress, cancelled).await,
-        }
+        let primary = {
+            let state = self.state.borrow();
+            state.primary.clone().filter(|_| state.ready).ok_or(PageError::NotLoaded)?
+        };
+        primary.ask(&request, bytes, progress, cancelled).await
     }
 
     /// Asks for `request`, with no bytes beside it and no progress to show.
@@ -269,6 +259,46 @@ impl Engine {
 
     async fn reply(&self, request: Request) -> Result<Reply, PageError> {
         Ok(self.ask_plainly(request).await?.0)
+    }
+
+    /// Spreads `items` over the workers that hold `encoder` in contiguous parts, asks each
+    /// for `make(part)` at once, and joins their answers (`read`) in order.
+    async fn spread<T: Clone, R>(
+        &self,
+        items: &[T],
+        encoder: Encoder,
+        make: impl Fn(Vec<T>) -> Request,
+        read: impl Fn(Reply, &[Vec<u8>]) -> Result<Vec<R>, PageError>,
+    ) -> Result<Vec<R>, PageError> {
+        let workers = self.workers_holding(encoder)?;
+        let parts = workers.len().min(items.len()).max(1);
+        let size = items.len().div_ceil(parts).max(1);
+        let asks = items.chunks(size).zip(&workers).map(|(part, worker)| {
+            let request = make(part.to_vec());
+            let read = &read;
+            async move {
+                let (reply, bytes) = worker.ask(&request, Vec::new(), &no_progress, &never).await?;
+                read(reply, &bytes)
+            }
+        });
+        let mut joined = Vec::with_capacity(items.len());
+        for answer in futures::future::join_all(asks).await {
+            joined.extend(answer?);
+        }
+        Ok(joined)
+    }
+
+    /// The workers that can read with `encoder`: the helpers hold only the pretrained one.
+    fn workers_holding(&self, encoder: Encoder) -> Result<Vec<Rc<EngineWorker>>, PageError> {
+        let state = self.state.borrow();
+        let primary = state.primary.clone().filter(|_| state.ready).ok_or(PageError::NotLoaded)?;
+        let helpers_can = match encoder {
+            Encoder::Pretrained => true,
+            Encoder::InUse => state.tuned.is_none(),
+            Encoder::Candidate => false,
+        };
+        let helpers = state.helpers.iter().filter(|_| helpers_can).map(|(_, w)| w.clone());
+        Ok(std::iter::once(primary).chain(helpers).collect())
     }
 
     /// The fine-tuned layers in use, or `None` on the pretrained encoder.
@@ -295,7 +325,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Fits a classifier on labelled features where the encoder runs; `None` when cancelled.
+    /// Fits a classifier on labelled features in the engine's worker; `None` when cancelled.
     pub async fn train_head(
         &self,
         examples: &[Example<'_>],
@@ -324,31 +354,9 @@ impl Engine {
         Ok(reply.fine_tuned()?.zip(bytes.into_iter().next()))
     }
 
-    /// Whether the WebGPU device the encoder runs on is lost, after `failure`. Chromium
-    /// rejects the read-back before it reports the loss, so a failure that does not say
-    /// "lost" is checked with a one-value read a moment later: a device that cannot read
-    /// back one value is of no further use, whatever it reports.
-    pub async fn is_lost_after(&self, failure: &crate::backend::DeviceFailure) -> bool {
-        let Some(Place::Page(compute)) = self.state.borrow().place.clone() else { return false };
-        if failure.is_lost() {
-            return true;
-        }
-        crate::app::wait_ms(LOSS_REPORT_MS).await;
-        crate::backend::read_values(burn::tensor::Tensor::<1>::zeros([1], compute.device())).await.is_err()
-    }
-
     /// The WebGPU device was lost (`reason`): it is not used again in this visit.
     pub fn webgpu_lost(&self, reason: &str) {
-        self.state.borrow_mut().webgpu = Some(Err(Rc::new(PageError::WebGpuLost(reason.into()))));
-    }
-
-    async fn webgpu_device(&self) -> Result<(Device, String), Rc<PageError>> {
-        if let Some(known) = self.state.borrow().webgpu.clone() {
-            return known;
-        }
-        let outcome = open_webgpu().await.map_err(Rc::new);
-        self.state.borrow_mut().webgpu = Some(outcome.clone());
-        outcome
+        self.state.borrow_mut().webgpu_lost = Some(reason.into());
     }
 
     /// How many tokens the encoder reads for these texts (for throughput figures).
@@ -393,8 +401,8 @@ impl Engine {
     /// included; not normalised), with the encoder in use: the same work another engine
     /// is given in `src/bench/peers/web/measure-engines.mjs`.
     pub async fn pooled_batch(&self, windows: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, PageError> {
-        let (reply, bytes) = self.ask_plainly(Request::PooledBatch { windows: windows.to_vec() }).await?;
-        reply.rows(&bytes)
+        let make = |windows| Request::PooledBatch { windows };
+        self.spread(windows, Encoder::InUse, make, |reply, bytes| reply.rows(bytes)).await
     }
 
     /// The pretrained encoder's word vectors of `texts`, averaged per text.
@@ -410,30 +418,52 @@ impl Engine {
         pooling: Pooling,
         encoder: Encoder,
     ) -> Result<Vec<Embedding>, PageError> {
-        let request = Request::Embed { texts: texts.to_vec(), pooling, encoder };
-        let (reply, bytes) = self.ask_plainly(request).await?;
-        reply.embeddings(&bytes)
+        let make = |texts| Request::Embed { texts, pooling, encoder };
+        self.spread(texts, encoder, make, |reply, bytes| reply.embeddings(bytes)).await
     }
 }
 
-/// Asks the browser for a WebGPU adapter (for its name and a clear "no adapter"), then
-/// sets up Burn's wgpu runtime on it.
-async fn open_webgpu() -> Result<(Device, String), PageError> {
-    let gpu = crate::app::global::gpu().ok_or(PageError::NoWebGpu)?;
-    let request = Reflect::get(&gpu, &"requestAdapter".into())?;
-    let promise: js_sys::Promise = js_sys::Function::from(request).call0(&gpu)?.into();
-    let adapter = JsFuture::from(promise).await?;
-    if adapter.is_null() || adapter.is_undefined() {
-        return Err(PageError::NoAdapter);
+/// The primary worker stopped (`reason`): it is forgotten, with the encoder it held and
+/// its helpers, and the actions are asked for a new load (in a new worker).
+fn primary_stopped(state: &Weak<RefCell<EngineState>>, reason: String) {
+    let Some(state) = state.upgrade() else { return };
+    // Later, not here: this runs inside the worker's own listener, which dropping the
+    // worker would free while it runs.
+    wasm_bindgen_futures::spawn_local(async move {
+        let handler = {
+            let mut state = state.borrow_mut();
+            state.primary = None;
+            state.helpers.clear();
+            state.ready = false;
+            state.restarted = Some(format!("the engine's worker stopped ({reason}) and was started again"));
+            state.worker_stopped.clone()
+        };
+        if let Some(handler) = handler {
+            handler(reason);
+        }
+    });
+}
+
+/// A helper stopped: embedding goes on without it.
+fn forget_helper(state: &Weak<RefCell<EngineState>>, serial: u64) {
+    let Some(state) = state.upgrade() else { return };
+    wasm_bindgen_futures::spawn_local(async move {
+        state.borrow_mut().helpers.retain(|(s, _)| *s != serial);
+    });
+}
+
+/// How many workers hold the encoder on the CPU path: `?workers=N` in the page's address
+/// (1 to 4), else two where the browser reports two cores or more and, where it reports
+/// its memory, at least 4 GB (each worker holds its own copy of the encoder: e5 in f32 is
+/// about 470 MB), else one. Burn's CPU backend in wasm has no threads of its own, so a
+/// second worker is what puts a second core to work.
+fn workers_wanted() -> usize {
+    if let Some(asked) = global::url_param("workers").and_then(|n| n.parse::<usize>().ok()) {
+        return asked.clamp(1, MAX_WORKERS);
     }
-    let info = Reflect::get(&adapter, &"info".into()).unwrap_or(JsValue::UNDEFINED);
-    let field =
-        |name: &str| Reflect::get(&info, &name.into()).ok().and_then(|v| v.as_string()).filter(|s| !s.is_empty());
-    let name = [field("vendor"), field("architecture"), field("description")]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
-    let device = Device::wgpu_options().init_async().await.map_err(|e| PageError::WebGpuInit(e.to_string()))?;
-    Ok((device, if name.is_empty() { "unnamed WebGPU adapter".into() } else { name }))
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
+    let number = |name: &str| Reflect::get(&navigator, &name.into()).ok().and_then(|v| v.as_f64());
+    let cores = number("hardwareConcurrency").unwrap_or(1.0);
+    let memory_gb = number("deviceMemory");
+    if cores >= 2.0 && memory_gb.is_none_or(|gb| gb >= 4.0) { 2 } else { 1 }
 }

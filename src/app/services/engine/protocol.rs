@@ -1,14 +1,14 @@
-//! What the page asks of the encoder and what it answers: one typed request, one typed
-//! reply, progress in between. The same values are passed directly when the encoder runs
-//! on the page (WebGPU) and as messages when it runs in the engine's Web Worker (CPU), so
-//! both paths do exactly the same work. Bytes (features, fine-tuned layers) travel
-//! beside a message, never inside it; model files never travel: whoever runs the encoder
-//! reads them from Cache Storage (or downloads them) itself.
+//! What the page asks of the encoder in the engine's Web Worker and what it answers: one
+//! typed request, one typed reply, progress in between, on both paths (WebGPU and CPU).
+//! Bytes (features, fine-tuned layers) travel beside a message, never inside it; model
+//! files never travel: the worker reads them from Cache Storage (or downloads them) itself.
 
 use serde::{Deserialize, Serialize};
 
+use super::ActiveBackend;
 use crate::app::error::PageError;
 use crate::app::services::loader::{FileProgress, Manifest};
+use crate::backend::BackendKind;
 use crate::classifier::{Classifier, FeatureScaling};
 use crate::features::{Embedding, Pooling};
 use crate::models::ModelName;
@@ -28,10 +28,12 @@ pub enum Encoder {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
     /// Builds `model` from the files `manifest` lists, read from Cache Storage or
-    /// downloaded (progress: each file's), and runs it once.
+    /// downloaded (progress: each file's), on `backend` or, failing that, the CPU, and
+    /// runs it once. Replies `Loaded`.
     Load {
         model: ModelName,
         manifest: Manifest,
+        backend: BackendKind,
     },
     Embed {
         texts: Vec<String>,
@@ -78,6 +80,8 @@ pub enum Request {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Reply {
     Done,
+    /// Where the encoder now runs.
+    Loaded(ActiveBackend),
     /// Each text's token count; the vectors travel beside as rows (see [`rows_to_bytes`]).
     Embeddings {
         tokens: Vec<usize>,
@@ -183,6 +187,13 @@ impl Reply {
     pub fn head(self) -> Result<Option<Classifier>, PageError> {
         match self {
             Reply::Head(value) => Ok(value),
+            other => Err(other.unexpected()),
+        }
+    }
+
+    pub fn loaded(self) -> Result<ActiveBackend, PageError> {
+        match self {
+            Reply::Loaded(value) => Ok(value),
             other => Err(other.unexpected()),
         }
     }

@@ -1,11 +1,11 @@
-//! The engine's Web Worker: on the CPU path the encoder's work runs there, so the page
-//! never waits on it. The worker is this same wasm module, started by
-//! `www/engine-worker.js`; both sides speak [`super::protocol`]: a message holds a
+//! The page's side of an engine Web Worker ([`EngineWorker`]) and the messages both
+//! sides post. The worker is this same wasm module, started by `www/engine-worker.js`
+//! ([`super::host`] is its side); both speak [`super::protocol`]: a message holds a
 //! request's id, the request or reply as JSON, and bytes beside it as transferred buffers.
-//! The page side ([`EngineWorker`]) sends cancellation between progress messages.
+//! The page side sends cancellation between progress messages.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures::StreamExt;
@@ -14,15 +14,28 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::compute::Compute;
 use super::protocol::{Progress, Reply, Request};
 use crate::app::error::{PageError, js_message};
 
 /// The worker's script, beside the page's other code.
 const SCRIPT: &str = "/www/engine-worker.js";
 
-/// A request's answer: the reply and its bytes, or the worker's error message.
-type Outcome = Result<(Reply, Vec<Vec<u8>>), String>;
+/// A request's answer: the reply and its bytes, or why there is none.
+type Outcome = Result<(Reply, Vec<Vec<u8>>), PageError>;
+
+/// A request the worker could not answer: its message, and whether the WebGPU device it
+/// ran on is lost (then the page moves the encoder to the CPU).
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub device_lost: bool,
+}
+
+impl From<PageError> for Failure {
+    fn from(error: PageError) -> Self {
+        Failure { message: error.to_string(), device_lost: false }
+    }
+}
 
 /// What the worker sends back for a request.
 enum Incoming {
@@ -55,7 +68,7 @@ impl Waiting {
         }
         let failure = format!("the engine's worker stopped ({reason})");
         for (_, sender) in self.requests.drain() {
-            let _ = sender.unbounded_send(Incoming::Outcome(Box::new(Err(failure.clone()))));
+            let _ = sender.unbounded_send(Incoming::Outcome(Box::new(Err(PageError::Engine(failure.clone())))));
         }
         self.stopped = Some(failure);
         (self.on_stop)(reason);
@@ -66,13 +79,14 @@ impl EngineWorker {
     /// Starts the worker (a module worker) and hands it this page's compiled module.
     /// `on_stop` is told why, once, if the worker stops answering (a panic, an uncaught
     /// error, a failed start); the worker is then of no further use.
-    pub fn start(on_stop: impl Fn(String) + 'static) -> Result<Self, PageError> {
+    /// `name` tells the workers apart in the browser's tools (`self.name` inside).
+    pub fn start(name: &str, on_stop: impl Fn(String) + 'static) -> Result<Self, PageError> {
         let constructor: js_sys::Function = Reflect::get(&js_sys::global(), &"Worker".into())?
             .dyn_into()
             .map_err(|_| PageError::Unsupported("Web Worker"))?;
         let options = Object::new();
         Reflect::set(&options, &"type".into(), &"module".into())?;
-        Reflect::set(&options, &"name".into(), &"flicktune-engine".into())?;
+        Reflect::set(&options, &"name".into(), &name.into())?;
         let worker = Reflect::construct(&constructor, &Array::of2(&SCRIPT.into(), &options))?;
 
         let waiting =
@@ -166,7 +180,7 @@ impl EngineWorker {
                         cancel_sent = true;
                     }
                 }
-                Incoming::Outcome(outcome) => return (*outcome).map_err(PageError::Engine),
+                Incoming::Outcome(outcome) => return *outcome,
             }
         }
         Err(PageError::Engine("the engine's worker stopped".into()))
@@ -181,73 +195,15 @@ impl Drop for EngineWorker {
     }
 }
 
-/// The worker's entry point: answers the page's requests with an encoder on Burn's CPU
-/// backend. Called once by `www/engine-worker.js`, after the module is initialised; it
-/// neither mounts the page nor installs `window.flicktune`.
-#[wasm_bindgen(js_name = startWorker)]
-pub fn start_worker() -> Result<(), JsValue> {
-    crate::app::construct_once();
-    // A panic leaves this instance unusable: the page is told, shows why and starts another.
-    std::panic::set_hook(Box::new(|info| {
-        console_error_panic_hook::hook(info);
-        let fatal = Object::new();
-        let _ = Reflect::set(&fatal, &"fatal".into(), &format!("it panicked: {info}").into());
-        let _ = post(&js_sys::global(), &(fatal.into(), Array::new()));
-    }));
-    let compute = Rc::new(Compute::new(burn::tensor::Device::flex()));
-    let cancelled: Rc<RefCell<HashSet<u32>>> = Rc::default();
-    let on_message = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-        let data = field(&event, "data");
-        let Some(id) = field(&data, "id").as_f64().map(|id| id as u32) else { return };
-        if field(&data, "cancel").is_truthy() {
-            cancelled.borrow_mut().insert(id);
-            return;
-        }
-        let (compute, cancelled) = (compute.clone(), cancelled.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            let outcome = answer(&compute, &data, id, &|| cancelled.borrow().contains(&id)).await;
-            cancelled.borrow_mut().remove(&id);
-            let sent = match outcome {
-                Ok((reply, bytes)) => serde_json::to_string(&reply)
-                    .map_err(|e| PageError::Browser(e.to_string()))
-                    .and_then(|body| message(id, "reply", &body, bytes)),
-                Err(e) => error_message(id, &e.to_string()),
-            };
-            if let Err(e) = sent.and_then(|m| post(&js_sys::global(), &m)) {
-                leptos::logging::error!("the engine's worker could not answer request {id}: {e}");
-            }
-        });
-    });
-    Reflect::set(&js_sys::global(), &"onmessage".into(), on_message.as_ref())?;
-    on_message.forget();
-    Ok(())
-}
-
-async fn answer(
-    compute: &Compute,
-    data: &JsValue,
-    id: u32,
-    cancelled: &dyn Fn() -> bool,
-) -> Result<(Reply, Vec<Vec<u8>>), PageError> {
-    let body = field(data, "request").as_string().unwrap_or_default();
-    let request: Request = serde_json::from_str(&body)
-        .map_err(|source| PageError::Json { what: "the engine's request".into(), source })?;
-    let progress = |step: Progress| {
-        let posted = serde_json::to_string(&step)
-            .map_err(|e| PageError::Browser(e.to_string()))
-            .and_then(|body| message(id, "progress", &body, Vec::new()))
-            .and_then(|m| post(&js_sys::global(), &m));
-        if let Err(e) = posted {
-            leptos::logging::error!("the engine's worker could not report progress: {e}");
-        }
-    };
-    compute.handle(request, read_bytes(data), &progress, cancelled).await
-}
-
 /// What a message from the worker says about its request.
 fn read_incoming(data: &JsValue) -> Incoming {
     if let Some(error) = field(data, "error").as_string() {
-        return Incoming::Outcome(Box::new(Err(error)));
+        let lost = field(data, "deviceLost").is_truthy();
+        return Incoming::Outcome(Box::new(Err(if lost {
+            PageError::EngineDeviceLost(error)
+        } else {
+            PageError::Engine(error)
+        })));
     }
     let parse = |key: &str| field(data, key).as_string().unwrap_or_default();
     if let Some(step) = field(data, "progress").as_string()
@@ -257,14 +213,12 @@ fn read_incoming(data: &JsValue) -> Incoming {
     }
     match serde_json::from_str(&parse("reply")) {
         Ok(reply) => Incoming::Outcome(Box::new(Ok((reply, read_bytes(data))))),
-        Err(e) => {
-            Incoming::Outcome(Box::new(Err(format!("the engine's worker sent a reply this page cannot read: {e}"))))
-        }
+        Err(e) => Incoming::Outcome(Box::new(Err(PageError::UnexpectedReply(format!("unreadable: {e}"))))),
     }
 }
 
 /// `{id, <key>: body, bytes: [Uint8Array…]}` and the buffers to transfer with it.
-fn message(id: u32, key: &str, body: &str, bytes: Vec<Vec<u8>>) -> Result<(JsValue, Array), PageError> {
+pub(super) fn message(id: u32, key: &str, body: &str, bytes: Vec<Vec<u8>>) -> Result<(JsValue, Array), PageError> {
     let object = Object::new();
     Reflect::set(&object, &"id".into(), &id.into())?;
     Reflect::set(&object, &key.into(), &body.into())?;
@@ -278,14 +232,15 @@ fn message(id: u32, key: &str, body: &str, bytes: Vec<Vec<u8>>) -> Result<(JsVal
     Ok((object.into(), transfer))
 }
 
-fn error_message(id: u32, reason: &str) -> Result<(JsValue, Array), PageError> {
+pub(super) fn error_message(id: u32, failure: &Failure) -> Result<(JsValue, Array), PageError> {
     let object = Object::new();
     Reflect::set(&object, &"id".into(), &id.into())?;
-    Reflect::set(&object, &"error".into(), &reason.into())?;
+    Reflect::set(&object, &"error".into(), &failure.message.as_str().into())?;
+    Reflect::set(&object, &"deviceLost".into(), &failure.device_lost.into())?;
     Ok((object.into(), Array::new()))
 }
 
-fn read_bytes(data: &JsValue) -> Vec<Vec<u8>> {
+pub(super) fn read_bytes(data: &JsValue) -> Vec<Vec<u8>> {
     let arrays = field(data, "bytes");
     if !Array::is_array(&arrays) {
         return Vec::new();
@@ -295,12 +250,12 @@ fn read_bytes(data: &JsValue) -> Vec<Vec<u8>> {
 
 /// `target.postMessage(message, transfer)`: `target` is the worker, or the worker's own
 /// global scope.
-fn post(target: &JsValue, (message, transfer): &(JsValue, Array)) -> Result<(), PageError> {
+pub(super) fn post(target: &JsValue, (message, transfer): &(JsValue, Array)) -> Result<(), PageError> {
     let post: js_sys::Function = Reflect::get(target, &"postMessage".into())?.into();
     post.call2(target, message, transfer).map_err(|e| PageError::Browser(js_message(&e)))?;
     Ok(())
 }
 
-fn field(value: &JsValue, key: &str) -> JsValue {
+pub(super) fn field(value: &JsValue, key: &str) -> JsValue {
     Reflect::get(value, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
