@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use burn::tensor::Device;
 
-use super::protocol::{Encoder, FineTuned, Progress, Reply, Request, first, rows_from_bytes};
+use super::protocol::{Answer, Encoder, FineTuned, Progress, Reply, Request, first, rows_from_bytes};
 use crate::app::error::PageError;
 use crate::app::paced_training;
 use crate::app::services::loader::{self, Manifest};
@@ -29,7 +29,6 @@ pub struct Compute {
     state: RefCell<Encoders>,
 }
 
-#[derive(Default)]
 struct Encoders {
     pretrained: Option<Rc<Embedder>>,
     /// The encoder in use: the pretrained one, or it with fine-tuned top layers.
@@ -99,7 +98,7 @@ impl Compute {
         bytes: Vec<Vec<u8>>,
         progress: &dyn Fn(Progress),
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<(Reply, Vec<Vec<u8>>), PageError> {
+    ) -> Answer {
         let reply = match request {
             Request::Embed { texts, pooling, encoder } => {
                 return Ok(Reply::embeddings_of(self.encoder(encoder)?.embed_pooled(&texts, pooling).await?));

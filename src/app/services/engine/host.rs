@@ -15,7 +15,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::ActiveBackend;
 use super::compute::Compute;
-use super::protocol::{Progress, Reply, Request};
+use super::protocol::{Answer, Progress, Reply, Request};
 use super::worker::{Failure, error_message, field, message, post, read_bytes};
 use crate::app::error::PageError;
 use crate::app::global;
@@ -116,7 +116,7 @@ impl Host {
         bytes: Vec<Vec<u8>>,
         progress: &dyn Fn(Progress),
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<(Reply, Vec<Vec<u8>>), PageError> {
+    ) -> Answer {
         match request {
             Request::Load { model, manifest, backend } => {
                 Ok((Reply::Loaded(self.load(model, &manifest, backend, progress).await?), Vec::new()))

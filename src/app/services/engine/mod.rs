@@ -21,7 +21,7 @@ use std::rc::{Rc, Weak};
 use js_sys::Reflect;
 use serde::{Deserialize, Serialize};
 
-use self::protocol::{Encoder, FineTuned, Progress, Reply, Request};
+use self::protocol::{Answer, Encoder, FineTuned, Progress, Reply, Request};
 use self::worker::EngineWorker;
 use super::loader::{self, FileProgress, Manifest};
 use crate::app::error::PageError;
@@ -156,7 +156,7 @@ impl Engine {
         loaded.notice = joined([restarted, lost, loaded.notice]);
         let helpers = if loaded.kind == BackendKind::Cpu { workers_wanted() - 1 } else { 0 };
         if helpers > 0 {
-            loaded.adapter = format!("{} (embedding spread over {} Web Workers)", host::CPU_ADAPTER, helpers + 1);
+            loaded.adapter = format!("Burn CPU backend (wasm, embedding spread over {} Web Workers)", helpers + 1);
         }
         let mut state = self.state.borrow_mut();
         if state.loads == ticket {
@@ -244,7 +244,7 @@ impl Engine {
         bytes: Vec<Vec<u8>>,
         progress: &dyn Fn(Progress),
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<(Reply, Vec<Vec<u8>>), PageError> {
+    ) -> Answer {
         let primary = {
             let state = self.state.borrow();
             state.primary.clone().filter(|_| state.ready).ok_or(PageError::NotLoaded)?
@@ -253,7 +253,7 @@ impl Engine {
     }
 
     /// Asks for `request`, with no bytes beside it and no progress to show.
-    async fn ask_plainly(&self, request: Request) -> Result<(Reply, Vec<Vec<u8>>), PageError> {
+    async fn ask_plainly(&self, request: Request) -> Answer {
         self.ask(request, Vec::new(), &no_progress, &never).await
     }
 

@@ -77,6 +77,9 @@ pub enum Request {
     MemoryBytes,
 }
 
+/// A request's answer: the reply and the bytes beside it, or why there is none.
+pub type Answer = Result<(Reply, Vec<Vec<u8>>), PageError>;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Reply {
     Done,

@@ -14,14 +14,11 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::protocol::{Progress, Reply, Request};
+use super::protocol::{Answer, Progress, Request};
 use crate::app::error::{PageError, js_message};
 
 /// The worker's script, beside the page's other code.
 const SCRIPT: &str = "/www/engine-worker.js";
-
-/// A request's answer: the reply and its bytes, or why there is none.
-type Outcome = Result<(Reply, Vec<Vec<u8>>), PageError>;
 
 /// A request the worker could not answer: its message, and whether the WebGPU device it
 /// ran on is lost (then the page moves the encoder to the CPU).
@@ -41,7 +38,7 @@ impl From<PageError> for Failure {
 enum Incoming {
     Progress(Progress),
     /// Boxed: a reply is large beside a progress step, and there are many of those.
-    Outcome(Box<Outcome>),
+    Outcome(Box<Answer>),
 }
 
 /// The page's side: the worker and the requests waiting for it.
@@ -140,7 +137,7 @@ impl EngineWorker {
         bytes: Vec<Vec<u8>>,
         progress: &dyn Fn(Progress),
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<(Reply, Vec<Vec<u8>>), PageError> {
+    ) -> Answer {
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
         let (sender, mut receiver) = mpsc::unbounded();
@@ -164,7 +161,7 @@ impl EngineWorker {
         receiver: &mut mpsc::UnboundedReceiver<Incoming>,
         progress: &dyn Fn(Progress),
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<(Reply, Vec<Vec<u8>>), PageError> {
+    ) -> Answer {
         let body = serde_json::to_string(request).map_err(|e| PageError::Browser(e.to_string()))?;
         post(&self.worker, &message(id, "request", &body, bytes)?)?;
         let mut cancel_sent = false;
