@@ -350,7 +350,10 @@ pub(crate) mod tests {
     }
 
     fn with_votes(lexicon_spread: Option<f32>) -> Classifier {
-        let nbsvm = NbSvm { weights: [("great".to_string(), 3.0), ("not great".to_string(), -5.0)].into(), bias: -1.0 };
+        let nbsvm = NbSvm {
+            weights: [("great".to_string(), 3.0), ("not great".to_string(), -5.0)].into_iter().collect(),
+            bias: -1.0,
+        };
         Classifier {
             text_votes: Some(TextVotes { nbsvm, encoder_spread: 2.0, nbsvm_spread: 4.0, lexicon_spread }),
             ..classifier()

@@ -156,7 +156,10 @@ mod tests {
 
     #[test]
     fn nbsvm_certainty_is_its_margin_over_its_spread() {
-        let model = NbSvm { weights: [("good".to_string(), 0.02), ("bad".to_string(), -0.02)].into(), bias: 0.0 };
+        let model = NbSvm {
+            weights: [("good".to_string(), 0.02), ("bad".to_string(), -0.02)].into_iter().collect(),
+            bias: 0.0,
+        };
         let docs = [vec!["good".to_string()], vec!["bad".to_string()]];
         let scaled = ScaledNbSvm::new(model, &docs);
         assert!((scaled.spread - 0.02).abs() < 1e-6);

@@ -12,11 +12,12 @@
 //! n-gram dimensions. The solver is liblinear's dual coordinate descent for the L2-loss
 //! SVM (Hsieh et al., 2008).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 /// The paper's settings for sentiment: Laplace smoothing, SVM cost, interpolation.
@@ -46,11 +47,11 @@ pub struct NbSvm {
     /// Written in n-gram order, so the same model is always the same file; a hash map in
     /// memory, since the page scores hundreds of reviews after every label.
     #[serde(serialize_with = "in_order")]
-    pub weights: HashMap<String, f32>,
+    pub weights: FxHashMap<String, f32>,
     pub bias: f32,
 }
 
-fn in_order<S: serde::Serializer>(weights: &HashMap<String, f32>, serializer: S) -> Result<S::Ok, S::Error> {
+fn in_order<S: serde::Serializer>(weights: &FxHashMap<String, f32>, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_map(weights.iter().collect::<BTreeMap<_, _>>())
 }
 
@@ -59,7 +60,7 @@ impl NbSvm {
     /// orders the coordinate-descent passes.
     pub fn train<D: AsRef<[String]>>(docs: &[D], labels: &[u8], seed: u64) -> Self {
         // The vocabulary is the training documents' n-grams.
-        let mut vocab: HashMap<&str, usize> = HashMap::new();
+        let mut vocab: FxHashMap<&str, usize> = FxHashMap::default();
         for doc in docs {
             for g in doc.as_ref() {
                 let next = vocab.len();

@@ -29,7 +29,10 @@ fn budget(cases: u32) -> Config {
 }
 
 fn valid_classifier() -> Classifier {
-    let nbsvm = NbSvm { weights: [("great".to_string(), 3.0), ("not great".to_string(), -5.0)].into(), bias: -1.0 };
+    let nbsvm = NbSvm {
+        weights: [("great".to_string(), 3.0), ("not great".to_string(), -5.0)].into_iter().collect(),
+        bias: -1.0,
+    };
     Classifier {
         format: FORMAT.into(),
         version: VERSION,

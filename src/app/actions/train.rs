@@ -105,8 +105,14 @@ impl Actions {
             }
             (Classifier { tuned_layers: engine.tuned(), ..head }, None)
         };
+        // The text's votes, the held-out score and what follows the new classifier (the
+        // next suggestion, saving) run on the page: each in a task of its own, so the
+        // page answers input between them.
+        crate::app::yield_to_browser().await;
         let classifier = Classifier { text_votes: self.votes(&labels, &classifier, &recipe)?, ..classifier };
+        crate::app::yield_to_browser().await;
         let accuracy = self.evaluate(&classifier).map(|c| c.accuracy());
+        crate::app::yield_to_browser().await;
         self.labels.trained(classifier, labels.len(), accuracy);
         Ok(Some((labels.len(), times)))
     }
