@@ -5,6 +5,13 @@ import { join } from "node:path";
 import { labelWithButtons, ready, startServer, withPage } from "./harness.mjs";
 
 const out = process.argv[2] ?? "screenshots";
+
+/** Waits until the view shows its results: the encoder ready, the contenders scored (and on Label & train, the held-out score). */
+async function settled(page, name) {
+  await page.waitForFunction(() => window.flicktune?.ready() && window.flicktune?.comparison?.labels === 20, null, { timeout: 180_000 });
+  if (name === "label") await page.getByTestId("labels-alone").waitFor({ timeout: 180_000 });
+  await page.waitForTimeout(500);
+}
 mkdirSync(out, { recursive: true });
 const server = await startServer();
 try {
@@ -20,11 +27,15 @@ try {
       await page.setViewportSize({ width, height: width > 500 ? 900 : 844 });
       for (const [name, path] of Object.entries(views)) {
         await page.goto(server.url + path);
-        await page.waitForFunction(() => window.flicktune?.comparison?.labels === 20, null, { timeout: 180_000 });
-        await page.waitForTimeout(500);
+        await settled(page, name);
         await page.screenshot({ path: join(out, `${name}-${width}.png`), fullPage: false });
       }
     }
+    // The README's picture: Label & train down to the held-out panel.
+    await page.setViewportSize({ width: 1280, height: 1300 });
+    await page.goto(server.url);
+    await settled(page, "label");
+    await page.screenshot({ path: join(out, "overview-1280.png"), fullPage: false });
   });
 } finally {
   server.stop();

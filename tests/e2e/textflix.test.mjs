@@ -61,6 +61,11 @@ test("the views: movies scored by your classifier, a movie, compare, disagreemen
     await ready(page, 180_000);
     await labelWithButtons(page, 20, { waitForRetrain: true });
     const scores = await comparisonAfter(page, 20);
+    // What the labels alone bought, beside the recipe's accuracy: the encoder-features contender's.
+    const alone = page.getByTestId("labels-alone-accuracy");
+    await alone.waitFor();
+    assert.equal(await alone.textContent(), `${(100 * scores.heldout.encoder).toFixed(1)}%`);
+    console.log(`Label & train says: ${await page.getByTestId("labels-alone").textContent()}`);
     assert.equal(scores.shown, "recipe", "the movies are scored by the page's own classifier");
     assert.ok(scores.reviews.length > 4000, `${scores.reviews.length} critics' reviews scored`);
     for (const key of ["nbsvm", "word-vectors", "encoder", "recipe"]) {
@@ -149,6 +154,22 @@ test("the views: movies scored by your classifier, a movie, compare, disagreemen
       await page.goto(server.url + path);
       await page.getByTestId(view).waitFor({ timeout: 180_000 });
       await assertNothingInjected(page, path || "label & train");
+    }
+
+    // After a reload each view shows the saved classifier's results at once: the scores
+    // are kept with the labels, classifier and catalogue they came from (docs/speed.md).
+    for (const [path, shown] of [
+      ["movies", ".share[data-testid=share-yours]"], [`movies/${slug}`, "[data-testid=movie-highlights]"],
+      ["compare", "[data-testid=compare-row-recipe] [data-testid=heldout]"], ["disagreements", "[data-testid=disagreement-summary]"],
+    ]) {
+      await page.goto(server.url + path);
+      // Ready as `window.flicktune` says it: the status line is Label & train's only.
+      await page.waitForFunction(() => window.flicktune?.ready(), null, { timeout: 180_000 });
+      const readyAt = Date.now();
+      await page.locator(shown).first().waitFor({ timeout: 180_000 });
+      const seconds = (Date.now() - readyAt) / 1000;
+      console.log(`after a reload on /${path}: the saved classifier's results ${seconds.toFixed(2)} s after ready`);
+      assert.ok(seconds < 8, `/${path} took ${seconds} s after ready (it used to retrain and rescore everything first)`);
     }
 
     // Unknown movie: said, with a way back.

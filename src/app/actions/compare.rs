@@ -14,7 +14,7 @@ use super::Actions;
 use crate::app::error::PageError;
 use crate::app::paced_training;
 use crate::app::services::catalogue::{LoadedCatalogue, ReadReviews, word_vectors_of};
-use crate::app::state::Scores;
+use crate::app::state::{CatalogueStatus, Scores};
 use crate::classifier::{Classifier, FeatureScaling, TextView};
 use crate::compare::{Contender, ScaledNbSvm, accuracy};
 use crate::features::Pooling;
@@ -74,11 +74,27 @@ impl Actions {
             comparison.clear(round);
             return Ok(());
         };
-        if !self.labels.has_both_classes_untracked() || !self.reviews.is_complete_untracked() {
+        if !self.labels.has_both_classes_untracked() {
             comparison.clear(round);
             return Ok(());
         }
         let catalogue = self.catalogue.get_untracked();
+        if catalogue.is_none() && self.catalogue.status_untracked() == CatalogueStatus::Loading {
+            // Scores without the movies would be computed again the moment they arrive.
+            comparison.clear(round);
+            return Ok(());
+        }
+        // After a reload the scores kept for exactly these labels, this classifier and
+        // this catalogue are shown as they are: the contenders would be trained again the same.
+        let key = catalogue.as_deref().map(|c| scores_key(&labels, &recipe, c));
+        if let Some(kept) = key.as_deref().and_then(|key| Scores::kept(key, recipe.clone())) {
+            comparison.finished(round, kept);
+            return Ok(());
+        }
+        if !self.reviews.is_complete_untracked() {
+            comparison.clear(round);
+            return Ok(());
+        }
         let read = match &catalogue {
             Some(c) => Some(c.read_reviews(&self.engine()).await?),
             None => None,
@@ -124,6 +140,9 @@ impl Actions {
             train_seconds,
             score_seconds,
         };
+        if let Some(key) = &key {
+            scores.keep(key);
+        }
         comparison.finished(round, scores);
         Ok(())
     }
@@ -276,6 +295,18 @@ async fn score_catalogue(
     }
     let [nbsvm, word_vectors, encoder, recipe] = out;
     [Some(nbsvm), Some(word_vectors), Some(encoder), recipe_ok.then_some(recipe)]
+}
+
+/// What a round's scores are computed from, as a sha256: the labels (each with its text
+/// and source), the page's classifier and the catalogue read (its encoder's weights and size).
+fn scores_key(labels: &[Label], classifier: &Classifier, catalogue: &LoadedCatalogue) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(serde_json::to_vec(labels).unwrap_or_default());
+    hash.update(classifier.to_json());
+    hash.update(&catalogue.catalogue.weights_sha256);
+    hash.update(catalogue.len().to_le_bytes());
+    format!("{:x}", hash.finalize())
 }
 
 fn positive(classifier: &Classifier, features: &[f32], view: &TextView) -> Option<f32> {

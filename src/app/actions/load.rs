@@ -21,6 +21,20 @@ impl Actions {
             }
         };
         encoder.set_download_bytes(manifest.total_bytes());
+        let weights_sha256 = manifest
+            .files
+            .iter()
+            .find(|f| f.name == model.spec().weights_file(encoder.precision))
+            .map(|f| f.sha256.clone())
+            .unwrap_or_default();
+        // The movies load beside the encoder (it loads in a worker): after a reload the
+        // views show their kept scores as soon as both are there.
+        let sha256 = weights_sha256.clone();
+        leptos::task::spawn_local(async move {
+            if current() {
+                self.load_catalogue(model, &sha256).await;
+            }
+        });
         let on_progress = move |p: FileProgress| {
             if current() {
                 encoder.file_progress(p);
@@ -41,12 +55,6 @@ impl Actions {
             }
             crate::app::yield_to_browser().await;
         }
-        let weights_sha256 = manifest
-            .files
-            .iter()
-            .find(|f| f.name == model.spec().weights_file(encoder.precision))
-            .map(|f| f.sha256.clone())
-            .unwrap_or_default();
         let on_indexed = move |done, total| {
             if current() {
                 reviews.indexed(done, total);
@@ -59,9 +67,6 @@ impl Actions {
                 self.use_classifiers_encoder().await;
                 if let Some(pressed) = self.training.take_resume() {
                     leptos::task::spawn_local(self.run(pressed));
-                }
-                if current() {
-                    self.load_catalogue(model, &weights_sha256).await;
                 }
             }
             Ok(_) => {}

@@ -72,9 +72,12 @@ impl Actions {
             }
         });
         // The contenders are trained and scored again whenever the classifier changes
-        // (trained, restored, imported, reset) or the catalogue arrives.
+        // (trained, restored, imported, reset), the catalogue arrives (or cannot), or the
+        // bundled reviews' features are all known.
+        let reviews_complete = Memo::new(move |_| actions.reviews.is_complete());
         Effect::new(move |_| {
-            let _ = (actions.labels.classifier(), actions.catalogue.get());
+            let _ = (actions.labels.classifier(), actions.catalogue.get(), actions.catalogue.status());
+            let _ = reviews_complete.get();
             actions.request_comparison();
         });
         Effect::new(move |_| {

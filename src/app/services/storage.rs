@@ -9,6 +9,8 @@ const UNREADABLE_KEY: &str = "flicktune.session.unreadable";
 const MODEL_KEY: &str = "flicktune.model";
 /// The contenders' learning curve (the Compare view).
 const COMPARISON_KEY: &str = "flicktune.comparison.v1";
+/// The contenders' latest scores, for the views after a reload.
+const SCORES_KEY: &str = "flicktune.scores.v1";
 /// Settings: retrain after every label; self-training; fine-tune the encoder's top layers on Train.
 pub const AUTO_RETRAIN: &str = "flicktune.auto-retrain";
 pub const SELF_TRAIN: &str = "flicktune.self-train";
@@ -67,5 +69,25 @@ pub fn read_comparison() -> Option<Vec<crate::compare::ComparePoint>> {
 pub fn write_comparison(points: &[crate::compare::ComparePoint]) {
     if let (Some(storage), Ok(json)) = (storage(), serde_json::to_string(points)) {
         let _ = storage.set_item(COMPARISON_KEY, &json);
+    }
+}
+
+pub fn read_scores() -> Option<String> {
+    storage()?.get_item(SCORES_KEY).ok().flatten()
+}
+
+/// Best effort: the scores can always be computed again from the labels. A refusal
+/// (storage full) removes the older copy, which no longer matches the labels.
+pub fn write_scores(json: &str) {
+    if let Some(storage) = storage()
+        && storage.set_item(SCORES_KEY, json).is_err()
+    {
+        let _ = storage.remove_item(SCORES_KEY);
+    }
+}
+
+pub fn forget_scores() {
+    if let Some(storage) = storage() {
+        let _ = storage.remove_item(SCORES_KEY);
     }
 }

@@ -40,6 +40,10 @@ impl CatalogueState {
         self.status.get()
     }
 
+    pub fn status_untracked(&self) -> CatalogueStatus {
+        self.status.get_untracked()
+    }
+
     /// Another encoder is loading: the catalogue waits for it.
     pub fn loading(&self) {
         self.loaded.set(None);

@@ -1,10 +1,15 @@
 //! The contenders' latest scores (the catalogue's reviews and the held-out sample, each
-//! contender trained on the same labels) and their learning curve, kept in the browser.
+//! contender trained on the same labels) and their learning curve, both kept in the
+//! browser: the scores with a key naming what they were computed from, so that after a
+//! reload the views show them at once instead of reading every review again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::app::services::storage;
 use crate::classifier::Classifier;
@@ -39,6 +44,75 @@ impl Scores {
     /// The shown contender's probability for catalogue review `index`.
     pub fn shown(&self, index: usize) -> Option<f32> {
         self.catalogue[self.shown.index()].as_ref()?.get(index).copied()
+    }
+}
+
+/// [`Scores`] as this browser keeps them (the movies scored by the page's own classifier,
+/// whose file the session keeps); the catalogue's probabilities as little-endian f32 in
+/// base64, exactly as computed.
+#[derive(Serialize, Deserialize)]
+struct KeptScores {
+    /// What they were computed from: the labels, the classifier and the catalogue.
+    key: String,
+    labels: usize,
+    catalogue: [Option<String>; 4],
+    heldout: [Option<f32>; 4],
+    critics: [Option<f32>; 4],
+    labelled: Vec<(usize, u8)>,
+    train_seconds: f64,
+    score_seconds: f64,
+}
+
+impl Scores {
+    /// Keeps these scores under `key`, when the movies are scored by the page's classifier.
+    pub fn keep(&self, key: &str) {
+        if self.shown != Contender::Recipe {
+            return;
+        }
+        let bytes = |p: &Vec<f32>| BASE64.encode(p.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
+        let kept = KeptScores {
+            key: key.to_string(),
+            labels: self.labels,
+            catalogue: self.catalogue.each_ref().map(|c| c.as_ref().map(bytes)),
+            heldout: self.heldout,
+            critics: self.critics,
+            labelled: self.labelled.iter().map(|(&i, &l)| (i, l)).collect(),
+            train_seconds: self.train_seconds,
+            score_seconds: self.score_seconds,
+        };
+        if let Ok(json) = serde_json::to_string(&kept) {
+            storage::write_scores(&json);
+        }
+    }
+
+    /// The scores kept under `key` (computed with `classifier`, the page's), if any.
+    pub fn kept(key: &str, classifier: Arc<Classifier>) -> Option<Scores> {
+        let kept: KeptScores = serde_json::from_str(&storage::read_scores()?).ok()?;
+        if kept.key != key {
+            return None;
+        }
+        let floats = |text: &String| -> Option<Vec<f32>> {
+            let bytes = BASE64.decode(text).ok()?;
+            (bytes.len() % 4 == 0)
+                .then(|| bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        };
+        let mut catalogue: [Option<Vec<f32>>; 4] = Default::default();
+        for (slot, text) in catalogue.iter_mut().zip(&kept.catalogue) {
+            if let Some(text) = text {
+                *slot = Some(floats(text)?);
+            }
+        }
+        Some(Scores {
+            labels: kept.labels,
+            catalogue,
+            heldout: kept.heldout,
+            critics: kept.critics,
+            shown: Contender::Recipe,
+            shown_classifier: classifier,
+            labelled: kept.labelled.into_iter().collect(),
+            train_seconds: kept.train_seconds,
+            score_seconds: kept.score_seconds,
+        })
     }
 }
 
@@ -124,8 +198,9 @@ impl Comparison {
         }
     }
 
-    /// The person started again: the curve goes too.
+    /// The person started again: the curve and the kept scores go too.
     pub fn forget_history(&self) {
         self.history.set(Vec::new());
+        storage::forget_scores();
     }
 }

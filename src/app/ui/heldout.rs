@@ -1,11 +1,13 @@
 //! Accuracy the person can trust: the classifier on the bundled held-out reviews (from
-//! the `test` split, never trained on), a confusion matrix, and the learning curve so far.
+//! the `test` split, never trained on), what the person's labels alone give on the same
+//! reviews, a confusion matrix, and the learning curve so far.
 
 use leptos::prelude::*;
 
 use super::chart::{LineChart, Series};
 use crate::app::actions::confusion;
-use crate::app::state::{Labels, Reviews};
+use crate::app::state::{Comparison, Labels, Reviews};
+use crate::compare::Contender;
 
 fn percent(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
@@ -14,6 +16,7 @@ fn percent(x: f64) -> String {
 #[component]
 pub fn HeldoutPanel() -> impl IntoView {
     let (labels, reviews) = (expect_context::<Labels>(), expect_context::<Reviews>());
+    let comparison = expect_context::<Comparison>();
     let heldout_len = move || {
         let _loaded = reviews.is_ready();
         reviews.with_heldout_untracked(<[_]>::len)
@@ -30,7 +33,7 @@ pub fn HeldoutPanel() -> impl IntoView {
             let [[tn, fp], [fn_, tp]] = c.counts;
             view! {
                 <table class="confusion">
-                    <tr><th></th><th>"predicted negative"</th><th>"predicted positive"</th></tr>
+                    <tr><td></td><th>"predicted negative"</th><th>"predicted positive"</th></tr>
                     <tr><th>"negative"</th><td>{tn}</td><td>{fp}</td></tr>
                     <tr><th>"positive"</th><td>{fn_}</td><td>{tp}</td></tr>
                 </table>
@@ -53,6 +56,7 @@ pub fn HeldoutPanel() -> impl IntoView {
                     }}
                 </span>
             </p>
+            {move || labels_alone(labels, comparison, confusion.get().map(|c| c.accuracy()))}
             {matrix}
             <Show when=move || labels.with(|s| !s.curve.is_empty())>
                 <LineChart series=curve x_label="labels" y_label="held-out accuracy after each training"
@@ -60,4 +64,32 @@ pub fn HeldoutPanel() -> impl IntoView {
             </Show>
         </section>
     }
+}
+
+/// What the person's labels alone bought: the encoder-features contender (a logistic
+/// regression on exactly these labels, no lexicon seeds, self-training or votes) on the
+/// same held-out reviews, once Compare has scored it on the current labels.
+fn labels_alone(labels: Labels, comparison: Comparison, recipe: Option<f32>) -> Option<impl IntoView> {
+    let recipe = recipe?;
+    let scores = comparison.scores()?;
+    let count = labels.with(|s| s.labels.len());
+    if scores.labels != count {
+        return None;
+    }
+    let alone = scores.heldout[Contender::Encoder.index()]?;
+    let gap = 100.0 * (recipe - alone);
+    let added = if gap.abs() < 0.5 {
+        "the recipe adds nothing on top".to_string()
+    } else if gap > 0.0 {
+        format!("the recipe (the lexicon's surest picks, self-training and the votes) adds {gap:.1} points on top")
+    } else {
+        format!("here the recipe costs {:.1} points", -gap)
+    };
+    Some(view! {
+        <p class="hint" data-testid="labels-alone">
+            "Your " {count} " labels alone, on the encoder's features: "
+            <strong data-testid="labels-alone-accuracy">{format!("{:.1}%", 100.0 * alone)}</strong>
+            "; " {added} "."
+        </p>
+    })
 }

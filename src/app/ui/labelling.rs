@@ -110,8 +110,9 @@ pub fn LabelPanel() -> impl IntoView {
         view! {
             <article class="review" data-testid="review-card">
                 <p class="meta">{format!("Review #{} of the sample", review + 1)}</p>
-                // Review text is always a text node, never parsed as HTML.
-                <p class="text">{text}</p>
+                // Review text is always a text node, never parsed as HTML. A long review
+                // scrolls: focusable, so a keyboard can scroll it too.
+                <p class="text" tabindex="0" role="region" aria-label="The review's text">{text}</p>
                 <p class="prediction-line">{move || prediction().map(describe)}</p>
             </article>
         }
