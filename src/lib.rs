@@ -10,6 +10,8 @@
 //! | the pretrained encoders, described once, and their files | [`models`] |
 //! | e5's packed 4-bit file: weights and tokenizer read out | [`packed`] |
 //! | adapting an encoder to review text, no labels (masked LM) | [`adapt`] |
+//! | text → word ids for the LSTM language model | [`word_vocab`] |
+//! | ULMFiT's language model: an AWD-LSTM and its training | [`awd_lstm`] |
 //! | hidden states → pooled, normalised features | [`features`] |
 //! | features → sentiment: the classifier and its file | [`classifier`] |
 //! | a lexicon's opinion, no labels needed (seeds the classifier, votes in it) | [`lexicon`] |
@@ -28,6 +30,7 @@
 //! | the page: loading, device choice, UI, `window.flicktune` (wasm only) | `app` |
 
 pub mod adapt;
+pub mod awd_lstm;
 pub mod backend;
 pub mod catalogue;
 pub mod classifier;
@@ -46,6 +49,7 @@ pub mod session;
 pub mod tokens;
 pub mod training;
 pub mod tuned;
+pub mod word_vocab;
 
 #[cfg(not(target_family = "wasm"))]
 pub mod assets;
