@@ -25,12 +25,14 @@ use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::activation::{sigmoid, tanh};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::finetune::slanted_triangular;
+use crate::models::cast_safetensors;
 use crate::training::Stepwise;
 
 #[derive(Config, Debug, PartialEq)]
@@ -218,6 +220,33 @@ impl AwdLstm {
     }
 }
 
+/// A language-model weights file that does not fit the model it is read into.
+#[derive(Debug, thiserror::Error)]
+#[error("the language model's weights do not match its config: {0}")]
+pub struct LmWeightsError(String);
+
+impl AwdLstm {
+    /// The weights as safetensors bytes (f32), under this file's module names.
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, LmWeightsError> {
+        let mut store = SafetensorsStore::from_bytes(None);
+        self.save_into(&mut store).map_err(|e| LmWeightsError(e.to_string()))?;
+        store.get_bytes().map_err(|e| LmWeightsError(e.to_string()))
+    }
+
+    /// Reads weights written by [`AwdLstm::to_safetensors`], in f32 or f16, into this
+    /// model (made from the same config); every tensor must be there, in its shape.
+    pub fn load_safetensors(mut self, bytes: &[u8]) -> Result<Self, LmWeightsError> {
+        let f32_bytes = cast_safetensors(bytes, safetensors::Dtype::F32).map_err(|e| LmWeightsError(e.to_string()))?;
+        let mut store = SafetensorsStore::from_bytes(Some(f32_bytes)).validate(true);
+        let result = self.load_from(&mut store).map_err(|e| LmWeightsError(e.to_string()))?;
+        if !result.errors.is_empty() || !result.missing.is_empty() {
+            let missing: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
+            return Err(LmWeightsError(format!("missing [{}]; errors: {:?}", missing.join(", "), result.errors)));
+        }
+        Ok(self)
+    }
+}
+
 /// `x` with entries dropped (and the kept ones scaled by `1 / (1 − p)`) while training;
 /// `mask_shape` (broadcast over `x`) drops whole rows or columns at once.
 fn dropout_where_training<const D: usize>(x: Tensor<D>, p: f64, mask_shape: Option<[usize; D]>) -> Tensor<D> {
@@ -344,6 +373,23 @@ impl LmTrainer {
         }
     }
 
+    /// Goes on from `step` of the run (a resumed run): the schedule, the window and the
+    /// negatives' generator continue from there; the state starts at zero and Adam's
+    /// moments anew.
+    pub fn resume_at(mut self, step: usize) -> Self {
+        let windows_per_pass = (self.streams[0].len().saturating_sub(1)).div_ceil(self.config.bptt).max(1);
+        self.step = step;
+        self.position = (step % windows_per_pass) * self.config.bptt;
+        self.rng = ChaCha8Rng::seed_from_u64(self.config.seed.wrapping_add(step as u64));
+        self.device.seed(self.config.seed.wrapping_add(step as u64));
+        self
+    }
+
+    /// Tokens read per step (all streams together).
+    pub fn tokens_per_step(&self) -> usize {
+        self.streams.len() * self.config.bptt
+    }
+
     /// The trained model, ready for inference.
     pub fn finish(self) -> AwdLstm {
         self.model.valid()
@@ -458,6 +504,27 @@ mod tests {
         assert!((full - sampled).abs() < 1e-5, "{full} vs {sampled}");
         let fewer = scalar(model.sampled_loss(output, &targets, &[0, 3]));
         assert!(fewer < full, "fewer candidates, less mass to beat: {fewer} < {full}");
+    }
+
+    #[test]
+    fn weights_round_trip_through_safetensors_and_a_wrong_file_is_refused() {
+        let device = Device::flex();
+        device.seed(13);
+        let model = small(20).init(&device);
+        let bytes = model.to_safetensors().unwrap();
+        device.seed(14);
+        let loaded = small(20).init(&device).load_safetensors(&bytes).unwrap();
+        let input = ids(&[&[4, 8, 15, 16]], &device);
+        let diff = max_diff(model.forward(input.clone(), None).0, loaded.forward(input.clone(), None).0);
+        assert_eq!(diff, 0.0, "the same weights, the same outputs");
+        let half = crate::models::cast_safetensors(&bytes, safetensors::Dtype::F16).unwrap();
+        let widened = small(20).init(&device).load_safetensors(&half).unwrap();
+        assert!(
+            max_diff(model.forward(input.clone(), None).0, widened.forward(input, None).0) < 1e-2,
+            "f16 stays close"
+        );
+        assert!(small(21).init(&device).load_safetensors(&bytes).is_err(), "another vocabulary size");
+        assert!(small(20).init(&device).load_safetensors(&bytes[..bytes.len() / 2]).is_err(), "a truncated file");
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod adapt;
 mod demo;
 mod embed;
 mod jsonl;
+mod lstm;
 mod precompress;
 mod predict;
 mod serve;
@@ -43,6 +44,8 @@ enum Command {
     /// Adapt an encoder to review text without labels (masked LM on the `train` texts) and
     /// write it as a model folder.
     Adapt(adapt::AdaptArgs),
+    /// ULMFiT's AWD-LSTM language model: `lstm pretrain` trains it on the `train` texts.
+    Lstm(lstm::LstmArgs),
     /// Fetch the assets if needed and show the encoder at work on a few sentences.
     Demo(EncoderArgs),
     /// Serve the built page and its model files on a local address.
@@ -87,6 +90,7 @@ pub fn run() -> Result<()> {
         Command::Train(args) => train::run(args, &assets),
         Command::Predict(args) => predict::run(args, &assets),
         Command::Adapt(args) => adapt::run(args, &assets),
+        Command::Lstm(args) => lstm::run(args, &assets),
         Command::Demo(args) => demo::run(&assets, &args),
         Command::Serve(args) => serve::run(&args, &assets),
         Command::Precompress(args) => precompress::run(&args),
