@@ -377,12 +377,16 @@ impl LmTrainer {
     /// negatives' generator continue from there; the state starts at zero and Adam's
     /// moments anew.
     pub fn resume_at(mut self, step: usize) -> Self {
-        let windows_per_pass = (self.streams[0].len().saturating_sub(1)).div_ceil(self.config.bptt).max(1);
         self.step = step;
-        self.position = (step % windows_per_pass) * self.config.bptt;
+        self.position = (step % self.steps_per_pass()) * self.config.bptt;
         self.rng = ChaCha8Rng::seed_from_u64(self.config.seed.wrapping_add(step as u64));
         self.device.seed(self.config.seed.wrapping_add(step as u64));
         self
+    }
+
+    /// Steps in one pass over the stream (the last window of a pass may be shorter).
+    pub fn steps_per_pass(&self) -> usize {
+        self.streams[0].len().saturating_sub(1).div_ceil(self.config.bptt).max(1)
     }
 
     /// Tokens read per step (all streams together).

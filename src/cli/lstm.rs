@@ -159,7 +159,7 @@ fn pretrain(args: PretrainArgs, assets: &AssetDir) -> Result<()> {
         progress = saved;
     }
     let mut trainer = LmTrainer::new(model, &stream, training, &device).resume_at(progress.step);
-    let steps_per_pass = (stream.len() / args.batch.max(1)).div_ceil(args.bptt).max(1);
+    let steps_per_pass = trainer.steps_per_pass();
 
     let bar = ProgressBar::new(steps as u64).with_position(progress.step as u64).with_style(
         ProgressStyle::with_template("pretrain [{bar:30}] {pos}/{len} steps, loss {msg} ({elapsed}, eta {eta})")

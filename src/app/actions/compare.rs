@@ -85,9 +85,11 @@ impl Actions {
             return Ok(());
         }
         // After a reload the scores kept for exactly these labels, this classifier and
-        // this catalogue are shown as they are: the contenders would be trained again the same.
+        // this catalogue are shown as they are: the contenders would be trained again the
+        // same. Only the first round looks (later rounds follow a new classifier).
         let key = catalogue.as_deref().map(|c| scores_key(&labels, &recipe, c));
-        if let Some(kept) = key.as_deref().and_then(|key| Scores::kept(key, recipe.clone())) {
+        let kept = key.as_deref().filter(|_| !comparison.has_scores_untracked());
+        if let Some(kept) = kept.and_then(|key| Scores::kept(key, recipe.clone())) {
             comparison.finished(round, kept);
             return Ok(());
         }

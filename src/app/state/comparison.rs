@@ -149,6 +149,10 @@ impl Comparison {
         self.scores.get()
     }
 
+    pub fn has_scores_untracked(&self) -> bool {
+        self.scores.with_untracked(Option::is_some)
+    }
+
     pub fn history(&self) -> Vec<ComparePoint> {
         self.history.get()
     }
