@@ -73,9 +73,15 @@ test("a worker that dies is reported and replaced, and the encoder works again",
     await holding(page, expected);
     const crash = (worker) => worker.evaluate(() => setTimeout(() => { throw new Error("deliberately crashed by a test"); }));
 
-    // A helper: embedding goes on in the primary alone.
+    // A helper: what was asked of it as it died is answered all the same (its part of the
+    // embedding by the primary; the memory without it), and embedding goes on in the primary alone.
     if (expected === 2) {
-      await crash((await workersByName(page))["flicktune-engine-helper-2"]);
+      const helper = (await workersByName(page))["flicktune-engine-helper-2"];
+      const asked = page.evaluate((texts) => Promise.all([window.flicktune.embed(texts), window.flicktune.memory()]), texts);
+      await crash(helper);
+      const [vectors, memory] = await asked;
+      assert.equal(vectors.length, texts.length);
+      assert.ok(memory.workers.length >= 1, JSON.stringify(memory));
       await holding(page, 1);
       assert.equal((await page.evaluate((texts) => window.flicktune.embed(texts), texts)).length, texts.length);
     }

@@ -224,15 +224,26 @@ impl Engine {
         self.state.borrow_mut().worker_stopped = Some(Rc::new(handler));
     }
 
-    /// The wasm memory of the page's instance and of each worker's, in bytes (the primary first).
+    /// The wasm memory of the page's instance and of each worker's, in bytes (the primary
+    /// first). A helper that stops while asked is left out: it holds nothing any more.
     pub async fn memory_bytes(&self) -> Result<(f64, Vec<f64>), PageError> {
-        let workers: Vec<Rc<EngineWorker>> = {
+        let (primary, helpers): (Option<Rc<EngineWorker>>, Vec<Rc<EngineWorker>>) = {
             let state = self.state.borrow();
-            state.primary.iter().cloned().chain(state.helpers.iter().map(|(_, w)| w.clone())).collect()
+            (state.primary.clone(), state.helpers.iter().map(|(_, w)| w.clone()).collect())
         };
-        let mut bytes = Vec::with_capacity(workers.len());
-        for worker in workers {
-            bytes.push(worker.ask(&Request::MemoryBytes, Vec::new(), &no_progress, &never).await?.0.memory_bytes()?);
+        let ask = |worker: Rc<EngineWorker>| async move {
+            worker.ask(&Request::MemoryBytes, Vec::new(), &no_progress, &never).await?.0.memory_bytes()
+        };
+        let mut bytes = Vec::with_capacity(1 + helpers.len());
+        if let Some(primary) = primary {
+            bytes.push(ask(primary).await?);
+        }
+        for helper in helpers {
+            match ask(helper.clone()).await {
+                Ok(held) => bytes.push(held),
+                Err(_) if helper.is_stopped() => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok((global::wasm_memory_bytes(), bytes))
     }
@@ -262,7 +273,8 @@ impl Engine {
     }
 
     /// Spreads `items` over the workers that hold `encoder` in contiguous parts, asks each
-    /// for `make(part)` at once, and joins their answers (`read`) in order.
+    /// for `make(part)` at once, and joins their answers (`read`) in order; a helper that
+    /// stops meanwhile leaves its part to the primary.
     async fn spread<T: Clone, R>(
         &self,
         items: &[T],
@@ -273,11 +285,18 @@ impl Engine {
         let workers = self.workers_holding(encoder)?;
         let parts = workers.len().min(items.len()).max(1);
         let size = items.len().div_ceil(parts).max(1);
+        let primary = &workers[0];
         let asks = items.chunks(size).zip(&workers).map(|(part, worker)| {
             let request = make(part.to_vec());
             let read = &read;
             async move {
-                let (reply, bytes) = worker.ask(&request, Vec::new(), &no_progress, &never).await?;
+                let (reply, bytes) = match worker.ask(&request, Vec::new(), &no_progress, &never).await {
+                    // A helper that stopped meanwhile: the primary reads its part.
+                    Err(_) if worker.is_stopped() && !Rc::ptr_eq(worker, primary) => {
+                        primary.ask(&request, Vec::new(), &no_progress, &never).await?
+                    }
+                    answer => answer?,
+                };
                 read(reply, &bytes)
             }
         });

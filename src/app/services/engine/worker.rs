@@ -129,6 +129,11 @@ impl EngineWorker {
         Ok(EngineWorker { worker, next_id: Cell::new(0), waiting, _listeners: [on_message, on_error] })
     }
 
+    /// Whether the worker stopped: it answers nothing more.
+    pub fn is_stopped(&self) -> bool {
+        self.waiting.borrow().stopped.is_some()
+    }
+
     /// Sends `request` (with `bytes` beside it) and waits for its reply, passing progress on
     /// and asking the worker to stop once `cancelled()` says so at a progress message.
     pub async fn ask(
