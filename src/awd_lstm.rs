@@ -115,6 +115,13 @@ impl LstmLayer {
         self.hidden_weights.dims()[0]
     }
 
+    pub(crate) fn zero_state(&self, batch: usize, device: &Device) -> LayerState {
+        LayerState {
+            hidden: Tensor::zeros([batch, self.width()], device),
+            cell: Tensor::zeros([batch, self.width()], device),
+        }
+    }
+
     /// Every timestep's hidden state `[batch, time, width]` for `x` `[batch, time, input]`,
     /// and the state after the last step.
     fn forward(&self, x: Tensor<3>, state: LayerState, weight_dropout: f64) -> (Tensor<3>, LayerState) {
@@ -160,35 +167,76 @@ impl AwdLstm {
 
     /// Zeros for every layer, for `batch` sequences.
     pub fn zero_state(&self, batch: usize, device: &Device) -> Vec<LayerState> {
-        self.layers
-            .iter()
-            .map(|l| LayerState {
-                hidden: Tensor::zeros([batch, l.width()], device),
-                cell: Tensor::zeros([batch, l.width()], device),
-            })
-            .collect()
+        self.layers.iter().map(|l| l.zero_state(batch, device)).collect()
     }
 
     /// The last layer's output `[batch, time, embedding]` for `ids` `[batch, time]`, read on
     /// from `state` (zeros when `None`), and the state after the last token.
     pub fn forward(&self, ids: Tensor<2, Int>, state: Option<Vec<LayerState>>) -> (Tensor<3>, Vec<LayerState>) {
-        let [batch, time] = ids.dims();
-        let device = ids.device();
-        let table = self.embedding.val();
-        let width = table.dims()[1];
-        // Whole words dropped: a mask over the table's rows, the same for the whole batch.
-        let table = dropout_where_training(table, self.embedding_dropout, Some([self.vocab(), 1]));
-        let mut x = table.select(0, ids.reshape([batch * time])).reshape([batch, time, width]);
-        x = locked_dropout(x, self.input_dropout);
-        let state = state.unwrap_or_else(|| self.zero_state(batch, &device));
-        let last = self.layers.len() - 1;
+        let mut x = self.embed(ids);
+        let state = state.unwrap_or_else(|| self.zero_state(x.dims()[0], &x.device()));
         let mut after = Vec::with_capacity(self.layers.len());
         for (i, (layer, state)) in self.layers.iter().zip(state).enumerate() {
-            let (out, state) = layer.forward(x, state, self.weight_dropout);
+            let (out, state) = self.read_layer(i, layer, x, state);
             after.push(state);
-            x = locked_dropout(out, if i == last { self.output_dropout } else { self.hidden_dropout });
+            x = out;
         }
         (x, after)
+    }
+
+    /// The embeddings `[batch, time, embedding]` of `ids`, with embedding dropout (whole
+    /// words, a mask over the table's rows for the whole batch) and locked dropout while training.
+    pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        let [batch, time] = ids.dims();
+        let table = self.embedding.val();
+        let width = table.dims()[1];
+        let table = dropout_where_training(table, self.embedding_dropout, Some([self.vocab(), 1]));
+        locked_dropout(table.select(0, ids.reshape([batch * time])).reshape([batch, time, width]), self.input_dropout)
+    }
+
+    /// `x` read through `layer` standing as layer `i` of this model, from `state`, with the
+    /// dropouts that place gets while training; and the state after the last step. A
+    /// classifier's trainer passes its own copy of a layer it is tuning.
+    pub(crate) fn read_layer(
+        &self,
+        i: usize,
+        layer: &LstmLayer,
+        x: Tensor<3>,
+        state: LayerState,
+    ) -> (Tensor<3>, LayerState) {
+        let (out, state) = layer.forward(x, state, self.weight_dropout);
+        let p = if i + 1 == self.layers.len() { self.output_dropout } else { self.hidden_dropout };
+        (locked_dropout(out, p), state)
+    }
+
+    /// `x` read through layers `range` from zero states.
+    pub(crate) fn read_layers(&self, x: Tensor<3>, range: std::ops::Range<usize>) -> Tensor<3> {
+        let (batch, device) = (x.dims()[0], x.device());
+        range.fold(x, |x, i| {
+            let layer = &self.layers[i];
+            self.read_layer(i, layer, x, layer.zero_state(batch, &device)).0
+        })
+    }
+
+    /// Width of the embedding, and of the last layer's output.
+    pub fn embedding_width(&self) -> usize {
+        self.embedding.dims()[1]
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The layers from `first` to the top.
+    pub(crate) fn top_layers(&self, first: usize) -> Vec<LstmLayer> {
+        self.layers[first..].to_vec()
+    }
+
+    /// This model with the layers from `first` up replaced by `layers`.
+    pub(crate) fn with_top_layers(mut self, first: usize, layers: Vec<LstmLayer>) -> Self {
+        self.layers.truncate(first);
+        self.layers.extend(layers);
+        self
     }
 
     /// Vocabulary logits `[n, vocab]` for outputs `[n, embedding]`: the tied decoder.
@@ -419,7 +467,7 @@ impl Stepwise for LmTrainer {
         };
         let [batch, len] = inputs.dims();
         let (output, state) = self.model.forward(inputs, self.state.take());
-        let output = output.reshape([batch * len, self.model.embedding.dims()[1]]);
+        let output = output.reshape([batch * len, self.model.embedding_width()]);
         let loss = if self.config.negatives == 0 {
             self.model.loss(output, &targets)
         } else {

@@ -12,6 +12,7 @@
 //! | adapting an encoder to review text, no labels (masked LM) | [`adapt`] |
 //! | text → word ids for the LSTM language model | [`word_vocab`] |
 //! | ULMFiT's language model: an AWD-LSTM and its training | [`awd_lstm`] |
+//! | ULMFiT's classifier on it: concat pooling, gradual unfreezing | [`ulmfit`] |
 //! | hidden states → pooled, normalised features | [`features`] |
 //! | features → sentiment: the classifier and its file | [`classifier`] |
 //! | a lexicon's opinion, no labels needed (seeds the classifier, votes in it) | [`lexicon`] |
@@ -49,6 +50,7 @@ pub mod session;
 pub mod tokens;
 pub mod training;
 pub mod tuned;
+pub mod ulmfit;
 pub mod word_vocab;
 
 #[cfg(not(target_family = "wasm"))]

@@ -315,6 +315,15 @@ pub fn float_safetensors(
     tensors: &[FloatTensor],
     dtype: safetensors::Dtype,
 ) -> Result<Vec<u8>, safetensors::SafeTensorError> {
+    float_safetensors_with(tensors, dtype, None)
+}
+
+/// [`float_safetensors`] with `metadata` in the file's header.
+pub fn float_safetensors_with(
+    tensors: &[FloatTensor],
+    dtype: safetensors::Dtype,
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Result<Vec<u8>, safetensors::SafeTensorError> {
     use safetensors::tensor::TensorView;
 
     let encoded: Vec<(&str, &[usize], Vec<u8>)> = tensors
@@ -331,5 +340,5 @@ pub fn float_safetensors(
         .iter()
         .map(|(name, shape, data)| Ok((name.to_string(), TensorView::new(dtype, shape.to_vec(), data)?)))
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-    safetensors::serialize(views, None)
+    safetensors::serialize(views, metadata)
 }

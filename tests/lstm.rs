@@ -1,5 +1,6 @@
 //! `flicktune lstm pretrain` as a user runs it: a tiny language model on `train` texts,
-//! checkpointed, resumed, and refused when the settings change under the same folder.
+//! checkpointed, resumed, and refused when the settings change under the same folder; then
+//! ULMFiT's classifier on it (`train --model awd-lstm`) and `predict` with its file.
 
 mod support;
 
@@ -62,4 +63,72 @@ fn pretraining_writes_a_model_that_loads_and_a_second_run_resumes_its_checkpoint
     let other = pretrain(&out, &["--epochs", "1"]);
     assert!(!other.status.success());
     assert!(String::from_utf8_lossy(&other.stderr).contains("other settings"));
+}
+
+#[test]
+fn ulmfit_trains_a_classifier_on_the_language_model_that_predict_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let lm = dir.path().join("lm");
+    let pretrained = pretrain(&lm, &["--epochs", "0.3"]);
+    assert!(pretrained.status.success(), "{}", String::from_utf8_lossy(&pretrained.stderr));
+
+    let write = |name: &str, lines: &[serde_json::Value]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        path
+    };
+    let labelled: Vec<serde_json::Value> = (0..8)
+        .map(|i| {
+            let (text, label) =
+                if i % 2 == 0 { ("A great film, I loved it.", 1) } else { ("A bad film, I hated it.", 0) };
+            serde_json::json!({ "text": format!("{text} Seen {i} times."), "label": label })
+        })
+        .collect();
+    let labels = write("labels.jsonl", &labelled);
+    let unlabelled = write("unlabelled.jsonl", &[serde_json::json!("The plot was thin but the acting was fine.")]);
+    let classifier = dir.path().join("ulmfit.safetensors");
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let train = |lm_dir: &std::path::Path| {
+        flicktune(
+            &[
+                "train",
+                "--model",
+                "awd-lstm",
+                "--lm",
+                &path(lm_dir),
+                "--labels",
+                &path(&labels),
+                "--unlabelled",
+                &path(&unlabelled),
+                "--out",
+                &path(&classifier),
+            ],
+            b"",
+        )
+    };
+    let trained = train(&lm);
+    let log = String::from_utf8_lossy(&trained.stderr);
+    assert!(trained.status.success(), "{log}");
+    assert!(log.contains("tuning the language model") && log.contains("accuracy on them"), "{log}");
+
+    let texts = b"\"What a great film.\"\n{\"text\": \"Bad, bad, bad.\"}\n\"\"\n";
+    let predicted = flicktune(&["predict", "--classifier", &path(&classifier)], texts);
+    assert!(predicted.status.success(), "{}", String::from_utf8_lossy(&predicted.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&predicted.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "one line per text, the empty one included");
+    for line in &lines {
+        let p = line["positive"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p) && line["label"].as_u64() == Some(u64::from(p >= 0.5)), "{line}");
+    }
+
+    // A damaged file and a missing language model are refused, saying what to do.
+    let bytes = std::fs::read(&classifier).unwrap();
+    std::fs::write(&classifier, &bytes[..bytes.len() / 2]).unwrap();
+    let damaged = flicktune(&["predict", "--classifier", &path(&classifier)], texts);
+    assert!(!damaged.status.success());
+    assert!(String::from_utf8_lossy(&damaged.stderr).contains("cannot be used"));
+    let missing = train(&dir.path().join("nowhere"));
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("flicktune fetch"));
 }

@@ -102,6 +102,11 @@ impl AssetDir {
         self.root.join("models").join(model.full_name())
     }
 
+    /// ULMFiT's pretrained AWD-LSTM (`flicktune lstm pretrain`'s folder).
+    pub fn awd_lstm_dir(&self) -> PathBuf {
+        self.root.join("models").join("awd-lstm")
+    }
+
     pub fn imdb_dir(&self) -> PathBuf {
         self.root.join("data").join("imdb")
     }

@@ -22,14 +22,11 @@ use flicktune::awd_lstm::{AwdLstmConfig, LmTrainer, LmTrainingConfig, perplexity
 use flicktune::backend::{BackendKind, open_device};
 use flicktune::models::cast_safetensors;
 use flicktune::training::{Stepwise, read_loss};
+use flicktune::ulmfit::{LM_CARD_FILE, LM_VOCAB_FILE, LM_WEIGHTS_FILE};
 use flicktune::word_vocab::WordVocab;
 
-const VOCAB_FILE: &str = "vocab.json";
 const CHECKPOINT_WEIGHTS: &str = "checkpoint.safetensors";
 const CHECKPOINT_FILE: &str = "checkpoint.json";
-/// The finished model: f16 weights and what made them.
-pub const LM_WEIGHTS_FILE: &str = "awd-lstm.f16.safetensors";
-pub const LM_CARD_FILE: &str = "awd-lstm.json";
 
 #[derive(Args)]
 pub struct LstmArgs {
@@ -112,7 +109,7 @@ fn pretrain(args: PretrainArgs, assets: &AssetDir) -> Result<()> {
         pool.iter().chain(&rest).map(|r| r.text.as_str()).take(args.texts.unwrap_or(usize::MAX)).collect();
     let heldout: Vec<&str> = train_dev.iter().map(|r| r.text.as_str()).take(args.heldout).collect();
 
-    let vocab = read_or_build_vocab(&args.out.join(VOCAB_FILE), &texts, args.vocab)?;
+    let vocab = read_or_build_vocab(&args.out.join(LM_VOCAB_FILE), &texts, args.vocab)?;
     let stream: Vec<u32> = texts.iter().flat_map(|t| vocab.encode(t)).collect();
     let heldout_stream: Vec<u32> = heldout.iter().flat_map(|t| vocab.encode(t)).collect();
     let model_config = AwdLstmConfig::new(vocab.len())
@@ -204,7 +201,7 @@ fn pretrain(args: PretrainArgs, assets: &AssetDir) -> Result<()> {
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "weights": LM_WEIGHTS_FILE,
         "sha256": format!("{:x}", sha2::Sha256::digest(&weights)),
-        "vocabulary": VOCAB_FILE,
+        "vocabulary": LM_VOCAB_FILE,
         "training_texts": texts.len(),
         "training_tokens": stream.len(),
         "progress": progress,

@@ -9,6 +9,7 @@ mod precompress;
 mod predict;
 mod serve;
 mod train;
+mod ulmfit;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};

@@ -17,7 +17,8 @@ use super::embed::{read_stdin_texts, write_embedded};
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// A classifier file (`flicktune train --out`, or exported from the page).
+    /// A classifier file (`flicktune train --out`, or exported from the page; or ULMFiT's
+    /// from `flicktune train --model awd-lstm`).
     #[arg(long)]
     classifier: PathBuf,
     /// cpu or wgpu.
@@ -28,6 +29,11 @@ pub struct PredictArgs {
 pub fn run(args: PredictArgs, assets: &AssetDir) -> Result<()> {
     let path = args.classifier.display();
     let bytes = std::fs::read(&args.classifier).with_context(|| format!("cannot read {path}"))?;
+    if !bytes.trim_ascii_start().starts_with(b"{") {
+        // Not JSON: ULMFiT's classifier, a safetensors file.
+        let texts = read_stdin_texts()?;
+        return super::ulmfit::predict(&bytes, &texts, args.backend).with_context(|| format!("{path} cannot be used"));
+    }
     let classifier = read_classifier(&bytes).with_context(|| format!("{path} is not a usable classifier"))?;
     let (model, pooling) = (classifier.encoder, Some(classifier.pooling));
 

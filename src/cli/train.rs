@@ -46,24 +46,45 @@ impl TrainMethod {
     }
 }
 
+/// What `--model` names: a BERT-style encoder whose frozen features the classifier reads,
+/// or ULMFiT's AWD-LSTM, fine-tuned with its classifier.
+#[derive(Clone, Copy)]
+pub enum TrainModel {
+    Encoder(ModelName),
+    AwdLstm,
+}
+
+impl std::str::FromStr for TrainModel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "awd-lstm" => Ok(TrainModel::AwdLstm),
+            _ => s.parse().map(TrainModel::Encoder).map_err(|e| format!("{e}, or awd-lstm")),
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct TrainArgs {
     /// Labelled reviews, JSON Lines: {"text": "...", "label": 1} (1 positive, 0 negative).
     #[arg(long)]
     labels: PathBuf,
-    /// Where to write the classifier (JSON; `flicktune predict` and the page read it).
+    /// Where to write the classifier (JSON; `flicktune predict` and the page read it; for
+    /// awd-lstm a safetensors file that `predict` reads).
     #[arg(long)]
-    out: PathBuf,
-    /// Encoder whose frozen features the classifier reads: e5 (the page's default), l3-reviews, l3 or l6.
+    pub(super) out: PathBuf,
+    /// Encoder whose frozen features the classifier reads: e5 (the page's default), l3-reviews,
+    /// l3 or l6; or awd-lstm: ULMFiT (the language model tuned to the --unlabelled reviews,
+    /// then its classifier, gradually unfrozen; --pooling and --method do not apply).
     #[arg(long, default_value = "e5")]
-    model: ModelName,
+    pub(super) model: TrainModel,
     /// How long reviews are read: first, head-tail, chunks or windows (default: the page's
     /// choice for the encoder, its spec's classifier pooling).
     #[arg(long)]
     pooling: Option<Pooling>,
     /// cpu or wgpu.
     #[arg(long, default_value = "cpu")]
-    backend: BackendKind,
+    pub(super) backend: BackendKind,
     /// What to train; the default is the page's own method.
     #[arg(long, value_enum, default_value = "ensemble")]
     method: TrainMethod,
@@ -72,7 +93,13 @@ pub struct TrainArgs {
     /// Default for those methods: the page's bundled sample of 300 `train` reviews, as the
     /// page learns from.
     #[arg(long)]
-    unlabelled: Option<PathBuf>,
+    pub(super) unlabelled: Option<PathBuf>,
+    /// awd-lstm: the pretrained language model's folder (default: the fetched one in the assets).
+    #[arg(long)]
+    pub(super) lm: Option<PathBuf>,
+    /// awd-lstm: passes of language-model tuning over the labelled and unlabelled texts.
+    #[arg(long, default_value_t = 1.0)]
+    pub(super) lm_epochs: f64,
 }
 
 pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
@@ -84,36 +111,32 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
         .unzip();
     // Refuse one-class labels and bad unlabelled files before minutes of encoding, not after.
     class_weights(&labels)?;
-    let recipe = args.method.recipe(args.model);
-    let page_sample = args.unlabelled.is_none() && recipe.learns_from_unlabelled();
-    let unlabelled_texts = match &args.unlabelled {
-        Some(path) => {
-            let input = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            parse_texts(&input).with_context(|| format!("{} is not a file of texts", path.display()))?
+    let model = match args.model {
+        TrainModel::Encoder(model) => model,
+        TrainModel::AwdLstm => {
+            let unlabelled = unlabelled_texts(&args, assets, true)?;
+            return super::ulmfit::train(&args, &texts, &labels, &unlabelled, assets);
         }
-        None if page_sample => {
-            let sample = assets.imdb_dir().join("sample.jsonl");
-            eprintln!("unlabelled reviews: the page's sample, {}", sample.display());
-            read_reviews(&sample)?.into_iter().map(|r| r.text).collect()
-        }
-        None => Vec::new(),
     };
+    let recipe = args.method.recipe(model);
+    let page_sample = args.unlabelled.is_none() && recipe.learns_from_unlabelled();
+    let unlabelled_texts = unlabelled_texts(&args, assets, page_sample)?;
 
-    let pooling = args.pooling.unwrap_or(args.model.spec().classifier_pooling);
-    let encoder = EncoderArgs { model: args.model, pooling: Some(pooling), backend: args.backend, batch: 8 };
+    let pooling = args.pooling.unwrap_or(model.spec().classifier_pooling);
+    let encoder = EncoderArgs { model, pooling: Some(pooling), backend: args.backend, batch: 8 };
     let embedder = encoder.embedder(assets)?;
     eprintln!(
         "encoding {} labelled and {} unlabelled reviews with {} ({} pooling)",
         texts.len(),
         unlabelled_texts.len(),
-        args.model.full_name(),
+        model.full_name(),
         pooling.name()
     );
     let vectors = |texts: &[String]| -> Result<Vec<Vec<f32>>> {
         Ok(embedder.embed(texts)?.into_iter().map(|e| e.vector).collect())
     };
     let features = vectors(&texts)?;
-    let cached = page_sample.then(|| page_sample_features(assets, args.model, pooling, &unlabelled_texts)).flatten();
+    let cached = page_sample.then(|| page_sample_features(assets, model, pooling, &unlabelled_texts)).flatten();
     let unlabelled = match cached {
         Some(vectors) => {
             eprintln!("the sample's features: from the page's feature cache (computed by `fetch` with these weights)");
@@ -123,7 +146,7 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
     };
 
     let scaling = FeatureScaling::fit(&features.iter().chain(&unlabelled).collect::<Vec<_>>());
-    let source = FeatureSource { encoder: args.model, pooling };
+    let source = FeatureSource { encoder: model, pooling };
     let examples: Vec<Example> =
         features.iter().zip(&labels).map(|(f, &label)| Example { features: f, label }).collect();
     let views: Vec<TextView> = texts.iter().map(|t| TextView::of(t)).collect();
@@ -168,6 +191,22 @@ pub fn run(args: TrainArgs, assets: &AssetDir) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// The --unlabelled texts, else the page's sample where `page_sample`, else none.
+fn unlabelled_texts(args: &TrainArgs, assets: &AssetDir, page_sample: bool) -> Result<Vec<String>> {
+    Ok(match &args.unlabelled {
+        Some(path) => {
+            let input = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            parse_texts(&input).with_context(|| format!("{} is not a file of texts", path.display()))?
+        }
+        None if page_sample => {
+            let sample = assets.imdb_dir().join("sample.jsonl");
+            eprintln!("unlabelled reviews: the page's sample, {}", sample.display());
+            read_reviews(&sample)?.into_iter().map(|r| r.text).collect()
+        }
+        None => Vec::new(),
+    })
 }
 
 /// The page's precomputed features of its sample, when they were made with the very
