@@ -21,11 +21,10 @@ use rand::seq::SliceRandom;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::encoder::BertModel;
+use crate::encoders::bert::BertModel;
 use crate::features::padded_batch;
-use crate::finetune::slanted_triangular;
 use crate::tokens::{TextTokenizer, TokenizeError};
-use crate::training::{Stepwise, adam};
+use crate::training::{Stepwise, adam, slanted_triangular};
 
 #[derive(Config, Debug, PartialEq)]
 pub struct AdaptConfig {
@@ -277,7 +276,7 @@ mod tests {
     }
 
     fn tiny() -> BertModel {
-        crate::encoder::BertConfig::new(40, 8, 2, 2, 16, 32, 2)
+        crate::encoders::bert::BertConfig::new(40, 8, 2, 2, 16, 32, 2)
             .with_hidden_dropout_prob(0.0)
             .with_attention_probs_dropout_prob(0.0)
             .init(&Device::flex())
@@ -288,8 +287,10 @@ mod tests {
         let encoder = tiny();
         let device = Device::flex();
         let bytes = encoder.to_safetensors().unwrap();
-        let loaded =
-            crate::encoder::BertConfig::new(40, 8, 2, 2, 16, 32, 2).init(&device).load_safetensors(bytes).unwrap();
+        let loaded = crate::encoders::bert::BertConfig::new(40, 8, 2, 2, 16, 32, 2)
+            .init(&device)
+            .load_safetensors(bytes)
+            .unwrap();
         let input = padded_batch(&[&[1, 12, 25, 2]], 0, &device);
         let (a, b) = (encoder.forward(input.clone()).into_data(), loaded.forward(input).into_data());
         a.assert_approx_eq::<f32>(&b, burn::tensor::Tolerance::absolute(1e-6));

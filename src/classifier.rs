@@ -9,11 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::encoders::ModelName;
+use crate::encoders::tuned::{TunedError, TunedLayers};
 use crate::features::Pooling;
-use crate::models::ModelName;
 use crate::nbsvm::{self, NbSvm};
 use crate::recipe::Recipe;
-use crate::tuned::{TunedError, TunedLayers};
 
 /// The `format` field of every classifier file.
 pub const FORMAT: &str = "flicktune-classifier";
@@ -208,7 +208,7 @@ pub enum ClassifierError {
         "classifier file version {0} is not supported (this Flicktune reads versions 1 to {VERSION}): use the Flicktune that wrote it, or train again"
     )]
     WrongVersion(u32),
-    #[error("the classifier reads features of `{0}`, which is not an encoder this Flicktune has ({known}): train it again with one of them", known = crate::models::ENCODERS.map(|spec| spec.full_name).join(", "))]
+    #[error("the classifier reads features of `{0}`, which is not an encoder this Flicktune has ({known}): train it again with one of them", known = crate::encoders::ENCODERS.map(|spec| spec.full_name).join(", "))]
     UnknownEncoder(String),
     #[error("the classifier is inconsistent: {0}")]
     Inconsistent(String),

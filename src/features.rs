@@ -12,7 +12,7 @@ use std::str::FromStr;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 use crate::backend::{DeviceFailure, read_values};
-use crate::encoder::{BertModel, EncoderInput};
+use crate::encoders::bert::{BertModel, EncoderInput};
 use crate::tokens::{TextTokenizer, TokenizeError};
 
 /// Which part of a long text the encoder reads.

@@ -17,10 +17,10 @@ use burn::tensor::{Bool, Device, Tensor, TensorData};
 
 use crate::backend::read_values;
 use crate::classifier::Classifier;
-use crate::encoder::{BertLayer, BertModel, EncoderInput};
+use crate::encoders::bert::{BertLayer, BertModel, EncoderInput};
 use crate::features::padded_batch;
 use crate::tokens::{TextTokenizer, TokenizeError};
-use crate::training::{Stepwise, TrainError, adam, class_weights, weighted_cross_entropy};
+use crate::training::{Stepwise, TrainError, adam, class_weights, slanted_triangular, weighted_cross_entropy};
 
 #[derive(Config, Debug, PartialEq)]
 pub struct FineTuneConfig {
@@ -186,16 +186,6 @@ impl Stepwise for FineTuner {
     }
 }
 
-/// Slanted triangular learning-rate factor at step `t` of `total` (Howard & Ruder):
-/// a linear rise over the first 10% to 1, then a linear fall to 1/32.
-pub fn slanted_triangular(t: usize, total: usize) -> f64 {
-    let (cut_frac, ratio) = (0.1, 32.0);
-    let cut = (total as f64 * cut_frac).floor().max(1.0);
-    let t = t as f64;
-    let p = if t < cut { t / cut } else { 1.0 - (t - cut) / (cut * (1.0 / cut_frac - 1.0)).max(1.0) };
-    (1.0 + p.max(0.0) * (ratio - 1.0)) / ratio
-}
-
 /// The frozen layers' output for one batch, plus its masks and targets.
 fn frozen_batch(
     encoder: &BertModel,
@@ -253,7 +243,7 @@ mod tests {
         let c = Classifier {
             format: crate::classifier::FORMAT.into(),
             version: crate::classifier::VERSION,
-            encoder: crate::models::ModelName::L3,
+            encoder: crate::encoders::ModelName::L3,
             pooling: crate::features::Pooling::Chunks,
             scaling: FeatureScaling { center: vec![0.5, -1.0], scale: vec![2.0, 0.25] },
             weights: vec![1.5, -0.5],
@@ -282,7 +272,7 @@ mod tests {
     fn tiny() -> (BertModel, Vec<TokenExample>, Classifier) {
         let device = Device::flex();
         // Random weights, but no dropout: the loss path depends on the data, not on chance.
-        let encoder = crate::encoder::BertConfig::new(40, 8, 2, 2, 16, 32, 2)
+        let encoder = crate::encoders::bert::BertConfig::new(40, 8, 2, 2, 16, 32, 2)
             .with_hidden_dropout_prob(0.0)
             .with_attention_probs_dropout_prob(0.0)
             .init(&device);
@@ -297,7 +287,7 @@ mod tests {
         let classifier = Classifier {
             format: crate::classifier::FORMAT.into(),
             version: crate::classifier::VERSION,
-            encoder: crate::models::ModelName::L3,
+            encoder: crate::encoders::ModelName::L3,
             pooling: crate::features::Pooling::Chunks,
             scaling: FeatureScaling { center: vec![0.0; 8], scale: vec![1.0; 8] },
             weights: vec![0.1; 8],
@@ -350,13 +340,5 @@ mod tests {
         assert!(!same_outputs(&before, &after), "the top layer moved");
         let bottom = |m: &BertModel| m.clone().with_top_layers(1, Vec::new());
         assert!(same_outputs(&bottom(&before), &bottom(&after)), "the frozen layer did not");
-    }
-
-    #[test]
-    fn the_schedule_rises_then_falls() {
-        let f: Vec<f64> = (0..100).map(|t| slanted_triangular(t, 100)).collect();
-        assert!((f[0] - 1.0 / 32.0).abs() < 1e-9);
-        assert!((f[10] - 1.0).abs() < 1e-9);
-        assert!(f[..10].windows(2).all(|w| w[0] < w[1]) && f[10..].windows(2).all(|w| w[0] > w[1]));
     }
 }

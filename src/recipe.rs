@@ -7,11 +7,12 @@
 //! [`Recipe::fit_head`] runs the rounds with any way of fitting a head (the page's is
 //! async and cancellable, the CLI's and the benchmarks' block), and [`Recipe::votes`] adds
 //! the votes, so the page, `flicktune train` and the benchmarks train alike. Each encoder
-//! names its recipe in [`crate::models::ENCODERS`]; the classifier file records it.
+//! names its recipe in [`crate::encoders::ENCODERS`]; the classifier file records it.
 
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::{Classifier, ClassifierError, Lexicon, TextHead, TextView, TextVotes, sigmoid};
+use crate::encoders::ModelName;
 use crate::nbsvm::NbSvm;
 use crate::training::Example;
 
@@ -50,6 +51,15 @@ pub struct Votes {
 impl Recipe {
     /// Logistic regression on the labels alone.
     pub const FROZEN: Recipe = Recipe { lexicon_seeds: 0, seeds_kept_until: 0, self_training: false, votes: None };
+
+    /// How the page, `flicktune train` and the bench's page row train a classifier on
+    /// `model`'s features: the recipe chosen for it (e5 has its own; the MiniLMs share one).
+    pub const fn for_encoder(model: ModelName) -> Recipe {
+        match model {
+            ModelName::E5 => Recipe::E5,
+            ModelName::L3 | ModelName::L3Reviews | ModelName::L6 => Recipe::MINILM,
+        }
+    }
 
     /// The MiniLM encoders' (chosen on L3 and its review-adapted form): 100 lexicon seeds
     /// per class (among 25, 50, 100), all kept up to 20 labels (10, 20), self-training,
@@ -229,7 +239,7 @@ mod tests {
         Classifier {
             format: FORMAT.into(),
             version: VERSION,
-            encoder: crate::models::ModelName::L3,
+            encoder: crate::encoders::ModelName::L3,
             pooling: crate::features::Pooling::First,
             scaling: FeatureScaling { center: vec![0.0], scale: vec![1.0] },
             weights: vec![1.0],

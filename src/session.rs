@@ -15,7 +15,7 @@ pub const VERSION: u32 = 1;
 /// Larger files are refused before parsing. A session with every sample review labelled
 /// and a classifier is about 2 MB (NB-SVM's n-gram weights of 300 reviews: 1.5 MB); a
 /// classifier fine-tuned with the encoder's top layers carries them (base64, up to
-/// [`crate::tuned::MAX_BYTES`] before encoding).
+/// [`crate::encoders::tuned::MAX_BYTES`] before encoding).
 pub const MAX_FILE_BYTES: usize = 40_000_000;
 
 /// One label: a review (by position in its source) and 1 positive / 0 negative.

@@ -16,8 +16,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::backend::{DeviceFailure, read_values};
 use crate::classifier::{Classifier, FORMAT, FeatureScaling, VERSION};
+use crate::encoders::ModelName;
 use crate::features::Pooling;
-use crate::models::ModelName;
 
 #[derive(Config, Debug, PartialEq)]
 pub struct HeadTrainingConfig {
@@ -197,6 +197,16 @@ pub(crate) fn weighted_cross_entropy(logits: Tensor<2>, targets: Tensor<2>, weig
     per_example.sum().div_scalar(n as f64)
 }
 
+/// Slanted triangular learning-rate factor at step `t` of `total` (Howard & Ruder):
+/// a linear rise over the first 10% to 1, then a linear fall to 1/32.
+pub fn slanted_triangular(t: usize, total: usize) -> f64 {
+    let (cut_frac, ratio) = (0.1, 32.0);
+    let cut = (total as f64 * cut_frac).floor().max(1.0);
+    let t = t as f64;
+    let p = if t < cut { t / cut } else { 1.0 - (t - cut) / (cut * (1.0 / cut_frac - 1.0)).max(1.0) };
+    (1.0 + p.max(0.0) * (ratio - 1.0)) / ratio
+}
+
 /// Per-example weights giving each class half of the loss, however unbalanced the
 /// labels; an error unless both classes are present.
 pub fn class_weights(labels: &[u8]) -> Result<Vec<f32>, TrainError> {
@@ -239,6 +249,14 @@ mod tests {
                 (vec![x, ((i * 7) % 5) as f32 - 2.0], label)
             })
             .collect()
+    }
+
+    #[test]
+    fn the_schedule_rises_then_falls() {
+        let f: Vec<f64> = (0..100).map(|t| slanted_triangular(t, 100)).collect();
+        assert!((f[0] - 1.0 / 32.0).abs() < 1e-9);
+        assert!((f[10] - 1.0).abs() < 1e-9);
+        assert!(f[..10].windows(2).all(|w| w[0] < w[1]) && f[10..].windows(2).all(|w| w[0] > w[1]));
     }
 
     #[test]

@@ -1,22 +1,23 @@
-//! ULMFiT's classifier (Howard & Ruder, 2018) on the AWD-LSTM of [`crate::awd_lstm`]:
+//! ULMFiT's classifier (Howard & Ruder, 2018) on the AWD-LSTM of [`crate::encoders::awd_lstm`]:
 //! 1. the pretrained language model is fine-tuned on the target domain's texts, labels
 //!    unused ([`language_model_tuning`]: [`LmTrainer`] on their word stream);
 //! 2. a head reads the last layer's outputs through concat pooling (the last step's
 //!    state, the maximum and the mean over the review, side by side) and a small network;
 //! 3. [`UlmfitTrainer`] trains the head alone first, then unfreezes one LSTM layer more
 //!    from the top at each stage (gradual unfreezing), each layer down learning 2.6 times
-//!    slower (discriminative rates), each stage on the slanted triangular schedule of
-//!    `finetune.rs`. The embedding table stays as the language model left it.
+//!    slower (discriminative rates), each stage on the slanted triangular schedule every
+//!    trainer here uses. The embedding table stays as the language model left it.
 //!
 //! Within a stage the frozen layers do not change, so their output for every batch is
 //! computed once when the stage starts (as `finetune.rs` does), and each step runs only
-//! the unfrozen layers and the head. fastai's head has batch normalisation; with a handful
-//! of labels a batch is too small to normalise over, so this one has dropout alone.
+//! the unfrozen layers and the head, without the language model's dropouts (the head has
+//! its own). fastai's head normalises each batch; this one standardises with statistics
+//! fixed when training starts ([`PoolingHead`] says why).
 
 use std::collections::HashMap;
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::{ModuleSnapshot, SafetensorsStore};
@@ -26,10 +27,9 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::awd_lstm::{AwdLstm, AwdLstmConfig, LmTrainer, LmTrainingConfig, LstmLayer};
-use crate::finetune::slanted_triangular;
-use crate::models::{cast_safetensors, float_safetensors_with, float_tensors};
-use crate::training::{Stepwise, TrainError, adam, class_weights, weighted_cross_entropy};
+use crate::encoders::awd_lstm::{AwdLstm, AwdLstmConfig, LmTrainer, LmTrainingConfig, LstmLayer};
+use crate::encoders::weights::{cast_safetensors, float_safetensors_with, float_tensors};
+use crate::training::{Stepwise, TrainError, adam, class_weights, slanted_triangular, weighted_cross_entropy};
 use crate::word_vocab::WordVocab;
 
 #[derive(Config, Debug, PartialEq)]
@@ -50,7 +50,7 @@ pub struct UlmfitConfig {
     pub unfreeze: usize,
     /// Steps in each stage: one pass over the labels, or this many where a pass is
     /// shorter (with ten labels a pass is one step).
-    #[config(default = 12)]
+    #[config(default = 60)]
     pub min_stage_steps: usize,
     /// Peak rate of the head's own stage.
     #[config(default = 2e-2)]
@@ -124,9 +124,15 @@ impl PretrainedLm {
     }
 }
 
-/// The classifier's head: concat pooling in, one logit (positive) out.
+/// The classifier's head: concat pooling in, one logit (positive) out. The pooled
+/// outputs are standardised first with a centre and scale fixed when training starts (the
+/// labelled reviews' own), where fastai's head normalises each batch: the maximum and the
+/// mean over a few hundred steps differ little from review to review, and a handful of
+/// labels makes batches too small to normalise over.
 #[derive(Module, Debug)]
 pub struct PoolingHead {
+    center: Param<Tensor<1>>,
+    scale: Param<Tensor<1>>,
     hidden: Linear,
     output: Linear,
     dropout: Dropout,
@@ -134,16 +140,33 @@ pub struct PoolingHead {
 
 impl PoolingHead {
     fn new(width: usize, config: &UlmfitConfig, device: &Device) -> Self {
+        let fixed = |t: Tensor<1>| Param::from_tensor(t).set_require_grad(false);
         PoolingHead {
+            center: fixed(Tensor::zeros([3 * width], device)),
+            scale: fixed(Tensor::ones([3 * width], device)),
             hidden: LinearConfig::new(3 * width, config.head_width).init(device),
             output: LinearConfig::new(config.head_width, 1).init(device),
             dropout: DropoutConfig::new(config.head_dropout).init(),
         }
     }
 
+    /// The head standardising with the mean and standard deviation of `pooled` `[n, 3·width]`.
+    fn standardising(mut self, pooled: Tensor<2>) -> Self {
+        let center = pooled.clone().mean_dim(0);
+        // At least 0.1 (outputs lie in [-1, 1]): a dimension that hardly varies over the
+        // labelled reviews (a maximum near saturation) must not turn dropout's or the tuned
+        // layers' small changes into huge inputs.
+        let scale = ((pooled - center.clone()).powi_scalar(2).mean_dim(0) + 0.01).sqrt();
+        let fixed = |t: Tensor<2>| Param::from_tensor(t.squeeze_dim::<1>(0)).set_require_grad(false);
+        self.center = fixed(center);
+        self.scale = fixed(scale);
+        self
+    }
+
     /// Logits `[batch, 1]` for pooled outputs `[batch, 3·width]`.
     fn forward(&self, pooled: Tensor<2>) -> Tensor<2> {
-        let hidden = relu(self.hidden.forward(self.dropout.forward(pooled)));
+        let standard = (pooled - self.center.val().unsqueeze_dim(0)) / self.scale.val().unsqueeze_dim(0);
+        let hidden = relu(self.hidden.forward(self.dropout.forward(standard)));
         self.output.forward(self.dropout.forward(hidden))
     }
 }
@@ -263,12 +286,15 @@ impl UlmfitTrainer {
                 }
             })
             .collect();
-        let lm = lm.valid();
+        // The frozen layers' output is computed once, without dropout; the tuned layers
+        // read it without dropout too, so that the head meets in later stages what it
+        // was fitted on in the first (the head's own dropout regularises).
+        let lm = lm.valid().without_dropout();
         let first_tuned = lm.num_layers() - config.unfreeze.min(lm.num_layers());
         let tuned: Vec<LstmLayer> = lm.top_layers(first_tuned).into_iter().map(Module::train).collect();
         let width = lm.embedding_width();
-        Ok(UlmfitTrainer {
-            head: PoolingHead::new(width, &config, &training).train(),
+        let mut trainer = UlmfitTrainer {
+            head: PoolingHead::new(width, &config, device),
             head_optimizer: adam(),
             layer_optimizers: tuned.iter().map(|_| adam()).collect(),
             stage_steps: batches.len().max(config.min_stage_steps).max(1),
@@ -278,7 +304,14 @@ impl UlmfitTrainer {
             batches,
             step: 0,
             config,
-        })
+        };
+        // The head's stage reads the whole stack frozen: its output also fixes the head's standardisation.
+        trainer.freeze_below(trainer.lm.num_layers());
+        let pooled: Vec<Tensor<2>> =
+            trainer.batches.iter().map(|b| concat_pool(b.frozen.clone().expect("just computed"), &b.lengths)).collect();
+        let head = trainer.head.clone().standardising(Tensor::cat(pooled, 0));
+        trainer.head = head.fork(&training).train();
+        Ok(trainer)
     }
 
     fn stage(&self) -> usize {
@@ -311,7 +344,7 @@ impl Stepwise for UlmfitTrainer {
         let (stage, unfrozen) = (self.stage(), self.unfrozen());
         let first_unfrozen = self.lm.num_layers() - unfrozen;
         let in_stage = self.step % self.stage_steps;
-        if in_stage == 0 {
+        if in_stage == 0 && self.step > 0 {
             self.freeze_below(first_unfrozen);
         }
         let batch = &self.batches[self.step % self.batches.len()];
@@ -445,7 +478,7 @@ impl UlmfitFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::awd_lstm::scalar;
+    use crate::encoders::awd_lstm::scalar;
     use crate::training::run_to_end;
 
     /// No dropout: the tests are of the mechanics, not of regularisation.

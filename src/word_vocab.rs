@@ -1,4 +1,4 @@
-//! Text → word ids for the LSTM language model ([`crate::awd_lstm`]): lower-cased words
+//! Text → word ids for the LSTM language model ([`crate::encoders::awd_lstm`]): lower-cased words
 //! and punctuation marks, the most frequent ones in the training texts each an id of its
 //! own and every other `<unk>`; a review ends with `<eos>`, so the model reads reviews as
 //! one stream and learns where one ends. A word vocabulary rather than an encoder's word

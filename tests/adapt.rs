@@ -5,8 +5,8 @@ mod support;
 
 use burn::tensor::Device;
 use flicktune::assets::AssetDir;
+use flicktune::encoders::{F16_WEIGHTS_FILE, ModelName};
 use flicktune::features::{Embedder, Pooling};
-use flicktune::models::{F16_WEIGHTS_FILE, ModelName};
 use support::{assets, flicktune};
 
 fn embedder(assets: &AssetDir) -> Embedder {

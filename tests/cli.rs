@@ -4,7 +4,7 @@ mod support;
 
 use std::process::Output;
 
-use flicktune::models::ModelName;
+use flicktune::encoders::ModelName;
 use serde_json::Value;
 use support::{fixture, flicktune, max_abs_diff};
 

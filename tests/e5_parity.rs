@@ -7,8 +7,8 @@
 mod support;
 
 use flicktune::backend::{BackendKind, open_device};
+use flicktune::encoders::{ModelName, WeightsFormat};
 use flicktune::features::{Embedder, Pooling};
-use flicktune::models::{ModelName, WeightsFormat};
 use flicktune::tokens::{SequenceFormat, TextTokenizer};
 use serde::Deserialize;
 use support::{assets, fixture};

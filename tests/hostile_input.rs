@@ -15,8 +15,8 @@ use flicktune::catalogue::{
     self, Catalogue, CatalogueError, CriticReview, Movie as CatalogueMovie, QuantizedRows, Sentence,
 };
 use flicktune::classifier::{Classifier, FORMAT, FeatureScaling, TextVotes, VERSION};
+use flicktune::encoders::{ModelFiles, ModelName};
 use flicktune::features::Pooling;
-use flicktune::models::{ModelFiles, ModelName};
 use flicktune::nbsvm::NbSvm;
 use flicktune::session::{Label, Session};
 use flicktune::tokens::TextTokenizer;
@@ -247,7 +247,7 @@ fn model_files(model: ModelName) -> &'static ModelFiles {
 
 fn tokenizer(model: ModelName) -> TextTokenizer {
     let files = model_files(model);
-    let config = flicktune::encoder::BertConfig::from_json(&files.config_json).unwrap();
+    let config = flicktune::encoders::bert::BertConfig::from_json(&files.config_json).unwrap();
     TextTokenizer::from_bytes(&files.tokenizer_json, config.pad_token_id as u32, model.spec().sequence).unwrap()
 }
 
@@ -298,7 +298,8 @@ fn hostile_text() -> impl Strategy<Value = String> {
 fn tokenisers_take_any_text_and_keep_ids_and_windows_in_bounds() {
     for model in [ModelName::L3, ModelName::E5] {
         let tokenizer = tokenizer(model);
-        let vocab = flicktune::encoder::BertConfig::from_json(&model_files(model).config_json).unwrap().vocab_size;
+        let vocab =
+            flicktune::encoders::bert::BertConfig::from_json(&model_files(model).config_json).unwrap().vocab_size;
         let window = tokenizer.format().window;
         proptest!(budget(300), |(text in hostile_text())| {
             let content = tokenizer.content_ids(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -375,7 +376,8 @@ fn damaged_configs_are_refused_or_load_nothing_larger_than_their_weights() {
     for (field, value) in [("num_attention_heads", 0), ("hidden_size", 1 << 20), ("vocab_size", 5 << 22)] {
         let mut damaged = config.clone();
         damaged[field] = value.into();
-        let error = flicktune::encoder::BertConfig::from_json(&serde_json::to_vec(&damaged).unwrap()).unwrap_err();
+        let error =
+            flicktune::encoders::bert::BertConfig::from_json(&serde_json::to_vec(&damaged).unwrap()).unwrap_err();
         assert!(error.to_string().contains(field), "{error}");
     }
     // A config much larger than its weights is refused before anything is allocated.
@@ -384,7 +386,7 @@ fn damaged_configs_are_refused_or_load_nothing_larger_than_their_weights() {
     large["hidden_size"] = 4096.into();
     large["num_attention_heads"] = 64.into();
     let big = ModelFiles { config_json: serde_json::to_vec(&large).unwrap(), ..files.clone() }.load(&device);
-    assert!(matches!(big, Err(flicktune::models::ModelError::TooLargeForWeights { .. })), "{:?}", big.err());
+    assert!(matches!(big, Err(flicktune::encoders::ModelError::TooLargeForWeights { .. })), "{:?}", big.err());
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod support;
 
 use burn::tensor::Device;
-use flicktune::awd_lstm::AwdLstmConfig;
+use flicktune::encoders::awd_lstm::AwdLstmConfig;
 use support::flicktune;
 
 const TINY: [&str; 18] = [

@@ -5,8 +5,8 @@
 mod support;
 
 use flicktune::backend::{BackendKind, open_device};
+use flicktune::encoders::ModelName;
 use flicktune::features::{Embedder, Pooling};
-use flicktune::models::ModelName;
 use support::{assets, fixture, max_abs_diff};
 
 fn embedder(model: ModelName, backend: BackendKind) -> Option<Embedder> {

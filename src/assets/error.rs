@@ -5,9 +5,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::backend::NoAdapter;
+use crate::encoders::ModelError;
+use crate::encoders::packed::PackedError;
 use crate::features::EmbedError;
-use crate::models::ModelError;
-use crate::packed::PackedError;
 
 pub type Result<T, E = AssetError> = std::result::Result<T, E>;
 

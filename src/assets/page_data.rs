@@ -8,8 +8,8 @@ use super::{AssetDir, read_reviews, reviews};
 use burn::tensor::Device;
 
 use crate::backend::{BackendKind, open_device};
+use crate::encoders::{ModelName, WeightPrecision};
 use crate::features::{Embedder, FeatureCache};
-use crate::models::{ModelName, WeightPrecision};
 
 /// Held-out reviews per class shipped with the page.
 pub const HELDOUT_PER_CLASS: usize = 100;

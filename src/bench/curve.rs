@@ -20,17 +20,23 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use burn::tensor::Device;
 use flicktune::assets::committed::L3_REVIEWS_WEIGHTS;
 use flicktune::assets::train_parts::{POOL_PER_CLASS, TrainParts};
 use flicktune::assets::{AssetDir, Review, read_reviews};
 use flicktune::backend::BackendKind;
 use flicktune::classifier::{Classifier, FeatureScaling, TextView};
+use flicktune::encoders::awd_lstm::AwdLstm;
+use flicktune::encoders::{ENCODERS, ModelName};
 use flicktune::features::{Embedder, Pooling};
 use flicktune::lexicon;
-use flicktune::models::{ENCODERS, ModelName};
 use flicktune::nbsvm::NbSvm;
 use flicktune::recipe::{Recipe, TrainingSet, Votes};
-use flicktune::training::{Example, FeatureSource};
+use flicktune::training::{Example, FeatureSource, run_to_end};
+use flicktune::ulmfit::{
+    LM_CARD_FILE, LM_VOCAB_FILE, LM_WEIGHTS_FILE, PretrainedLm, UlmfitConfig, UlmfitTrainer, language_model_tuning,
+    tune_language_model,
+};
 
 use crate::labels::fit;
 use crate::{report, store};
@@ -97,6 +103,10 @@ pub enum Method {
         pooling: Pooling,
         recipe: Recipe,
     },
+    /// ULMFiT: the pretrained AWD-LSTM tuned to the [`PAGE_POOL`] unlabelled reviews'
+    /// text, then its classifier on the draw, gradually unfrozen (`src/ulmfit.rs`).
+    /// Asked for by name (`--methods ulmfit`), not in the default run: hours on 2 cores.
+    Ulmfit,
 }
 
 /// The page's unlabelled pool: its bundled `train` sample.
@@ -190,8 +200,14 @@ impl Method {
         .map(|(w, from)| Method::trained(e5, recipe(SEEDS, Some((w, from)))));
         let e5_seeds = [(25, 250), (50, 250), (200, 250), (50, 100), (50, 500)]
             .map(|(k, from)| Method::trained(e5, recipe(k, Some((0.0, from)))));
-        for method in
-            seeds.into_iter().chain(ensembles).chain(lexicon_weights).chain(e5_steps).chain(e5_votes).chain(e5_seeds)
+        for method in seeds
+            .into_iter()
+            .chain(ensembles)
+            .chain(lexicon_weights)
+            .chain(e5_steps)
+            .chain(e5_votes)
+            .chain(e5_seeds)
+            .chain([Method::Ulmfit])
         {
             if !all.contains(&method) {
                 all.push(method);
@@ -209,7 +225,7 @@ impl Method {
     fn encoder(self) -> Option<ModelName> {
         match self {
             Method::Frozen(m, _) | Method::SelfTrained(m, _) | Method::Trained { model: m, .. } => Some(m),
-            Method::Vader | Method::NbSvm | Method::WordMean => None,
+            Method::Vader | Method::NbSvm | Method::WordMean | Method::Ulmfit => None,
         }
     }
 
@@ -218,6 +234,7 @@ impl Method {
             Method::Vader => "vader".into(),
             Method::NbSvm => "nbsvm".into(),
             Method::WordMean => "word-mean".into(),
+            Method::Ulmfit => "ulmfit".into(),
             Method::Frozen(m, p) => format!("{}-{}", m.short(), p.name()),
             Method::SelfTrained(m, p) => format!("{}-{}-self-train", m.short(), p.name()),
             Method::Trained { model, pooling, recipe } => {
@@ -239,7 +256,7 @@ impl Method {
     pub const PAGE: Method = Method::Trained {
         model: ENCODERS[0].name,
         pooling: ENCODERS[0].classifier_pooling,
-        recipe: ENCODERS[0].recipe,
+        recipe: Recipe::for_encoder(ENCODERS[0].name),
     };
 
     /// What the method is, for tables and charts.
@@ -253,6 +270,7 @@ impl Method {
             Method::Vader => "VADER lexicon, no labels".into(),
             Method::NbSvm => "NB-SVM, uni+bigrams".into(),
             Method::WordMean => "mean of L6 word embeddings + LR".into(),
+            Method::Ulmfit => "ULMFiT: AWD-LSTM pretrained on train, tuned to the pool, gradual unfreezing".into(),
             Method::Frozen(m, p) => format!("{} {} + LR (frozen)", m.describe(), p.name()),
             Method::SelfTrained(m, p) => format!("{} {} + LR + self-training", m.describe(), p.name()),
             Method::Trained { model, pooling, recipe } => {
@@ -404,6 +422,14 @@ enum Prepared {
     Vader(f32),
     NbSvm(Box<TextViews>),
     Features(Box<Features>),
+    Ulmfit(Box<UlmfitPrepared>),
+}
+
+/// ULMFiT's language model tuned to the domain, and every review as its word ids.
+struct UlmfitPrepared {
+    lm: AwdLstm,
+    pool: Vec<Vec<u32>>,
+    test: Vec<Vec<u32>>,
 }
 
 /// Encoder features and how the method trains on them.
@@ -507,6 +533,7 @@ fn prepare(method: Method, reviews: &Reviews, assets: &AssetDir, bench_dir: &Pat
             (Prepared::Vader(right as f32 / reviews.test.len() as f32), None)
         }
         Method::NbSvm => (Prepared::NbSvm(Box::new(TextViews::of(reviews))), None),
+        Method::Ulmfit => (Prepared::Ulmfit(Box::new(ulmfit_prepared(reviews, assets)?)), None),
         Method::WordMean => {
             let embedder = frozen_embedder(assets, ModelName::L6)?;
             let mean = |set: &[Review]| -> Result<Vec<Vec<f32>>> { Ok(embedder.word_vectors_blocking(&texts(set))?) };
@@ -589,8 +616,37 @@ fn evaluate(prepared: &Prepared, labelled: &[usize], pool_labels: &[u8], test_la
             }
             right
         }
+        Prepared::Ulmfit(prepared) => {
+            let reviews: Vec<(Vec<u32>, u8)> =
+                labelled.iter().map(|&i| (prepared.pool[i].clone(), pool_labels[i])).collect();
+            let config = UlmfitConfig::new().with_seed(seed);
+            let mut trainer = UlmfitTrainer::new(prepared.lm.clone(), &reviews, config.clone(), &Device::flex())?;
+            run_to_end(&mut trainer);
+            let positive = trainer.finish().positive(&prepared.test, config.max_tokens, config.batch_size);
+            positive.iter().zip(test_labels).filter(|(p, label)| u8::from(**p >= 0.5) == **label).count()
+        }
     };
     Ok(right as f32 / test_labels.len() as f32)
+}
+
+/// The fetched AWD-LSTM tuned (one pass) to the first [`PAGE_POOL`] pool reviews: the
+/// unlabelled text the page has. Labels unused; the scored reviews are not read here.
+fn ulmfit_prepared(reviews: &Reviews, assets: &AssetDir) -> Result<UlmfitPrepared> {
+    let dir = assets.awd_lstm_dir();
+    let read = |name: &str| {
+        std::fs::read(dir.join(name))
+            .with_context(|| format!("no pretrained AWD-LSTM in {}: run `flicktune fetch`", dir.display()))
+    };
+    let device = Device::flex();
+    let PretrainedLm { vocab, model, .. } =
+        PretrainedLm::from_files(&read(LM_VOCAB_FILE)?, &read(LM_CARD_FILE)?, &read(LM_WEIGHTS_FILE)?, &device)?;
+    let encode = |set: &[Review]| -> Vec<Vec<u32>> { set.iter().map(|r| vocab.encode(&r.text)).collect() };
+    let (pool, test) = (encode(&reviews.pool), encode(&reviews.test));
+    let domain = &pool[..PAGE_POOL.min(pool.len())];
+    let tokens = domain.iter().map(Vec::len).sum();
+    let mut tuner = tune_language_model(model, domain, language_model_tuning(tokens, 1.0, 0), &device);
+    run_to_end(&mut tuner);
+    Ok(UlmfitPrepared { lm: tuner.finish(), pool, test })
 }
 
 impl Features {

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use flicktune::assets::{AssetDir, read_reviews};
 use flicktune::backend::BackendKind;
+use flicktune::encoders::ModelName;
 use flicktune::features::{Embedder, Pooling};
-use flicktune::models::ModelName;
 
 const PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/bench/peers/onnxruntime_encoder.py");
 const PEER_REQUIREMENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/bench/peers/requirements.txt");

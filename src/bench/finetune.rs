@@ -13,9 +13,9 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use flicktune::classifier::FeatureScaling;
+use flicktune::encoders::ModelName;
 use flicktune::features::Embedder;
 use flicktune::finetune::{FineTuneConfig, FineTuner, TokenExample};
-use flicktune::models::ModelName;
 use flicktune::training::{FeatureSource, read_loss, run_to_end};
 
 use crate::labels::{EvalSet, Labelled, accuracy, mean_sd, page_embedder, pool_and_eval, train};

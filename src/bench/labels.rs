@@ -17,8 +17,8 @@ use rand_chacha::ChaCha8Rng;
 use flicktune::assets::{AssetDir, Review, page_data, read_reviews};
 use flicktune::backend::{BackendKind, open_device};
 use flicktune::classifier::{Classifier, Confusion, FeatureScaling, TextView};
+use flicktune::encoders::{ModelName, WeightPrecision};
 use flicktune::features::{Embedder, FeatureCache};
-use flicktune::models::{ModelName, WeightPrecision};
 use flicktune::recipe::{Recipe, TrainingSet};
 use flicktune::sampling::{self, Candidate};
 use flicktune::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, train_blocking};
@@ -110,7 +110,7 @@ pub fn run(args: LabelsArgs, assets: &AssetDir) -> Result<()> {
     let scaling = FeatureScaling::fit(&pool.features);
 
     let started = Instant::now();
-    let recipe = if args.self_train { args.model.spec().recipe } else { Recipe::FROZEN };
+    let recipe = if args.self_train { Recipe::for_encoder(args.model) } else { Recipe::FROZEN };
     let source = FeatureSource { encoder: args.model, pooling: args.model.spec().classifier_pooling };
     let trainer = Trainer { pool: &pool, scaling: &scaling, recipe, source };
     let order = suggestion_order(&trainer, largest, args.retrain_every.max(1))?;

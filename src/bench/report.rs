@@ -48,6 +48,8 @@ struct Point {
     mean: f32,
     sd: f32,
     accuracies: Vec<f32>,
+    /// Training and scoring one draw of this N, mean seconds.
+    seconds: f64,
 }
 
 impl<'p> Summary<'p> {
@@ -88,9 +90,11 @@ fn curve_of(method: Method, progress: &Progress) -> Option<MethodCurve> {
     let points = sizes
         .into_iter()
         .map(|n| {
-            let accuracies: Vec<f32> = records.iter().filter(|r| r.n == n).map(|r| 100.0 * r.accuracy).collect();
+            let at_n: Vec<_> = records.iter().filter(|r| r.n == n).collect();
+            let accuracies: Vec<f32> = at_n.iter().map(|r| 100.0 * r.accuracy).collect();
             let (mean, sd) = mean_sd(&accuracies);
-            Point { n, mean, sd, accuracies }
+            let seconds = at_n.iter().map(|r| r.seconds).sum::<f64>() / at_n.len() as f64;
+            Point { n, mean, sd, accuracies, seconds }
         })
         .collect();
     Some(MethodCurve {

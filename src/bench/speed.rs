@@ -9,8 +9,8 @@ use clap::Args;
 
 use flicktune::assets::{AssetDir, read_reviews};
 use flicktune::backend::BackendKind;
+use flicktune::encoders::ModelName;
 use flicktune::features::Pooling;
-use flicktune::models::ModelName;
 
 #[derive(Args)]
 pub struct SpeedArgs {

@@ -16,10 +16,8 @@ use flicktune::adapt::{AdaptConfig, Adapter, is_adapted, windows};
 use flicktune::assets::AssetDir;
 use flicktune::assets::train_parts::TrainParts;
 use flicktune::backend::{BackendKind, open_device};
-use flicktune::models::{
-    CONFIG_FILE, F16_WEIGHTS_FILE, ModelName, TOKENIZER_FILE, WEIGHTS_FILE, cast_safetensors, float_safetensors,
-    float_tensors,
-};
+use flicktune::encoders::weights::{cast_safetensors, float_safetensors, float_tensors};
+use flicktune::encoders::{CONFIG_FILE, F16_WEIGHTS_FILE, ModelName, TOKENIZER_FILE, WEIGHTS_FILE};
 use flicktune::training::{Stepwise, read_loss};
 
 /// The tensors adaptation changed, in f16: what `weights/` commits.

@@ -18,9 +18,9 @@ use sha2::Digest;
 
 use flicktune::assets::AssetDir;
 use flicktune::assets::train_parts::TrainParts;
-use flicktune::awd_lstm::{AwdLstmConfig, LmTrainer, LmTrainingConfig, perplexity};
 use flicktune::backend::{BackendKind, open_device};
-use flicktune::models::cast_safetensors;
+use flicktune::encoders::awd_lstm::{AwdLstmConfig, LmTrainer, LmTrainingConfig, perplexity};
+use flicktune::encoders::weights::cast_safetensors;
 use flicktune::training::{Stepwise, read_loss};
 use flicktune::ulmfit::{LM_CARD_FILE, LM_VOCAB_FILE, LM_WEIGHTS_FILE};
 use flicktune::word_vocab::WordVocab;

@@ -16,8 +16,8 @@ use clap::{Args, Parser, Subcommand};
 
 use flicktune::assets::AssetDir;
 use flicktune::backend::BackendKind;
+use flicktune::encoders::ModelName;
 use flicktune::features::{Embedder, Pooling};
-use flicktune::models::ModelName;
 
 #[derive(Parser)]
 #[command(name = "flicktune", version, about = "Few-shot movie-review sentiment on a pretrained BERT encoder")]

@@ -9,8 +9,8 @@ use clap::Args;
 use flicktune::assets::AssetDir;
 use flicktune::backend::BackendKind;
 use flicktune::classifier::{Classifier, TextView};
+use flicktune::encoders::tuned::TunedError;
 use flicktune::session;
-use flicktune::tuned::TunedError;
 
 use super::EncoderArgs;
 use super::embed::{read_stdin_texts, write_embedded};

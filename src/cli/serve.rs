@@ -16,7 +16,7 @@ use clap::Args;
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use flicktune::assets::{AssetDir, catalogue, page_data};
-use flicktune::models::{ModelName, WeightPrecision};
+use flicktune::encoders::{ModelName, WeightPrecision};
 
 use super::precompress::{Encoding, compressible, fresh_sibling};
 

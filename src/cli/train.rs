@@ -10,8 +10,8 @@ use flicktune::assets::pip::sha256_bytes;
 use flicktune::assets::{AssetDir, page_data, read_reviews};
 use flicktune::backend::BackendKind;
 use flicktune::classifier::{Classifier, Confusion, FeatureScaling, TextView};
+use flicktune::encoders::{ModelName, WeightPrecision};
 use flicktune::features::{FeatureCache, Pooling};
-use flicktune::models::{ModelName, WeightPrecision};
 use flicktune::recipe::{Recipe, TrainingSet};
 use flicktune::training::{Example, FeatureSource, HeadTrainer, HeadTrainingConfig, class_weights, train_blocking};
 
@@ -36,7 +36,7 @@ pub enum TrainMethod {
 impl TrainMethod {
     /// The recipe it names, for `model`: its own, or the steps towards it.
     fn recipe(self, model: ModelName) -> Recipe {
-        let page = model.spec().recipe;
+        let page = Recipe::for_encoder(model);
         match self {
             TrainMethod::Frozen => Recipe::FROZEN,
             TrainMethod::SelfTrain => Recipe { lexicon_seeds: 0, votes: None, ..page },

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use serde::Deserialize;
 
 use flicktune::assets::AssetDir;
-use flicktune::models::ModelName;
+use flicktune::encoders::ModelName;
 
 #[derive(Deserialize)]
 pub struct Fixture {

@@ -17,8 +17,8 @@ use crate::app::services::catalogue::{LoadedCatalogue, ReadReviews, word_vectors
 use crate::app::state::{CatalogueStatus, Scores};
 use crate::classifier::{Classifier, FeatureScaling, TextView};
 use crate::compare::{Contender, ScaledNbSvm, accuracy};
+use crate::encoders::ModelName;
 use crate::features::Pooling;
-use crate::models::ModelName;
 use crate::nbsvm::NbSvm;
 use crate::session::{Label, LabelSource, unlabelled_rows};
 use crate::training::{Example, FeatureSource};

@@ -4,7 +4,7 @@
 use super::Actions;
 use crate::app::services::loader::{self, FileProgress};
 use crate::backend::BackendKind;
-use crate::models::ModelName;
+use crate::encoders::ModelName;
 
 impl Actions {
     pub(super) async fn load(self, model: ModelName, prefer: BackendKind) {

@@ -17,7 +17,7 @@ pub const EXPORT_NAME: &str = "flicktune-labels.json";
 pub struct Imported {
     pub labels: usize,
     /// Its classifier reads this encoder's features, which the page now loads.
-    pub switched_to: Option<crate::models::ModelName>,
+    pub switched_to: Option<crate::encoders::ModelName>,
 }
 
 /// What an export wrote.

@@ -86,7 +86,8 @@ impl Actions {
         // The encoder's recipe (docs/few-shot.md), or the labels alone with the setting off:
         // the classifier learns from the lexicon's surest picks and its own among the
         // unlabelled reviews; the votes join last, once the features are final.
-        let recipe = if self.training.self_train.get_untracked() { spec.recipe } else { Recipe::FROZEN };
+        let recipe =
+            if self.training.self_train.get_untracked() { Recipe::for_encoder(spec.name) } else { Recipe::FROZEN };
         let set = TrainingSet {
             labelled: data.labelled.iter().map(|(features, label)| Example { features, label: *label }).collect(),
             unlabelled: data.unlabelled.iter().map(Vec::as_slice).collect(),

@@ -6,7 +6,7 @@ use crate::app::error::PageError;
 use crate::app::services::index::AllFeatures;
 use crate::app::services::tuned_store;
 use crate::app::state::{TrainPhase, TrainStatus};
-use crate::tuned::TunedLayers;
+use crate::encoders::tuned::TunedLayers;
 
 impl Actions {
     /// Puts an encoder and its features in use: the engine's candidate (fine-tuned, with

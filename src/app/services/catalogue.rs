@@ -11,7 +11,7 @@ use super::loader;
 use crate::app::error::PageError;
 use crate::catalogue::{Catalogue, CriticReview, Movie};
 use crate::classifier::TextView;
-use crate::models::ModelName;
+use crate::encoders::ModelName;
 
 pub const CATALOGUE_URL: &str = "/data/catalogue.json";
 /// Texts read per step between yields to the browser (tokenising is the slow part).

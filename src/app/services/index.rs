@@ -15,8 +15,8 @@ use super::engine::protocol::Encoder;
 use super::loader;
 use crate::app::error::PageError;
 use crate::classifier::TextView;
+use crate::encoders::ModelName;
 use crate::features::FeatureCache;
-use crate::models::ModelName;
 
 /// A bundled review with its gold label (1 positive, 0 negative).
 #[derive(Debug, Clone, serde::Deserialize)]

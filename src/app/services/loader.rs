@@ -14,8 +14,8 @@ use web_sys::{Cache, ReadableStreamDefaultReader, Response};
 
 use crate::app::error::{PageError, js_message};
 use crate::app::global::{self, fetch};
-use crate::models::{ModelName, WeightPrecision};
-use crate::tuned::sha256_hex;
+use crate::encoders::tuned::sha256_hex;
+use crate::encoders::{ModelName, WeightPrecision};
 
 const CACHE_NAME: &str = "flicktune-models-v1";
 

@@ -5,7 +5,7 @@
 use super::index::AllFeatures;
 use super::loader;
 use crate::app::error::PageError;
-use crate::tuned::TunedLayers;
+use crate::encoders::tuned::TunedLayers;
 
 /// Cache Storage keys: paths under `tuned/`, which the server never serves.
 fn layers_key(layers: &TunedLayers) -> String {

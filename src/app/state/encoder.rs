@@ -8,7 +8,7 @@ use crate::app::services::engine::ActiveBackend;
 use crate::app::services::loader::FileProgress;
 use crate::app::services::storage;
 use crate::backend::BackendKind;
-use crate::models::{ModelName, WeightPrecision};
+use crate::encoders::{ModelName, WeightPrecision};
 
 /// Where loading the model stands.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::app::services::index::FeatureOrigin;
 use crate::app::state::{EncoderState, Reviews, Status};
-use crate::models::{ENCODERS, ModelName, WeightPrecision, WeightsFormat};
+use crate::encoders::{ENCODERS, ModelName, WeightPrecision, WeightsFormat};
 
 fn megabytes(bytes: u64) -> String {
     if bytes < 1_000_000 { format!("{:.0} kB", bytes as f64 / 1e3) } else { format!("{:.1} MB", bytes as f64 / 1e6) }

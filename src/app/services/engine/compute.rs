@@ -13,11 +13,11 @@ use crate::app::error::PageError;
 use crate::app::paced_training;
 use crate::app::services::loader::{self, Manifest};
 use crate::backend::{BackendKind, DeviceFailure, read_values};
+use crate::encoders::tuned::TunedLayers;
+use crate::encoders::{ModelFiles, ModelName};
 use crate::features::Embedder;
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
-use crate::models::{ModelFiles, ModelName};
 use crate::training::Example;
-use crate::tuned::TunedLayers;
 
 /// Texts per encoder batch in the page: small, so the work gives control back often.
 const PAGE_BATCH: usize = 4;

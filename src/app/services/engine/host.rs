@@ -21,7 +21,7 @@ use crate::app::error::PageError;
 use crate::app::global;
 use crate::app::services::loader::Manifest;
 use crate::backend::BackendKind;
-use crate::models::ModelName;
+use crate::encoders::ModelName;
 
 /// How the CPU path is described on the page.
 pub const CPU_ADAPTER: &str = "Burn CPU backend (wasm, in a Web Worker)";

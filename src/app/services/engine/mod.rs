@@ -28,10 +28,10 @@ use crate::app::error::PageError;
 use crate::app::global;
 use crate::backend::BackendKind;
 use crate::classifier::{Classifier, FeatureScaling};
+use crate::encoders::ModelName;
+use crate::encoders::tuned::TunedLayers;
 use crate::features::{Embedding, Pooling};
-use crate::models::ModelName;
 use crate::training::{Example, FeatureSource};
-use crate::tuned::TunedLayers;
 
 /// The device the encoder runs on, as the page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

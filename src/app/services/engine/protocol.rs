@@ -10,10 +10,10 @@ use crate::app::error::PageError;
 use crate::app::services::loader::{FileProgress, Manifest};
 use crate::backend::BackendKind;
 use crate::classifier::{Classifier, FeatureScaling};
+use crate::encoders::ModelName;
+use crate::encoders::tuned::TunedLayers;
 use crate::features::{Embedding, Pooling};
-use crate::models::ModelName;
 use crate::training::FeatureSource;
-use crate::tuned::TunedLayers;
 
 /// Which encoder reads the texts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! ULMFiT's language model: an AWD-LSTM (Merity, Keskar & Socher, 2017), one file with its
-//! config beside it, as `encoder.rs` is BERT's. Token ids → an embedding table → stacked
+//! config beside it, as `bert.rs` is BERT's. Token ids → an embedding table → stacked
 //! LSTM layers → the embedding table again as the decoder (tied weights, plus a bias), so
 //! the last layer is as wide as the embedding.
 //!
@@ -16,7 +16,7 @@
 //!
 //! [`LmTrainer`] trains it on a token stream with truncated backpropagation through time
 //! (the state carried from batch to batch, detached), Adam on the slanted triangular
-//! schedule `finetune.rs` uses, and optionally a sampled softmax: the loss over the batch's
+//! schedule every trainer here uses, and optionally a sampled softmax: the loss over the batch's
 //! targets and a shared set of uniformly drawn negatives instead of the whole vocabulary,
 //! which is most of a small model's work. Evaluation ([`perplexity`]) uses the full softmax.
 
@@ -31,9 +31,8 @@ use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::finetune::slanted_triangular;
-use crate::models::cast_safetensors;
-use crate::training::Stepwise;
+use crate::encoders::weights::cast_safetensors;
+use crate::training::{Stepwise, slanted_triangular};
 
 #[derive(Config, Debug, PartialEq)]
 pub struct AwdLstmConfig {
@@ -216,6 +215,17 @@ impl AwdLstm {
             let layer = &self.layers[i];
             self.read_layer(i, layer, x, layer.zero_state(batch, &device)).0
         })
+    }
+
+    /// This model without its dropouts (a classifier's tuned layers read as at inference,
+    /// like the frozen ones below them).
+    pub fn without_dropout(mut self) -> Self {
+        self.embedding_dropout = 0.0;
+        self.input_dropout = 0.0;
+        self.hidden_dropout = 0.0;
+        self.output_dropout = 0.0;
+        self.weight_dropout = 0.0;
+        self
     }
 
     /// Width of the embedding, and of the last layer's output.
@@ -569,7 +579,7 @@ mod tests {
         let input = ids(&[&[4, 8, 15, 16]], &device);
         let diff = max_diff(model.forward(input.clone(), None).0, loaded.forward(input.clone(), None).0);
         assert_eq!(diff, 0.0, "the same weights, the same outputs");
-        let half = crate::models::cast_safetensors(&bytes, safetensors::Dtype::F16).unwrap();
+        let half = crate::encoders::weights::cast_safetensors(&bytes, safetensors::Dtype::F16).unwrap();
         let widened = small(20).init(&device).load_safetensors(&half).unwrap();
         assert!(
             max_diff(model.forward(input.clone(), None).0, widened.forward(input, None).0) < 1e-2,

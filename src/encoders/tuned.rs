@@ -14,8 +14,8 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::encoder::BertModel;
-use crate::models::cast_safetensors;
+use crate::encoders::bert::BertModel;
+use crate::encoders::weights::cast_safetensors;
 
 /// Tuned layers larger than this are not from any encoder we ship (two MiniLM layers in
 /// f16 are about 7 MB).
@@ -149,7 +149,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoder::BertConfig;
+    use crate::encoders::bert::BertConfig;
     use crate::features::padded_batch;
     use burn::tensor::Device;
 

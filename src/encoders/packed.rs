@@ -15,8 +15,8 @@
 //! [`PackedError`], never a panic, and no allocation is sized by a declared count the
 //! file could not hold.
 
-use crate::encoder::BertConfig;
-use crate::models::FloatTensor;
+use crate::encoders::bert::BertConfig;
+use crate::encoders::weights::FloatTensor;
 
 /// The file's first four bytes.
 pub const MAGIC: &[u8; 4] = b"E5S1";
@@ -109,7 +109,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Reads a packed file. Checks the shapes against the header, so the result loads into
-/// [`crate::encoder::BertModel`] as it is.
+/// [`crate::encoders::bert::BertModel`] as it is.
 pub fn read(bytes: &[u8]) -> Result<PackedModel, PackedError> {
     if bytes.len() < 4 || &bytes[..4] != MAGIC {
         return Err(PackedError::Magic);

