@@ -20,7 +20,9 @@ use crate::classifier::Classifier;
 use crate::encoders::bert::{BertLayer, BertModel, EncoderInput};
 use crate::features::padded_batch;
 use crate::tokens::{TextTokenizer, TokenizeError};
-use crate::training::{Stepwise, TrainError, adam, class_weights, slanted_triangular, weighted_cross_entropy};
+use crate::training::{
+    Stepwise, TrainError, adam, class_weights, slanted_triangular, step_layers, weighted_cross_entropy,
+};
 
 #[derive(Config, Debug, PartialEq)]
 pub struct FineTuneConfig {
@@ -167,12 +169,8 @@ impl Stepwise for FineTuner {
         let factor = slanted_triangular(self.step, self.total_steps());
         let head_grads = GradientsParams::from_module(&mut grads, &self.head);
         self.head = self.head_optimizer.step(self.config.head_learning_rate * factor, self.head.clone(), head_grads);
-        for i in split..self.tuned.len() {
-            let depth = (self.tuned.len() - 1 - i) as i32; // 0 for the top layer
-            let lr = self.config.learning_rate * factor / self.config.layer_decay.powi(depth);
-            let layer_grads = GradientsParams::from_module(&mut grads, &self.tuned[i]);
-            self.tuned[i] = self.layer_optimizers[i].step(lr, self.tuned[i].clone(), layer_grads);
-        }
+        let rate = self.config.learning_rate * factor;
+        step_layers(&mut self.tuned, &mut self.layer_optimizers, split, &mut grads, rate, self.config.layer_decay);
         self.step += 1;
         loss.detach()
     }

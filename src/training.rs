@@ -9,10 +9,11 @@
 //! curve, yield to the browser and cancel between steps; the CLI just loops.
 
 use burn::config::Config;
+use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::log_sigmoid;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Gradients, Tensor, TensorData};
 
 use crate::backend::{DeviceFailure, read_values};
 use crate::classifier::{Classifier, FORMAT, FeatureScaling, VERSION};
@@ -205,6 +206,24 @@ pub fn slanted_triangular(t: usize, total: usize) -> f64 {
     let t = t as f64;
     let p = if t < cut { t / cut } else { 1.0 - (t - cut) / (cut * (1.0 / cut_frac - 1.0)).max(1.0) };
     (1.0 + p.max(0.0) * (ratio - 1.0)) / ratio
+}
+
+/// One optimiser step on `layers[first..]`, the top layer at `rate` and each one down at
+/// `decay` times less than the one above (ULMFiT's discriminative rates).
+pub fn step_layers<M: Module>(
+    layers: &mut [M],
+    optimizers: &mut [ModuleOptimizer],
+    first: usize,
+    grads: &mut Gradients,
+    rate: f64,
+    decay: f64,
+) {
+    let top = layers.len().saturating_sub(1);
+    for i in first..layers.len() {
+        let layer_grads = GradientsParams::from_module(grads, &layers[i]);
+        let lr = rate / decay.powi((top - i) as i32);
+        layers[i] = optimizers[i].step(lr, layers[i].clone(), layer_grads);
+    }
 }
 
 /// Per-example weights giving each class half of the loss, however unbalanced the

@@ -29,7 +29,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::encoders::awd_lstm::{AwdLstm, AwdLstmConfig, LmTrainer, LmTrainingConfig, LstmLayer};
 use crate::encoders::weights::{cast_safetensors, float_safetensors_with, float_tensors};
-use crate::training::{Stepwise, TrainError, adam, class_weights, slanted_triangular, weighted_cross_entropy};
+use crate::training::{
+    Stepwise, TrainError, adam, class_weights, slanted_triangular, step_layers, weighted_cross_entropy,
+};
 use crate::word_vocab::WordVocab;
 
 #[derive(Config, Debug, PartialEq)]
@@ -366,12 +368,7 @@ impl Stepwise for UlmfitTrainer {
         } * factor;
         let head_grads = GradientsParams::from_module(&mut grads, &self.head);
         self.head = self.head_optimizer.step(rate, self.head.clone(), head_grads);
-        for i in split..self.tuned.len() {
-            let depth = (self.tuned.len() - 1 - i) as i32; // 0 for the top layer
-            let layer_grads = GradientsParams::from_module(&mut grads, &self.tuned[i]);
-            let lr = rate / self.config.layer_decay.powi(depth);
-            self.tuned[i] = self.layer_optimizers[i].step(lr, self.tuned[i].clone(), layer_grads);
-        }
+        step_layers(&mut self.tuned, &mut self.layer_optimizers, split, &mut grads, rate, self.config.layer_decay);
         self.step += 1;
         loss.detach()
     }
