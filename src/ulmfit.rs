@@ -124,6 +124,16 @@ impl PretrainedLm {
         let model = config.init(device).load_safetensors(weights).map_err(|e| fail(LM_WEIGHTS_FILE)(&e))?;
         Ok(PretrainedLm { vocab, config, model })
     }
+
+    /// The model from a folder holding the three files (`lstm pretrain`'s, or the fetched one).
+    #[cfg(not(target_family = "wasm"))]
+    pub fn read_dir(dir: &std::path::Path, device: &Device) -> Result<Self, LmFilesError> {
+        let read = |file: &'static str| {
+            std::fs::read(dir.join(file))
+                .map_err(|e| LmFilesError { file, reason: format!("in {}: {e}", dir.display()) })
+        };
+        Self::from_files(&read(LM_VOCAB_FILE)?, &read(LM_CARD_FILE)?, &read(LM_WEIGHTS_FILE)?, device)
+    }
 }
 
 /// The classifier's head: concat pooling in, one logit (positive) out. The pooled

@@ -33,10 +33,7 @@ use flicktune::lexicon;
 use flicktune::nbsvm::NbSvm;
 use flicktune::recipe::{Recipe, TrainingSet, Votes};
 use flicktune::training::{Example, FeatureSource, run_to_end};
-use flicktune::ulmfit::{
-    LM_CARD_FILE, LM_VOCAB_FILE, LM_WEIGHTS_FILE, PretrainedLm, UlmfitConfig, UlmfitTrainer, language_model_tuning,
-    tune_language_model,
-};
+use flicktune::ulmfit::{PretrainedLm, UlmfitConfig, UlmfitTrainer, language_model_tuning, tune_language_model};
 
 use crate::labels::fit;
 use crate::{report, store};
@@ -632,14 +629,8 @@ fn evaluate(prepared: &Prepared, labelled: &[usize], pool_labels: &[u8], test_la
 /// The fetched AWD-LSTM tuned (one pass) to the first [`PAGE_POOL`] pool reviews: the
 /// unlabelled text the page has. Labels unused; the scored reviews are not read here.
 fn ulmfit_prepared(reviews: &Reviews, assets: &AssetDir) -> Result<UlmfitPrepared> {
-    let dir = assets.awd_lstm_dir();
-    let read = |name: &str| {
-        std::fs::read(dir.join(name))
-            .with_context(|| format!("no pretrained AWD-LSTM in {}: run `flicktune fetch`", dir.display()))
-    };
     let device = Device::flex();
-    let PretrainedLm { vocab, model, .. } =
-        PretrainedLm::from_files(&read(LM_VOCAB_FILE)?, &read(LM_CARD_FILE)?, &read(LM_WEIGHTS_FILE)?, &device)?;
+    let PretrainedLm { vocab, model, .. } = PretrainedLm::read_dir(&assets.awd_lstm_dir(), &device)?;
     let encode = |set: &[Review]| -> Vec<Vec<u32>> { set.iter().map(|r| vocab.encode(&r.text)).collect() };
     let (pool, test) = (encode(&reviews.pool), encode(&reviews.test));
     let domain = &pool[..PAGE_POOL.min(pool.len())];

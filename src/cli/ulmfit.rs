@@ -13,8 +13,7 @@ use flicktune::backend::{BackendKind, open_device};
 use flicktune::classifier::Confusion;
 use flicktune::training::{Stepwise, read_loss};
 use flicktune::ulmfit::{
-    LM_CARD_FILE, LM_VOCAB_FILE, LM_WEIGHTS_FILE, PretrainedLm, UlmfitConfig, UlmfitFile, UlmfitTrainer,
-    language_model_tuning, tune_language_model,
+    PretrainedLm, UlmfitConfig, UlmfitFile, UlmfitTrainer, language_model_tuning, tune_language_model,
 };
 
 use super::train::TrainArgs;
@@ -28,13 +27,7 @@ pub fn train(
 ) -> Result<()> {
     let device = open_device(args.backend)?;
     let dir = args.lm.clone().unwrap_or_else(|| assets.awd_lstm_dir());
-    let read = |name: &str| {
-        std::fs::read(dir.join(name)).with_context(|| {
-            format!("no pretrained AWD-LSTM in {}: run `flicktune fetch`, or pass --lm DIR", dir.display())
-        })
-    };
-    let PretrainedLm { vocab, config: lm_config, model } =
-        PretrainedLm::from_files(&read(LM_VOCAB_FILE)?, &read(LM_CARD_FILE)?, &read(LM_WEIGHTS_FILE)?, &device)?;
+    let PretrainedLm { vocab, config: lm_config, model } = PretrainedLm::read_dir(&dir, &device)?;
 
     // ULMFiT's second step: the language model tuned to these reviews' text.
     let domain: Vec<Vec<u32>> = texts.iter().chain(unlabelled).map(|t| vocab.encode(t)).collect();
