@@ -132,3 +132,25 @@ fn ulmfit_trains_a_classifier_on_the_language_model_that_predict_reads() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("flicktune fetch"));
 }
+
+#[test]
+fn the_fetched_language_model_is_the_committed_one_and_reads_reviews_far_better_than_chance() {
+    use flicktune::assets::train_parts::TrainParts;
+    use flicktune::encoders::awd_lstm::perplexity;
+    use flicktune::ulmfit::{LM_CARD_FILE, PretrainedLm};
+
+    let assets = support::assets();
+    let dir = assets.awd_lstm_dir();
+    let device = Device::flex();
+    let lm = PretrainedLm::read_dir(&dir, &device).expect("run `flicktune fetch` first");
+    // Held-out `train` reviews the pretraining never read; a model that had learnt
+    // nothing would be near the vocabulary's size.
+    let TrainParts { train_dev, .. } = TrainParts::read(&assets).unwrap();
+    let stream: Vec<u32> = train_dev.iter().take(20).flat_map(|r| lm.vocab.encode(&r.text)).collect();
+    let value = perplexity(&lm.model, &stream, 4, 70, &device);
+    let card: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(LM_CARD_FILE)).unwrap()).unwrap();
+    let reported = card["progress"]["perplexities"].as_array().unwrap().last().unwrap()[1].as_f64().unwrap();
+    println!("the fetched AWD-LSTM: perplexity {value:.1} on 20 train-dev reviews ({reported:.1} reported on 200)");
+    assert!(value < 0.05 * lm.vocab.len() as f64, "perplexity {value} over {} words", lm.vocab.len());
+    assert!((value / reported - 1.0).abs() < 0.5, "{value} on 20 reviews, {reported} on 200");
+}

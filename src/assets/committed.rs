@@ -23,7 +23,29 @@ pub const L3_REVIEWS_WEIGHTS: CommittedFile = CommittedFile {
     sha256: "aa755f0e7740ad7672eb250be7db7ffe672094611c179a6d2373e0479eb66f7a",
 };
 
+/// ULMFiT's AWD-LSTM, pretrained here on the `train` texts (`weights/README.md` has the
+/// command): its f16 weights, its vocabulary and its card, installed as they are.
+pub const AWD_LSTM_FILES: [CommittedFile; 3] = [
+    CommittedFile {
+        path: "weights/awd-lstm/awd-lstm.f16.safetensors",
+        sha256: "984244d1af4e8b48087ac0943266c55c698970b1ba416c4a7610984ee66394b9",
+    },
+    CommittedFile {
+        path: "weights/awd-lstm/vocab.json",
+        sha256: "31e5862ff3c93f4b2bee4745f555def28d2e864e38de5890da79ea68a189356a",
+    },
+    CommittedFile {
+        path: "weights/awd-lstm/awd-lstm.json",
+        sha256: "72fec47feb2e1612b15cd9d324ff4ef00710243075eacf4aba8cb3ea4c25a6a7",
+    },
+];
+
 impl CommittedFile {
+    /// The file's name, without its folder.
+    pub fn file_name(&self) -> &'static str {
+        self.path.rsplit('/').next().unwrap_or(self.path)
+    }
+
     /// Where the checkout this binary was built from keeps it.
     pub fn location(&self) -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(self.path)
@@ -51,7 +73,7 @@ impl CommittedFile {
                 actual,
                 pinned: self.sha256,
                 remedy: format!(
-                    "the file is damaged or was replaced; `git checkout -- {}` restores it, or `flicktune adapt` (weights/README.md) makes it again",
+                    "the file is damaged or was replaced; `git checkout -- {}` restores it, or the command in weights/README.md makes it again",
                     self.path
                 ),
             });

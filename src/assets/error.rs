@@ -55,6 +55,8 @@ pub enum AssetError {
     Embed(#[from] EmbedError),
     #[error(transparent)]
     Catalogue(#[from] crate::catalogue::CatalogueError),
+    #[error(transparent)]
+    LanguageModel(#[from] crate::ulmfit::LmFilesError),
     #[error("the weights cannot be written as safetensors: {0}")]
     Safetensors(#[from] safetensors::SafeTensorError),
     #[error("a JSON file could not be read or written: {0}")]

