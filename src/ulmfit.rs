@@ -94,6 +94,12 @@ pub const LM_VOCAB_FILE: &str = "vocab.json";
 pub const LM_WEIGHTS_FILE: &str = "awd-lstm.f16.safetensors";
 /// What made the weights: the command, settings, perplexities, sha256.
 pub const LM_CARD_FILE: &str = "awd-lstm.json";
+/// The three, as the page downloads them (its manifest lists them in this order).
+pub const LM_FILES: [&str; 3] = [LM_VOCAB_FILE, LM_CARD_FILE, LM_WEIGHTS_FILE];
+/// Their folder under `assets/models/` and the page's `/models/`.
+pub const LM_FOLDER: &str = "awd-lstm";
+/// The page's list of them: sizes and sha256.
+pub const LM_MANIFEST_FILE: &str = "manifest.json";
 
 /// The pretrained language model with its vocabulary and settings.
 pub struct PretrainedLm {
@@ -123,6 +129,13 @@ impl PretrainedLm {
         }
         let model = config.init(device).load_safetensors(weights).map_err(|e| fail(LM_WEIGHTS_FILE)(&e))?;
         Ok(PretrainedLm { vocab, config, model })
+    }
+
+    /// The last layer's outputs for `texts` (their first `max_tokens` words), concat-pooled
+    /// as the classifier's head reads them: `[texts, 3·embedding]`.
+    pub fn pooled(&self, texts: &[&str], max_tokens: usize) -> Tensor<2> {
+        let reviews: Vec<Vec<u32>> = texts.iter().map(|t| self.vocab.encode(t)).collect();
+        pooled_outputs(&self.model, &reviews.iter().map(Vec::as_slice).collect::<Vec<_>>(), max_tokens)
     }
 
     /// The model from a folder holding the three files (`lstm pretrain`'s, or the fetched one).
@@ -201,6 +214,13 @@ fn concat_pool(x: Tensor<3>, lengths: &[usize]) -> Tensor<2> {
     Tensor::cat(vec![last, max, mean], 2).reshape([batch, 3 * width])
 }
 
+/// What the classifier's head reads of each review (word ids, up to `max_tokens`): the
+/// last layer's outputs, concat-pooled, `[reviews, 3·width]`, all in one batch.
+pub fn pooled_outputs(lm: &AwdLstm, reviews: &[&[u32]], max_tokens: usize) -> Tensor<2> {
+    let (ids, lengths) = padded(reviews, max_tokens, &lm.device());
+    concat_pool(lm.read_layers(lm.embed(ids), 0..lm.num_layers()), &lengths)
+}
+
 /// Reviews as word ids, cut to `max_tokens`, padded into one batch `[n, longest]`, and
 /// their lengths.
 fn padded(reviews: &[&[u32]], max_tokens: usize, device: &Device) -> (Tensor<2, Int>, Vec<usize>) {
@@ -225,15 +245,12 @@ impl UlmfitClassifier {
     /// The probability that each review (word ids, read up to `max_tokens`) is positive;
     /// `batch` reviews of similar length at a time.
     pub fn positive(&self, reviews: &[Vec<u32>], max_tokens: usize, batch: usize) -> Vec<f32> {
-        let device = self.head.output.weight.val().device();
         let mut order: Vec<usize> = (0..reviews.len()).collect();
         order.sort_by_key(|&i| reviews[i].len());
         let mut out = vec![0.0; reviews.len()];
         for part in order.chunks(batch.max(1)) {
             let rows: Vec<&[u32]> = part.iter().map(|&i| reviews[i].as_slice()).collect();
-            let (ids, lengths) = padded(&rows, max_tokens, &device);
-            let x = self.lm.read_layers(self.lm.embed(ids), 0..self.lm.num_layers());
-            let p = sigmoid(self.head.forward(concat_pool(x, &lengths)));
+            let p = sigmoid(self.head.forward(pooled_outputs(&self.lm, &rows, max_tokens)));
             let values = p.into_data().try_to_vec::<f32>().expect("f32 probabilities");
             for (&i, v) in part.iter().zip(values) {
                 out[i] = v;

@@ -154,3 +154,55 @@ fn the_fetched_language_model_is_the_committed_one_and_reads_reviews_far_better_
     assert!(value < 0.05 * lm.vocab.len() as f64, "perplexity {value} over {} words", lm.vocab.len());
     assert!((value / reported - 1.0).abs() < 0.5, "{value} on 20 reviews, {reported} on 200");
 }
+
+/// The AWD-LSTM's concat-pooled outputs for a few texts, as the native engine computes
+/// them from the fetched weights: the page must match them (`tests/e2e/lstm.test.mjs`).
+/// `FLICKTUNE_WRITE_FIXTURES=1` writes them anew (after the committed weights change).
+#[test]
+fn the_language_models_reference_features_are_the_native_engines() {
+    use flicktune::encoders::tuned::sha256_hex;
+    use flicktune::ulmfit::{LM_WEIGHTS_FILE, PretrainedLm, UlmfitConfig};
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/awd-lstm-reference-features.json");
+    let dir = support::assets().awd_lstm_dir();
+    let lm = PretrainedLm::read_dir(&dir, &Device::flex()).expect("run `flicktune fetch` first");
+    let long = "The plot drifts, but the two leads hold every scene they share. ".repeat(40);
+    let texts = [
+        "A warm, funny and beautifully acted film; I loved every minute of it.",
+        "Dreadful. The worst two hours I have spent in a cinema: wooden acting, no story.",
+        "",
+        "Zxqv blorft: ünïcödé and 1234 — words the vocabulary never saw!",
+        long.as_str(),
+    ];
+    let max_tokens = UlmfitConfig::new().max_tokens;
+    let rows: Vec<Vec<f32>> = {
+        let values = lm.pooled(&texts, max_tokens).into_data().try_to_vec::<f32>().unwrap();
+        values.chunks(values.len() / texts.len()).map(<[f32]>::to_vec).collect()
+    };
+    // One text at a time (no padding) reads the same as in a batch.
+    let alone = lm.pooled(&texts[..1], max_tokens).into_data().try_to_vec::<f32>().unwrap();
+    let worst = alone.iter().zip(&rows[0]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-5, "padding changed the first text's features by {worst}");
+    let weights_sha256 = sha256_hex(&std::fs::read(dir.join(LM_WEIGHTS_FILE)).unwrap());
+    if std::env::var_os("FLICKTUNE_WRITE_FIXTURES").is_some() {
+        let fixture = serde_json::json!({
+            "about": "Concat-pooled outputs (last, max, mean of the last LSTM layer) of the AWD-LSTM that `flicktune fetch` installs, computed by the native engine (Burn, CPU, f32) from its f16 weights, each text's first `max_tokens` words. Written by `FLICKTUNE_WRITE_FIXTURES=1 cargo test --test lstm reference_features`.",
+            "weights_sha256": weights_sha256,
+            "max_tokens": max_tokens,
+            "texts": texts,
+            "features": rows,
+        });
+        std::fs::write(&path, serde_json::to_string(&fixture).unwrap()).unwrap();
+    }
+    let fixture: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("the fixture is committed")).unwrap();
+    assert_eq!(fixture["weights_sha256"], weights_sha256, "the fixture is of other weights: write it anew");
+    assert_eq!(fixture["texts"], serde_json::json!(texts));
+    let expected: Vec<Vec<f32>> = serde_json::from_value(fixture["features"].clone()).unwrap();
+    assert_eq!(expected.len(), rows.len());
+    for (text, (row, want)) in rows.iter().zip(&expected).enumerate() {
+        assert_eq!(row.len(), 3 * 128, "text {text}");
+        let worst = row.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-5, "text {text}: {worst} from the fixture");
+    }
+}

@@ -29,8 +29,9 @@ pub enum PageError {
     Json { what: String, source: serde_json::Error },
     #[error("{file} line {line}: {problem}")]
     Line { file: String, line: usize, problem: String },
-    #[error("the model manifest must list config, tokenizer and weights")]
-    Manifest,
+    /// A model's manifest lacks a file it needs (their names).
+    #[error("the model manifest must list {0}")]
+    Manifest(&'static str),
     #[error(
         "{name} is {got} bytes but the manifest says {expected}: the download is truncated or the file was replaced"
     )]
@@ -104,6 +105,8 @@ pub enum PageError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Classifier(#[from] ClassifierError),
+    #[error(transparent)]
+    LanguageModel(#[from] crate::ulmfit::LmFilesError),
     #[error(transparent)]
     Train(#[from] TrainError),
     #[error(transparent)]

@@ -7,6 +7,7 @@
 //! flicktune.ready()                                       // → true once a model is loaded
 //! flicktune.model()                                       // → "e5", "l3", … (the one loaded or loading), or "none"
 //! await flicktune.pooledBatch([Uint32Array.of(101, 2307, 102)])  // → [[384 floats]]: mean-pooled, not normalised
+//! await flicktune.languageModelFeatures(["A fine film."])  // → [[384 floats]]: the AWD-LSTM's concat pooling
 //! await flicktune.memory()  // → {page: bytes, workers: [bytes…]}: the wasm memory of the page and of each engine worker
 //! flicktune.comparison   // → the contenders' latest scores (below), or null
 //! ```
@@ -67,11 +68,22 @@ impl Flicktune {
         wasm_bindgen_futures::future_to_promise(async move {
             let vectors =
                 engine.pooled_batch(&windows).await.map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))?;
-            let out = js_sys::Array::new();
-            for v in vectors {
-                out.push(&js_sys::Float32Array::from(v.as_slice()).into());
-            }
-            Ok(out.into())
+            Ok(rows_to_js(vectors))
+        })
+    }
+
+    /// ULMFiT's pretrained AWD-LSTM reading `texts` (their first 400 words): the last
+    /// layer's outputs, concat-pooled (last, max, mean), one array per text. Downloads and
+    /// caches the language model the first time.
+    #[wasm_bindgen(js_name = languageModelFeatures)]
+    pub fn language_model_features(&self, texts: Vec<String>) -> js_sys::Promise {
+        let engine = self.engine.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let rows = engine
+                .language_model_features(&texts, &|_| {})
+                .await
+                .map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))?;
+            Ok(rows_to_js(rows))
         })
     }
 
@@ -99,6 +111,15 @@ impl Flicktune {
     pub fn ready(&self) -> bool {
         self.engine.is_ready()
     }
+}
+
+/// One `Float32Array` per row.
+fn rows_to_js(rows: Vec<Vec<f32>>) -> JsValue {
+    let out = js_sys::Array::new();
+    for row in rows {
+        out.push(&js_sys::Float32Array::from(row.as_slice()).into());
+    }
+    out.into()
 }
 
 /// Makes the engine reachable as `window.flicktune`.

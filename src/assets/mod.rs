@@ -43,7 +43,7 @@ use crate::encoders::{
     WEIGHTS_FILE, WeightPrecision, WeightsFormat,
 };
 use crate::features::{Embedder, Pooling};
-use crate::ulmfit::PretrainedLm;
+use crate::ulmfit::{LM_FILES, LM_FOLDER, LM_MANIFEST_FILE, PretrainedLm};
 use committed::{AWD_LSTM_FILES, L3_REVIEWS_WEIGHTS};
 pub use error::{AssetError, Result};
 use error::{io_error, read, read_or, write};
@@ -106,7 +106,7 @@ impl AssetDir {
 
     /// ULMFiT's pretrained AWD-LSTM (`flicktune lstm pretrain`'s folder).
     pub fn awd_lstm_dir(&self) -> PathBuf {
-        self.root.join("models").join("awd-lstm")
+        self.root.join("models").join(LM_FOLDER)
     }
 
     pub fn imdb_dir(&self) -> PathBuf {
@@ -283,7 +283,7 @@ impl AssetDir {
         for (file, bytes) in AWD_LSTM_FILES.iter().zip([weights, vocab, card]) {
             write(dir.join(file.file_name()), bytes)?;
         }
-        Ok(())
+        write_manifest(dir, LM_MANIFEST_FILE, LM_FILES)
     }
 
     fn write_imdb(&self, dir: &Path) -> Result<()> {
@@ -329,15 +329,19 @@ fn write_web_model_files(dir: &Path, spec: &EncoderSpec) -> Result<()> {
         write(dir.join(F16_WEIGHTS_FILE), cast_safetensors(&f32_weights, safetensors::Dtype::F16)?)?;
     }
     for precision in WeightPrecision::ALL {
-        let mut files = Vec::new();
-        for name in spec.files(precision) {
-            let bytes = read(dir.join(name))?;
-            files.push(json!({ "name": name, "bytes": bytes.len(), "sha256": sha256_bytes(&bytes) }));
-        }
-        let manifest = serde_json::to_string_pretty(&json!({ "files": files }))?;
-        write(dir.join(precision.manifest_file()), manifest)?;
+        write_manifest(dir, precision.manifest_file(), spec.files(precision))?;
     }
     Ok(())
+}
+
+/// The page's list of the files `names` in `dir` (sizes and sha256), as `manifest`.
+fn write_manifest<'a>(dir: &Path, manifest: &str, names: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    let mut files = Vec::new();
+    for name in names {
+        let bytes = read(dir.join(name))?;
+        files.push(json!({ "name": name, "bytes": bytes.len(), "sha256": sha256_bytes(&bytes) }));
+    }
+    write(dir.join(manifest), serde_json::to_string_pretty(&json!({ "files": files }))?)
 }
 
 /// Reads a `{"text", "label"}` JSON Lines file of reviews.

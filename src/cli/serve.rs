@@ -17,6 +17,7 @@ use tiny_http::{Header, Method, Request, Response, Server};
 
 use flicktune::assets::{AssetDir, catalogue, page_data};
 use flicktune::encoders::{ModelName, WeightPrecision};
+use flicktune::ulmfit::{LM_FILES, LM_FOLDER, LM_MANIFEST_FILE};
 
 use super::precompress::{Encoding, compressible, fresh_sibling};
 
@@ -232,6 +233,9 @@ fn resolve(path: &str, dist: &Path, assets: &AssetDir) -> Option<PathBuf> {
         // The page's views have URLs of their own; the page shows the one asked for.
         _ if is_view(&segments) => Some(dist.join("index.html")),
         ["pkg", file] | ["www", file] if is_plain_name(file) => Some(dist.join(segments[0]).join(file)),
+        ["models", LM_FOLDER, file] if *file == LM_MANIFEST_FILE || LM_FILES.contains(file) => {
+            Some(assets.awd_lstm_dir().join(file))
+        }
         ["models", model, file] => {
             let model = ModelName::ALL.into_iter().find(|m| m.full_name() == *model)?;
             let served = WeightPrecision::ALL
@@ -345,6 +349,10 @@ mod tests {
             resolve("/models/paraphrase-MiniLM-L3-v2/model.f16.safetensors", dist, &assets),
             Some(PathBuf::from("/a/models/paraphrase-MiniLM-L3-v2/model.f16.safetensors"))
         );
+        assert_eq!(
+            resolve("/models/awd-lstm/awd-lstm.f16.safetensors", dist, &assets),
+            Some(PathBuf::from("/a/models/awd-lstm/awd-lstm.f16.safetensors"))
+        );
         assert_eq!(resolve("/data/catalogue.json", dist, &assets), Some(PathBuf::from("/a/catalogue/catalogue.json")));
         for view in ["/movies", "/movies/about_a_boy", "/compare", "/disagreements"] {
             assert_eq!(resolve(view, dist, &assets), Some(PathBuf::from("/d/index.html")), "{view}");
@@ -358,6 +366,8 @@ mod tests {
             "/pkg/..",
             "/models/x/config.json",
             "/models/all-MiniLM-L6-v2/.complete",
+            "/models/awd-lstm/.complete",
+            "/models/awd-lstm/checkpoint.json",
             "/data/train.jsonl",
             "/data/test.jsonl",
             "/data/features.x.json",

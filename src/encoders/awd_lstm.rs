@@ -160,6 +160,11 @@ pub struct AwdLstm {
 }
 
 impl AwdLstm {
+    /// Where its weights are.
+    pub fn device(&self) -> Device {
+        self.embedding.val().device()
+    }
+
     pub fn vocab(&self) -> usize {
         self.embedding.dims()[0]
     }

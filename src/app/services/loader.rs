@@ -46,16 +46,22 @@ pub struct FileProgress {
     pub from_cache: bool,
 }
 
-pub fn model_url(model: ModelName, file: &str) -> String {
-    format!("/models/{}/{file}", model.full_name())
+/// A file of the model in `folder` (an encoder's full name, or `awd-lstm`).
+pub fn model_url(folder: &str, file: &str) -> String {
+    format!("/models/{folder}/{file}")
 }
 
-fn cache_key(model: ModelName, file: &ManifestFile) -> String {
-    format!("{}?sha256={}", model_url(model, &file.name), file.sha256)
+fn cache_key(folder: &str, file: &ManifestFile) -> String {
+    format!("{}?sha256={}", model_url(folder, &file.name), file.sha256)
 }
 
 pub async fn fetch_manifest(model: ModelName, precision: WeightPrecision) -> Result<Manifest, PageError> {
-    let url = model_url(model, precision.manifest_file());
+    fetch_manifest_in(model.full_name(), precision.manifest_file()).await
+}
+
+/// The manifest `name` of the model in `folder`.
+pub async fn fetch_manifest_in(folder: &str, name: &str) -> Result<Manifest, PageError> {
+    let url = model_url(folder, name);
     serde_json::from_str(&fetch_text(&url).await?).map_err(|source| PageError::Json { what: url, source })
 }
 
@@ -75,11 +81,11 @@ async fn open_cache() -> Option<Cache> {
 /// Reads a file from the cache or downloads it, reporting progress; new downloads are
 /// cached. The size is checked against the manifest, so a truncated file never loads.
 pub async fn load_file(
-    model: ModelName,
+    folder: &str,
     file: &ManifestFile,
     on_progress: &dyn Fn(FileProgress),
 ) -> Result<Vec<u8>, PageError> {
-    let key = cache_key(model, file);
+    let key = cache_key(folder, file);
     let cache = open_cache().await;
     let report = |done: u64, from_cache: bool| {
         on_progress(FileProgress { name: file.name.clone(), done, total: file.bytes, from_cache })
@@ -93,7 +99,7 @@ pub async fn load_file(
         }
         let _ = JsFuture::from(cache.delete_with_str(&key)).await;
     }
-    let response = fetch(&model_url(model, &file.name)).await?;
+    let response = fetch(&model_url(folder, &file.name)).await?;
     let body = response.body().ok_or_else(|| PageError::NoBody(file.name.clone()))?;
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut bytes = Vec::with_capacity(file.bytes as usize);
@@ -144,11 +150,12 @@ pub async fn kept(key: &str) -> Option<Vec<u8>> {
     cached(&open_cache().await?, key).await
 }
 
-/// Forgets a model's cached files (after they failed to load, so a reload fetches anew).
-pub async fn evict(model: ModelName, manifest: &Manifest) {
+/// Forgets the cached files of the model in `folder` (after they failed to load, so a
+/// reload fetches anew).
+pub async fn evict(folder: &str, manifest: &Manifest) {
     if let Some(cache) = open_cache().await {
         for file in &manifest.files {
-            let _ = JsFuture::from(cache.delete_with_str(&cache_key(model, file))).await;
+            let _ = JsFuture::from(cache.delete_with_str(&cache_key(folder, file))).await;
         }
     }
 }

@@ -15,9 +15,10 @@ use crate::app::services::loader::{self, Manifest};
 use crate::backend::{BackendKind, DeviceFailure, read_values};
 use crate::encoders::tuned::TunedLayers;
 use crate::encoders::{ModelFiles, ModelName};
-use crate::features::Embedder;
+use crate::features::{EmbedError, Embedder};
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use crate::training::Example;
+use crate::ulmfit::{LM_FILES, LM_FOLDER, LM_WEIGHTS_FILE, PretrainedLm, UlmfitConfig};
 
 /// Texts per encoder batch in the page: small, so the work gives control back often.
 const PAGE_BATCH: usize = 4;
@@ -27,6 +28,8 @@ pub struct Compute {
     device: Device,
     kind: BackendKind,
     state: RefCell<Encoders>,
+    /// ULMFiT's pretrained language model, once asked for, and its manifest's weights sha256.
+    language_model: RefCell<Option<(Rc<PretrainedLm>, String)>>,
 }
 
 struct Encoders {
@@ -53,9 +56,10 @@ impl Compute {
     ) -> Result<Self, PageError> {
         let mut files = Vec::with_capacity(manifest.files.len());
         for file in &manifest.files {
-            files.push(loader::load_file(model, file, &|p| progress(Progress::File(p))).await?);
+            files.push(loader::load_file(model.full_name(), file, &|p| progress(Progress::File(p))).await?);
         }
-        let [config_json, tokenizer_json, weights]: [Vec<u8>; 3] = files.try_into().map_err(|_| PageError::Manifest)?;
+        let [config_json, tokenizer_json, weights]: [Vec<u8>; 3] =
+            files.try_into().map_err(|_| PageError::Manifest("config, tokenizer and weights"))?;
         let files = ModelFiles { model, config_json, weights, tokenizer_json };
         let (tokenizer, bert) = files.load(&device)?;
         let embedder = Embedder {
@@ -68,7 +72,7 @@ impl Compute {
         embedder.embed_async(&["warm-up"]).await?;
         let embedder = Rc::new(embedder);
         let state = Encoders { pretrained: Some(embedder.clone()), in_use: Some(embedder), candidate: None };
-        Ok(Compute { device, kind, state: RefCell::new(state) })
+        Ok(Compute { device, kind, state: RefCell::new(state), language_model: RefCell::new(None) })
     }
 
     pub fn kind(&self) -> BackendKind {
@@ -140,12 +144,51 @@ impl Compute {
                 };
                 Reply::Done
             }
+            Request::LoadLanguageModel { manifest } => {
+                self.load_language_model(&manifest, progress).await?;
+                Reply::Done
+            }
+            Request::LanguageModelFeatures { texts } => {
+                return Ok(Reply::rows_of(self.language_model_features(&texts).await?));
+            }
             // The worker answers these itself.
             other @ (Request::Load { .. } | Request::MemoryBytes) => {
                 return Err(PageError::UnexpectedReply(format!("{other:?} reached the encoder")));
             }
         };
         Ok((reply, Vec::new()))
+    }
+
+    /// Builds ULMFiT's language model on this device from `manifest`'s files, unless the
+    /// one it lists is here already.
+    async fn load_language_model(&self, manifest: &Manifest, progress: &dyn Fn(Progress)) -> Result<(), PageError> {
+        let listed = |name: &str| manifest.files.iter().find(|f| f.name == name);
+        let missing = || PageError::Manifest("the language model's vocabulary, card and weights");
+        let weights_sha256 = &listed(LM_WEIGHTS_FILE).ok_or_else(missing)?.sha256;
+        if self.language_model.borrow().as_ref().is_some_and(|(_, sha)| sha == weights_sha256) {
+            return Ok(());
+        }
+        let mut bytes = Vec::with_capacity(LM_FILES.len());
+        for name in LM_FILES {
+            let file = listed(name).ok_or_else(missing)?;
+            bytes.push(loader::load_file(LM_FOLDER, file, &|p| progress(Progress::File(p))).await?);
+        }
+        let lm = PretrainedLm::from_files(&bytes[0], &bytes[1], &bytes[2], &self.device)?;
+        *self.language_model.borrow_mut() = Some((Rc::new(lm), weights_sha256.clone()));
+        Ok(())
+    }
+
+    /// The language model's concat-pooled outputs of `texts`, a few at a time.
+    async fn language_model_features(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, PageError> {
+        let lm = self.language_model.borrow().as_ref().map(|(lm, _)| lm.clone()).ok_or(PageError::NotLoaded)?;
+        let max_tokens = UlmfitConfig::new().max_tokens;
+        let mut rows = Vec::with_capacity(texts.len());
+        for part in texts.chunks(PAGE_BATCH) {
+            let part: Vec<&str> = part.iter().map(String::as_str).collect();
+            let values = read_values(lm.pooled(&part, max_tokens)).await.map_err(EmbedError::Device)?;
+            rows.extend(values.chunks(values.len() / part.len()).map(<[f32]>::to_vec));
+        }
+        Ok(rows)
     }
 
     fn encoder(&self, which: Encoder) -> Result<Rc<Embedder>, PageError> {

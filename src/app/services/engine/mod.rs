@@ -32,6 +32,7 @@ use crate::encoders::ModelName;
 use crate::encoders::tuned::TunedLayers;
 use crate::features::{Embedding, Pooling};
 use crate::training::{Example, FeatureSource};
+use crate::ulmfit::{LM_FOLDER, LM_MANIFEST_FILE};
 
 /// The device the encoder runs on, as the page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,7 +147,7 @@ impl Engine {
         let mut loaded = match outcome {
             Ok(loaded) => loaded,
             Err(e) => {
-                loader::evict(model, manifest).await;
+                loader::evict(model.full_name(), manifest).await;
                 return Err(e);
             }
         };
@@ -371,6 +372,29 @@ impl Engine {
         let request = Request::FineTune { labelled, head: head.clone() };
         let (reply, bytes) = self.ask(request, Vec::new(), progress, cancelled).await?;
         Ok(reply.fine_tuned()?.zip(bytes.into_iter().next()))
+    }
+
+    /// ULMFiT's pretrained language model reading `texts`: its last layer's outputs,
+    /// concat-pooled. The primary worker builds it beside the encoder the first time
+    /// (its files from Cache Storage, or downloaded: `on_progress` hears each file's).
+    pub async fn language_model_features(
+        &self,
+        texts: &[String],
+        on_progress: &dyn Fn(FileProgress),
+    ) -> Result<Vec<Vec<f32>>, PageError> {
+        let manifest = loader::fetch_manifest_in(LM_FOLDER, LM_MANIFEST_FILE).await?;
+        let files = |p: Progress| {
+            if let Progress::File(file) = p {
+                on_progress(file);
+            }
+        };
+        let request = Request::LoadLanguageModel { manifest: manifest.clone() };
+        if let Err(e) = self.ask(request, Vec::new(), &files, &never).await {
+            loader::evict(LM_FOLDER, &manifest).await;
+            return Err(e);
+        }
+        let (reply, bytes) = self.ask_plainly(Request::LanguageModelFeatures { texts: texts.to_vec() }).await?;
+        reply.rows(&bytes)
     }
 
     /// The WebGPU device was lost (`reason`): it is not used again in this visit.

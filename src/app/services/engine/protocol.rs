@@ -73,6 +73,17 @@ pub enum Request {
     UseEncoder {
         tuned_sha256: Option<String>,
     },
+    /// Builds ULMFiT's pretrained language model beside the encoder, on its device, from
+    /// the files `manifest` lists (read from Cache Storage or downloaded; progress: each
+    /// file's), unless it holds these already. Replies `Done`.
+    LoadLanguageModel {
+        manifest: Manifest,
+    },
+    /// The language model's last-layer outputs of `texts`, concat-pooled as ULMFiT's head
+    /// reads them (rows: last, max and mean, side by side).
+    LanguageModelFeatures {
+        texts: Vec<String>,
+    },
     /// The wasm memory where the encoder runs, in bytes.
     MemoryBytes,
 }

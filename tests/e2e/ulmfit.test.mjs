@@ -1,0 +1,89 @@
+// ULMFiT's AWD-LSTM in the page, in headless Chromium: read in the engine's worker as the
+// native engine reads it, downloaded once and cached, and damaged downloads refused.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { ROOT, startServer, waitReady, withPage } from "./harness.mjs";
+
+// The native engine's outputs (`cargo test --test lstm reference_features` keeps them true).
+const REFERENCE = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/awd-lstm-reference-features.json"), "utf8"));
+const LM_WEIGHTS = /\/models\/awd-lstm\/awd-lstm\.f16\.safetensors/;
+// L3 loads fastest; the language model does not depend on the encoder.
+const WITH_L3 = "?model=l3";
+let server;
+
+before(async () => { server = await startServer(); });
+after(() => server.stop());
+
+const features = (page, texts) =>
+  page.evaluate(async (texts) => (await window.flicktune.languageModelFeatures(texts)).map((r) => Array.from(r)), texts);
+
+function worstDiff(rows) {
+  assert.equal(rows.length, REFERENCE.features.length);
+  let worst = 0;
+  rows.forEach((row, i) => {
+    assert.equal(row.length, REFERENCE.features[i].length, `text ${i}`);
+    row.forEach((v, j) => { worst = Math.max(worst, Math.abs(v - REFERENCE.features[i][j])); });
+  });
+  return worst;
+}
+
+test("on the CPU path the page's AWD-LSTM matches the native engine within 1e-4, and a reload reads it from the cache", { timeout: 300_000 }, () =>
+  withPage({ webgpu: false }, async (page) => {
+    const downloads = [];
+    page.on("request", (r) => LM_WEIGHTS.test(r.url()) && downloads.push(r.url()));
+    await page.goto(server.url + WITH_L3);
+    await waitReady(page, 120_000);
+    assert.equal(await page.evaluate(() => window.flicktune.backend()), "cpu");
+    const worst = worstDiff(await features(page, REFERENCE.texts));
+    console.log(`cpu path: AWD-LSTM concat pooling, worst |diff| from the native engine over ${REFERENCE.texts.length} texts ${worst.toExponential(2)}`);
+    assert.ok(worst <= 1e-4, `worst difference ${worst}`);
+    assert.equal(downloads.length, 1, "the weights are downloaded once");
+    await features(page, REFERENCE.texts.slice(0, 1));
+    assert.equal(downloads.length, 1, "a second request uses the model already built");
+
+    await page.reload();
+    await waitReady(page, 120_000);
+    assert.ok(worstDiff(await features(page, REFERENCE.texts)) <= 1e-4);
+    assert.equal(downloads.length, 1, "after a reload the weights come from Cache Storage");
+  }));
+
+// Chromium's WebGPU adapter here is SwiftShader, a software renderer: the figure is its.
+test("with WebGPU (SwiftShader here) the page's AWD-LSTM matches the native engine within 1e-3", { timeout: 600_000 }, () =>
+  withPage({ webgpu: true }, async (page) => {
+    await page.goto(server.url + WITH_L3);
+    await waitReady(page, 300_000);
+    assert.equal(await page.evaluate(() => window.flicktune.backend()), "webgpu");
+    const started = Date.now();
+    const worst = worstDiff(await features(page, REFERENCE.texts));
+    console.log(`webgpu path (SwiftShader): AWD-LSTM concat pooling, worst |diff| ${worst.toExponential(2)}, ${((Date.now() - started) / 1e3).toFixed(1)} s with the download`);
+    assert.ok(worst <= 1e-3, `worst difference ${worst}`);
+  }));
+
+for (const [name, corrupt, reason] of [
+  ["truncated", (body) => body.subarray(0, body.length >> 1), /awd-lstm\.f16\.safetensors is \d+ bytes but the manifest says \d+/],
+  ["corrupted", (body) => { const b = Buffer.from(body); b.fill(7, 0, 4096); return b; }, /awd-lstm\.f16\.safetensors does not match its manifest/],
+]) {
+  test(`a ${name} language-model download is refused with a clear error, and the encoder goes on`, { timeout: 300_000 }, () =>
+    withPage({ webgpu: false }, async (page) => {
+      await page.route(LM_WEIGHTS, async (route) => {
+        const response = await route.fetch();
+        await route.fulfill({ response, body: corrupt(await response.body()) });
+      });
+      await page.goto(server.url + WITH_L3);
+      await waitReady(page, 120_000);
+      const error = await page.evaluate(async () => {
+        try {
+          await window.flicktune.languageModelFeatures(["A fine film."]);
+          return null;
+        } catch (e) {
+          return e.message;
+        }
+      });
+      assert.match(error ?? "no error", reason);
+      assert.equal(await page.locator("#panic").isHidden(), true, "no panic");
+      const [embedding] = await page.evaluate(async () => (await window.flicktune.embed(["A fine film."])).map((e) => e.length));
+      assert.equal(embedding, 384, "the encoder still answers");
+    }));
+}
