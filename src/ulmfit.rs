@@ -67,6 +67,16 @@ pub struct UlmfitConfig {
     pub seed: u64,
 }
 
+impl UlmfitConfig {
+    /// The page's settings: each review's first 200 words (more than half of IMDB's
+    /// reviews whole) and stages of at least 20 steps, so that training in a browser tab
+    /// takes minutes rather than the best part of an hour (docs/few-shot.md has both
+    /// settings' accuracy and time).
+    pub fn for_page() -> Self {
+        UlmfitConfig::new().with_max_tokens(200).with_min_stage_steps(20)
+    }
+}
+
 /// The settings of target-domain language-model tuning on `tokens` words: `epochs`
 /// passes (at least one step) of the pretraining's sampled softmax at a tenth of its rate,
 /// in fewer parallel streams where the text is short (each at least two windows long
@@ -242,6 +252,12 @@ pub struct UlmfitClassifier {
 }
 
 impl UlmfitClassifier {
+    /// The probability that each review is positive, `[reviews, 1]`, read as one batch
+    /// (left on the device: the page reads it back without blocking).
+    pub fn positive_batch(&self, reviews: &[&[u32]], max_tokens: usize) -> Tensor<2> {
+        sigmoid(self.head.forward(pooled_outputs(&self.lm, reviews, max_tokens)))
+    }
+
     /// The probability that each review (word ids, read up to `max_tokens`) is positive;
     /// `batch` reviews of similar length at a time.
     pub fn positive(&self, reviews: &[Vec<u32>], max_tokens: usize, batch: usize) -> Vec<f32> {
@@ -250,8 +266,8 @@ impl UlmfitClassifier {
         let mut out = vec![0.0; reviews.len()];
         for part in order.chunks(batch.max(1)) {
             let rows: Vec<&[u32]> = part.iter().map(|&i| reviews[i].as_slice()).collect();
-            let p = sigmoid(self.head.forward(pooled_outputs(&self.lm, &rows, max_tokens)));
-            let values = p.into_data().try_to_vec::<f32>().expect("f32 probabilities");
+            let values =
+                self.positive_batch(&rows, max_tokens).into_data().try_to_vec::<f32>().expect("f32 probabilities");
             for (&i, v) in part.iter().zip(values) {
                 out[i] = v;
             }

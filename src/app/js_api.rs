@@ -8,6 +8,8 @@
 //! flicktune.model()                                       // → "e5", "l3", … (the one loaded or loading), or "none"
 //! await flicktune.pooledBatch([Uint32Array.of(101, 2307, 102)])  // → [[384 floats]]: mean-pooled, not normalised
 //! await flicktune.languageModelFeatures(["A fine film."])  // → [[384 floats]]: the AWD-LSTM's concat pooling
+//! await flicktune.trainUlmfit([{text, label}], unlabelledTexts)  // → {tuningSeconds, trainingSeconds, steps, progress}
+//! await flicktune.ulmfitPositive(["A fine film."])  // → Float32Array of probabilities
 //! await flicktune.memory()  // → {page: bytes, workers: [bytes…]}: the wasm memory of the page and of each engine worker
 //! flicktune.comparison   // → the contenders' latest scores (below), or null
 //! ```
@@ -20,6 +22,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::services::engine::Engine;
+use super::services::engine::protocol::Progress;
 
 #[wasm_bindgen]
 pub struct Flicktune {
@@ -84,6 +87,52 @@ impl Flicktune {
                 .await
                 .map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))?;
             Ok(rows_to_js(rows))
+        })
+    }
+
+    /// Trains ULMFiT's classifier in the engine's worker: the AWD-LSTM tuned to
+    /// `unlabelled` texts (once per set), then its classifier on `labelled`
+    /// (`[{text, label}]`, 1 positive). Resolves to `{tuningSeconds, trainingSeconds,
+    /// steps, progress}` (`progress`: how many step reports came).
+    #[wasm_bindgen(js_name = trainUlmfit)]
+    pub fn train_ulmfit(&self, labelled: js_sys::Array, unlabelled: Vec<String>) -> js_sys::Promise {
+        let engine = self.engine.clone();
+        let field = |item: &JsValue, key: &str| js_sys::Reflect::get(item, &key.into()).unwrap_or_default();
+        let labelled: Vec<(String, u8)> = labelled
+            .iter()
+            .map(|item| {
+                (field(&item, "text").as_string().unwrap_or_default(), field(&item, "label").as_f64() == Some(1.0))
+            })
+            .map(|(text, positive)| (text, u8::from(positive)))
+            .collect();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let fail = |e: &dyn std::fmt::Display| JsValue::from(js_sys::Error::new(&e.to_string()));
+            let reports = std::cell::Cell::new(0u32);
+            let progress = |p: Progress| {
+                if matches!(p, Progress::Step { .. }) {
+                    reports.set(reports.get() + 1);
+                }
+            };
+            let trained =
+                engine.train_ulmfit(labelled, unlabelled, &progress, &|| false).await.map_err(|e| fail(&e))?;
+            let trained = trained.ok_or_else(|| fail(&"cancelled"))?;
+            let out = js_sys::Object::new();
+            js_sys::Reflect::set(&out, &"tuningSeconds".into(), &trained.tuning_seconds.into())?;
+            js_sys::Reflect::set(&out, &"trainingSeconds".into(), &trained.training_seconds.into())?;
+            js_sys::Reflect::set(&out, &"steps".into(), &(trained.steps as f64).into())?;
+            js_sys::Reflect::set(&out, &"progress".into(), &reports.get().into())?;
+            Ok(out.into())
+        })
+    }
+
+    /// The last ULMFiT classifier's probability that each text is positive.
+    #[wasm_bindgen(js_name = ulmfitPositive)]
+    pub fn ulmfit_positive(&self, texts: Vec<String>) -> js_sys::Promise {
+        let engine = self.engine.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let p =
+                engine.ulmfit_positive(&texts).await.map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))?;
+            Ok(js_sys::Float32Array::from(p.as_slice()).into())
         })
     }
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { ROOT, startServer, waitReady, withPage } from "./harness.mjs";
+import { ROOT, SAMPLE, startServer, waitReady, withPage } from "./harness.mjs";
 
 // The native engine's outputs (`cargo test --test lstm reference_features` keeps them true).
 const REFERENCE = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/awd-lstm-reference-features.json"), "utf8"));
@@ -59,6 +59,38 @@ test("with WebGPU (SwiftShader here) the page's AWD-LSTM matches the native engi
     const worst = worstDiff(await features(page, REFERENCE.texts));
     console.log(`webgpu path (SwiftShader): AWD-LSTM concat pooling, worst |diff| ${worst.toExponential(2)}, ${((Date.now() - started) / 1e3).toFixed(1)} s with the download`);
     assert.ok(worst <= 1e-3, `worst difference ${worst}`);
+  }));
+
+test("ULMFiT trains in the engine's worker on a few labels (CPU path): the language model tuned to the sample, then the classifier, which fits its labels", { timeout: 1_200_000 }, () =>
+  withPage({ webgpu: false }, async (page) => {
+    await page.goto(server.url + WITH_L3);
+    await waitReady(page, 120_000);
+    const positive = SAMPLE.filter((r) => r.label === 1), negative = SAMPLE.filter((r) => r.label === 0);
+    const labelled = [...positive.slice(0, 10), ...negative.slice(0, 10)];
+    const unseen = [...positive.slice(10, 30), ...negative.slice(10, 30)];
+    const result = await page.evaluate(
+      async ([labelled, sample]) => window.flicktune.trainUlmfit(labelled, sample),
+      [labelled, SAMPLE.map((r) => r.text)],
+    );
+    const accuracy = async (reviews) => {
+      const p = await page.evaluate(async (texts) => Array.from(await window.flicktune.ulmfitPositive(texts)), reviews.map((r) => r.text));
+      assert.equal(p.length, reviews.length);
+      assert.ok(p.every((x) => x >= 0 && x <= 1), "probabilities");
+      return [p.filter((x, i) => (x >= 0.5) === (reviews[i].label === 1)).length / reviews.length, p];
+    };
+    const [fit] = await accuracy(labelled);
+    const [heldout, probabilities] = await accuracy(unseen);
+    console.log(`cpu path, ULMFiT on ${labelled.length} labels: language model tuned in ${result.tuningSeconds.toFixed(1)} s, classifier (${result.steps} steps) in ${result.trainingSeconds.toFixed(1)} s; accuracy on its labels ${fit}, on ${unseen.length} other sample reviews ${heldout}`);
+    assert.ok(result.progress >= result.steps, "every step reported");
+    assert.ok(fit >= 0.8, `it fits its labels: ${fit}`);
+    assert.ok(new Set(probabilities.map((x) => x.toFixed(3))).size > 5, "its probabilities differ from review to review");
+
+    // Trained again on more labels, the language model is not tuned again.
+    const again = await page.evaluate(
+      async ([labelled, sample]) => window.flicktune.trainUlmfit(labelled, sample),
+      [[...labelled, ...positive.slice(30, 32), ...negative.slice(30, 32)], SAMPLE.map((r) => r.text)],
+    );
+    assert.ok(again.tuningSeconds < 1, `tuned again: ${again.tuningSeconds} s`);
   }));
 
 for (const [name, corrupt, reason] of [

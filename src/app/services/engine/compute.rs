@@ -8,17 +8,23 @@ use std::rc::Rc;
 
 use burn::tensor::Device;
 
-use super::protocol::{Answer, Encoder, FineTuned, Progress, Reply, Request, first, rows_from_bytes};
+use super::protocol::{Answer, Encoder, FineTuned, Progress, Reply, Request, UlmfitTrained, first, rows_from_bytes};
 use crate::app::error::PageError;
 use crate::app::paced_training;
 use crate::app::services::loader::{self, Manifest};
 use crate::backend::{BackendKind, DeviceFailure, read_values};
+use crate::encoders::awd_lstm::AwdLstm;
 use crate::encoders::tuned::TunedLayers;
+use crate::encoders::tuned::sha256_hex;
 use crate::encoders::{ModelFiles, ModelName};
 use crate::features::{EmbedError, Embedder};
 use crate::finetune::{FineTuneConfig, FineTuner, TokenExample};
 use crate::training::Example;
-use crate::ulmfit::{LM_FILES, LM_FOLDER, LM_WEIGHTS_FILE, PretrainedLm, UlmfitConfig};
+use crate::training::Stepwise;
+use crate::ulmfit::{
+    LM_FILES, LM_FOLDER, LM_WEIGHTS_FILE, PretrainedLm, UlmfitClassifier, UlmfitConfig, UlmfitTrainer,
+    language_model_tuning, tune_language_model,
+};
 
 /// Texts per encoder batch in the page: small, so the work gives control back often.
 const PAGE_BATCH: usize = 4;
@@ -28,8 +34,18 @@ pub struct Compute {
     device: Device,
     kind: BackendKind,
     state: RefCell<Encoders>,
-    /// ULMFiT's pretrained language model, once asked for, and its manifest's weights sha256.
-    language_model: RefCell<Option<(Rc<PretrainedLm>, String)>>,
+    /// ULMFiT's language model, once asked for, and what was made of it.
+    language_model: RefCell<Option<LanguageModel>>,
+}
+
+/// ULMFiT's pretrained language model and what was made of it.
+struct LanguageModel {
+    pretrained: Rc<PretrainedLm>,
+    /// Its manifest's sha256 of the weights.
+    weights_sha256: String,
+    /// It tuned to a set of texts (their sha256).
+    tuned: Option<(String, AwdLstm)>,
+    classifier: Option<Rc<UlmfitClassifier>>,
 }
 
 struct Encoders {
@@ -151,6 +167,10 @@ impl Compute {
             Request::LanguageModelFeatures { texts } => {
                 return Ok(Reply::rows_of(self.language_model_features(&texts).await?));
             }
+            Request::TrainUlmfit { labelled, unlabelled } => {
+                Reply::Ulmfit(self.train_ulmfit(&labelled, &unlabelled, progress, cancelled).await?)
+            }
+            Request::UlmfitPositive { texts } => Reply::Probabilities(self.ulmfit_positive(&texts).await?),
             // The worker answers these itself.
             other @ (Request::Load { .. } | Request::MemoryBytes) => {
                 return Err(PageError::UnexpectedReply(format!("{other:?} reached the encoder")));
@@ -165,7 +185,7 @@ impl Compute {
         let listed = |name: &str| manifest.files.iter().find(|f| f.name == name);
         let missing = || PageError::Manifest("the language model's vocabulary, card and weights");
         let weights_sha256 = &listed(LM_WEIGHTS_FILE).ok_or_else(missing)?.sha256;
-        if self.language_model.borrow().as_ref().is_some_and(|(_, sha)| sha == weights_sha256) {
+        if self.language_model.borrow().as_ref().is_some_and(|lm| lm.weights_sha256 == *weights_sha256) {
             return Ok(());
         }
         let mut bytes = Vec::with_capacity(LM_FILES.len());
@@ -174,13 +194,19 @@ impl Compute {
             bytes.push(loader::load_file(LM_FOLDER, file, &|p| progress(Progress::File(p))).await?);
         }
         let lm = PretrainedLm::from_files(&bytes[0], &bytes[1], &bytes[2], &self.device)?;
-        *self.language_model.borrow_mut() = Some((Rc::new(lm), weights_sha256.clone()));
+        let (pretrained, weights_sha256) = (Rc::new(lm), weights_sha256.clone());
+        *self.language_model.borrow_mut() =
+            Some(LanguageModel { pretrained, weights_sha256, tuned: None, classifier: None });
         Ok(())
+    }
+
+    fn pretrained_lm(&self) -> Result<Rc<PretrainedLm>, PageError> {
+        self.language_model.borrow().as_ref().map(|lm| lm.pretrained.clone()).ok_or(PageError::NotLoaded)
     }
 
     /// The language model's concat-pooled outputs of `texts`, a few at a time.
     async fn language_model_features(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, PageError> {
-        let lm = self.language_model.borrow().as_ref().map(|(lm, _)| lm.clone()).ok_or(PageError::NotLoaded)?;
+        let lm = self.pretrained_lm()?;
         let max_tokens = UlmfitConfig::new().max_tokens;
         let mut rows = Vec::with_capacity(texts.len());
         for part in texts.chunks(PAGE_BATCH) {
@@ -189,6 +215,76 @@ impl Compute {
             rows.extend(values.chunks(values.len() / part.len()).map(<[f32]>::to_vec));
         }
         Ok(rows)
+    }
+
+    /// ULMFiT's second and third steps: the language model tuned to `unlabelled` (unless
+    /// it was to these texts already), then the classifier on `labelled`, both a step at
+    /// a time; the classifier is kept for [`Compute::ulmfit_positive`]. `None` when cancelled.
+    async fn train_ulmfit(
+        &self,
+        labelled: &[(String, u8)],
+        unlabelled: &[String],
+        progress: &dyn Fn(Progress),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<UlmfitTrained>, PageError> {
+        let pretrained = self.pretrained_lm()?;
+        let on_step = |step, total, loss| progress(Progress::Step { step, total, loss: Some(loss) });
+        let texts_sha256 = sha256_hex(unlabelled.join("\u{0}").as_bytes());
+        let known = self.language_model.borrow().as_ref().and_then(|lm| lm.tuned.clone());
+        let started = js_sys::Date::now();
+        let tuned = match known.filter(|(sha, _)| *sha == texts_sha256) {
+            Some((_, tuned)) => tuned,
+            None => {
+                let domain: Vec<Vec<u32>> = unlabelled.iter().map(|t| pretrained.vocab.encode(t)).collect();
+                let tokens = domain.iter().map(Vec::len).sum();
+                let mut tuner = tune_language_model(
+                    pretrained.model.clone(),
+                    &domain,
+                    language_model_tuning(tokens, 1.0, 0),
+                    &self.device,
+                );
+                if !paced_training::pace(&mut tuner, 1, &on_step, cancelled).await? {
+                    return Ok(None);
+                }
+                let tuned = tuner.finish();
+                if let Some(lm) = self.language_model.borrow_mut().as_mut() {
+                    lm.tuned = Some((texts_sha256, tuned.clone()));
+                }
+                tuned
+            }
+        };
+        let tuning_seconds = (js_sys::Date::now() - started) / 1e3;
+        let config = UlmfitConfig::for_page();
+        let reviews: Vec<(Vec<u32>, u8)> =
+            labelled.iter().map(|(text, label)| (pretrained.vocab.encode(text), *label)).collect();
+        let mut trainer = UlmfitTrainer::new(tuned, &reviews, config, &self.device)?;
+        if !paced_training::pace(&mut trainer, 1, &on_step, cancelled).await? {
+            return Ok(None);
+        }
+        let steps = trainer.total_steps();
+        let classifier = Rc::new(trainer.finish());
+        if let Some(lm) = self.language_model.borrow_mut().as_mut() {
+            lm.classifier = Some(classifier);
+        }
+        let training_seconds = (js_sys::Date::now() - started) / 1e3 - tuning_seconds;
+        Ok(Some(UlmfitTrained { tuning_seconds, training_seconds, steps }))
+    }
+
+    /// The ULMFiT classifier's probability that each text is positive, a few at a time.
+    async fn ulmfit_positive(&self, texts: &[String]) -> Result<Vec<f32>, PageError> {
+        let (pretrained, classifier) = {
+            let lm = self.language_model.borrow();
+            let lm = lm.as_ref().ok_or(PageError::NotLoaded)?;
+            (lm.pretrained.clone(), lm.classifier.clone().ok_or(PageError::NoClassifier)?)
+        };
+        let max_tokens = UlmfitConfig::for_page().max_tokens;
+        let mut out = Vec::with_capacity(texts.len());
+        for part in texts.chunks(PAGE_BATCH) {
+            let reviews: Vec<Vec<u32>> = part.iter().map(|t| pretrained.vocab.encode(t)).collect();
+            let rows: Vec<&[u32]> = reviews.iter().map(Vec::as_slice).collect();
+            out.extend(read_values(classifier.positive_batch(&rows, max_tokens)).await.map_err(EmbedError::Device)?);
+        }
+        Ok(out)
     }
 
     fn encoder(&self, which: Encoder) -> Result<Rc<Embedder>, PageError> {

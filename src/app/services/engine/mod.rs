@@ -21,7 +21,7 @@ use std::rc::{Rc, Weak};
 use js_sys::Reflect;
 use serde::{Deserialize, Serialize};
 
-use self::protocol::{Answer, Encoder, FineTuned, Progress, Reply, Request};
+use self::protocol::{Answer, Encoder, FineTuned, Progress, Reply, Request, UlmfitTrained};
 use self::worker::EngineWorker;
 use super::loader::{self, FileProgress, Manifest};
 use crate::app::error::PageError;
@@ -382,6 +382,14 @@ impl Engine {
         texts: &[String],
         on_progress: &dyn Fn(FileProgress),
     ) -> Result<Vec<Vec<f32>>, PageError> {
+        self.load_language_model(on_progress).await?;
+        let (reply, bytes) = self.ask_plainly(Request::LanguageModelFeatures { texts: texts.to_vec() }).await?;
+        reply.rows(&bytes)
+    }
+
+    /// Has the primary worker build ULMFiT's language model unless it holds it already
+    /// (its files from Cache Storage, or downloaded: `on_progress` hears each file's).
+    async fn load_language_model(&self, on_progress: &dyn Fn(FileProgress)) -> Result<(), PageError> {
         let manifest = loader::fetch_manifest_in(LM_FOLDER, LM_MANIFEST_FILE).await?;
         let files = |p: Progress| {
             if let Progress::File(file) = p {
@@ -393,8 +401,27 @@ impl Engine {
             loader::evict(LM_FOLDER, &manifest).await;
             return Err(e);
         }
-        let (reply, bytes) = self.ask_plainly(Request::LanguageModelFeatures { texts: texts.to_vec() }).await?;
-        reply.rows(&bytes)
+        Ok(())
+    }
+
+    /// ULMFiT in the primary worker: its language model tuned to `unlabelled` (once per
+    /// set of texts), then its classifier on `labelled`; `None` when cancelled. Progress:
+    /// the language model's files, then each part's steps.
+    pub async fn train_ulmfit(
+        &self,
+        labelled: Vec<(String, u8)>,
+        unlabelled: Vec<String>,
+        progress: &dyn Fn(Progress),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<UlmfitTrained>, PageError> {
+        self.load_language_model(&|file| progress(Progress::File(file))).await?;
+        let request = Request::TrainUlmfit { labelled, unlabelled };
+        self.ask(request, Vec::new(), progress, cancelled).await?.0.ulmfit()
+    }
+
+    /// The last ULMFiT classifier's probability that each text is positive.
+    pub async fn ulmfit_positive(&self, texts: &[String]) -> Result<Vec<f32>, PageError> {
+        self.reply(Request::UlmfitPositive { texts: texts.to_vec() }).await?.probabilities()
     }
 
     /// The WebGPU device was lost (`reason`): it is not used again in this visit.

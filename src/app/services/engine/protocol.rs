@@ -84,6 +84,17 @@ pub enum Request {
     LanguageModelFeatures {
         texts: Vec<String>,
     },
+    /// ULMFiT on the language model (after `LoadLanguageModel`): tuned to `unlabelled`
+    /// texts (once per set of texts), then its classifier trained on `labelled`, gradually
+    /// unfrozen, and kept for `UlmfitPositive` (progress: the steps of each part in turn).
+    TrainUlmfit {
+        labelled: Vec<(String, u8)>,
+        unlabelled: Vec<String>,
+    },
+    /// The ULMFiT classifier's probability that each text is positive.
+    UlmfitPositive {
+        texts: Vec<String>,
+    },
     /// The wasm memory where the encoder runs, in bytes.
     MemoryBytes,
 }
@@ -110,6 +121,19 @@ pub enum Reply {
     /// `None`: cancelled. The layers' bytes travel beside.
     FineTuned(Option<FineTuned>),
     MemoryBytes(f64),
+    /// `None`: cancelled.
+    Ulmfit(Option<UlmfitTrained>),
+    Probabilities(Vec<f32>),
+}
+
+/// What training ULMFiT's classifier took.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UlmfitTrained {
+    /// Seconds tuning the language model to the unlabelled texts (0: tuned to them before).
+    pub tuning_seconds: f64,
+    pub training_seconds: f64,
+    /// The classifier's steps (its stages together).
+    pub steps: usize,
 }
 
 /// A fine-tuning run's result: the candidate encoder's layers and the classifier on it.
@@ -215,6 +239,20 @@ impl Reply {
     pub fn memory_bytes(self) -> Result<f64, PageError> {
         match self {
             Reply::MemoryBytes(value) => Ok(value),
+            other => Err(other.unexpected()),
+        }
+    }
+
+    pub fn ulmfit(self) -> Result<Option<UlmfitTrained>, PageError> {
+        match self {
+            Reply::Ulmfit(value) => Ok(value),
+            other => Err(other.unexpected()),
+        }
+    }
+
+    pub fn probabilities(self) -> Result<Vec<f32>, PageError> {
+        match self {
+            Reply::Probabilities(value) => Ok(value),
             other => Err(other.unexpected()),
         }
     }
