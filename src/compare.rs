@@ -1,7 +1,7 @@
 //! Transfer learning against the baselines, each trained on exactly the person's labels:
 //! NB-SVM on the words, logistic regression on word vectors (the encoder's input
 //! embeddings averaged over the review: context-free), logistic regression on the
-//! encoder's features, and the page's full recipe. FF11's report made this comparison
+//! encoder's features, the page's full recipe, and ULMFiT on its AWD-LSTM. FF11's report made this comparison
 //! with a learning curve; the page makes it live, on the labels of the person using it.
 //!
 //! This module names the contenders and does the arithmetic every view shares: shares of
@@ -21,10 +21,18 @@ pub enum Contender {
     Encoder,
     /// The classifier the page trains and uses everywhere else.
     Recipe,
+    /// ULMFiT on the AWD-LSTM pretrained here (`crate::ulmfit`): trained after the others,
+    /// for it takes minutes.
+    Ulmfit,
 }
 
+/// One value per contender, in [`Contender::ALL`]'s order.
+pub type PerContender<T> = [T; Contender::COUNT];
+
 impl Contender {
-    pub const ALL: [Contender; 4] = [Contender::NbSvm, Contender::WordVectors, Contender::Encoder, Contender::Recipe];
+    pub const COUNT: usize = 5;
+    pub const ALL: PerContender<Contender> =
+        [Contender::NbSvm, Contender::WordVectors, Contender::Encoder, Contender::Recipe, Contender::Ulmfit];
     /// The classic model Disagreements sets the transfer model against.
     pub const BASELINE: Contender = Contender::NbSvm;
     pub const TRANSFER: Contender = Contender::Recipe;
@@ -36,6 +44,7 @@ impl Contender {
             Contender::WordVectors => "word-vectors",
             Contender::Encoder => "encoder",
             Contender::Recipe => "recipe",
+            Contender::Ulmfit => "ulmfit",
         }
     }
 
@@ -45,6 +54,7 @@ impl Contender {
             Contender::WordVectors => "Word vectors",
             Contender::Encoder => "Encoder features",
             Contender::Recipe => "Your classifier",
+            Contender::Ulmfit => "ULMFiT (AWD-LSTM)",
         }
     }
 
@@ -63,12 +73,15 @@ impl Contender {
             Contender::Recipe => {
                 "the encoder's features plus the page's recipe: the lexicon's surest picks, self-training, NB-SVM and lexicon votes"
             }
+            Contender::Ulmfit => {
+                "an LSTM language model pretrained here on IMDB's training texts, tuned to the sample, then its classifier unfrozen a layer at a time: transfer learning as in 2018, before transformers"
+            }
         }
     }
 
     /// Whether it reads a pretrained encoder (transfer learning).
     pub fn transfers(self) -> bool {
-        matches!(self, Contender::Encoder | Contender::Recipe)
+        matches!(self, Contender::Encoder | Contender::Recipe | Contender::Ulmfit)
     }
 
     pub fn index(self) -> usize {
@@ -102,7 +115,23 @@ impl ScaledNbSvm {
 pub struct ComparePoint {
     pub labels: usize,
     /// On the held-out IMDB sample, in [`Contender::ALL`]'s order (`None`: not measured).
-    pub heldout: [Option<f32>; 4],
+    #[serde(deserialize_with = "per_contender")]
+    pub heldout: PerContender<Option<f32>>,
+}
+
+/// Reads one value per contender, as kept by a page that knew fewer of them (those it
+/// did not know get the default: not measured).
+pub fn per_contender<'de, D, T>(deserializer: D) -> Result<PerContender<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    let mut kept: Vec<T> = Vec::deserialize(deserializer)?;
+    if kept.len() > Contender::COUNT {
+        return Err(serde::de::Error::invalid_length(kept.len(), &"at most one value per contender"));
+    }
+    kept.resize_with(Contender::COUNT, T::default);
+    kept.try_into().map_err(|_| serde::de::Error::custom("one value per contender"))
 }
 
 /// The share of probabilities above one half.
@@ -173,6 +202,15 @@ mod tests {
         assert_eq!(divisiveness(0.5), 1.0);
         assert_eq!(divisiveness(1.0), 0.0);
         assert!(divisiveness(0.4) > divisiveness(0.9));
+    }
+
+    #[test]
+    fn a_curve_kept_before_ulmfit_reads_with_it_unmeasured() {
+        let point: ComparePoint = serde_json::from_str(r#"{"labels":10,"heldout":[0.5,0.6,null,0.8]}"#).unwrap();
+        assert_eq!(point.heldout, [Some(0.5), Some(0.6), None, Some(0.8), None]);
+        let again: ComparePoint = serde_json::from_str(&serde_json::to_string(&point).unwrap()).unwrap();
+        assert_eq!(again, point);
+        assert!(serde_json::from_str::<ComparePoint>(r#"{"labels":1,"heldout":[1,2,3,4,5,6]}"#).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //!
 //! `comparison` is `{labels, shown, heldout: {key: accuracy}, critics: {key: accuracy},
 //! reviews: [{movie, text, fresh, labelled, positive: {key: probability}}], seconds:
-//! {train, score}}`, contenders
+//! {train, score, ulmfit: {tuning, training, scoring} or null}}`, contenders
 //! by [`crate::compare::Contender::key`], reviews in catalogue order.
 
 use wasm_bindgen::prelude::*;
@@ -185,9 +185,10 @@ pub fn publish_comparison(
 ) {
     use crate::compare::Contender;
     let value = scores.map(|s| {
-        let by_key = |values: &[Option<f32>; 4]| -> serde_json::Map<String, serde_json::Value> {
-            Contender::ALL.iter().map(|c| (c.key().to_string(), serde_json::json!(values[c.index()]))).collect()
-        };
+        let by_key =
+            |values: &crate::compare::PerContender<Option<f32>>| -> serde_json::Map<String, serde_json::Value> {
+                Contender::ALL.iter().map(|c| (c.key().to_string(), serde_json::json!(values[c.index()]))).collect()
+            };
         let reviews: Vec<serde_json::Value> = catalogue
             .map(|c| {
                 (0..c.len())
@@ -211,7 +212,7 @@ pub fn publish_comparison(
         serde_json::json!({
             "labels": s.labels, "shown": s.shown.key(), "heldout": by_key(&s.heldout),
             "critics": by_key(&s.critics), "reviews": reviews,
-            "seconds": { "train": s.train_seconds, "score": s.score_seconds },
+            "seconds": { "train": s.train_seconds, "score": s.score_seconds, "ulmfit": s.ulmfit_seconds },
         })
     });
     let json = value.map_or_else(|| "null".to_string(), |v| v.to_string());

@@ -101,8 +101,9 @@ pub enum Method {
         recipe: Recipe,
     },
     /// ULMFiT: the pretrained AWD-LSTM tuned to the [`PAGE_POOL`] unlabelled reviews'
-    /// text, then its classifier on the draw, gradually unfrozen (`src/ulmfit.rs`).
-    /// Asked for by name (`--methods ulmfit`), not in the default run: hours on 2 cores.
+    /// text, then its classifier on the draw, gradually unfrozen (`src/ulmfit.rs`), with
+    /// the page's settings. Asked for by name (`--methods ulmfit`), not in the default
+    /// run: hours on 2 cores.
     Ulmfit,
 }
 
@@ -267,7 +268,10 @@ impl Method {
             Method::Vader => "VADER lexicon, no labels".into(),
             Method::NbSvm => "NB-SVM, uni+bigrams".into(),
             Method::WordMean => "mean of L6 word embeddings + LR".into(),
-            Method::Ulmfit => "ULMFiT: AWD-LSTM pretrained on train, tuned to the pool, gradual unfreezing".into(),
+            Method::Ulmfit => {
+                "ULMFiT: AWD-LSTM pretrained on train, tuned to the page's pool, gradual unfreezing (page settings)"
+                    .into()
+            }
             Method::Frozen(m, p) => format!("{} {} + LR (frozen)", m.describe(), p.name()),
             Method::SelfTrained(m, p) => format!("{} {} + LR + self-training", m.describe(), p.name()),
             Method::Trained { model, pooling, recipe } => {
@@ -616,7 +620,7 @@ fn evaluate(prepared: &Prepared, labelled: &[usize], pool_labels: &[u8], test_la
         Prepared::Ulmfit(prepared) => {
             let reviews: Vec<(Vec<u32>, u8)> =
                 labelled.iter().map(|&i| (prepared.pool[i].clone(), pool_labels[i])).collect();
-            let config = UlmfitConfig::new().with_seed(seed);
+            let config = UlmfitConfig::for_page().with_seed(seed);
             let mut trainer = UlmfitTrainer::new(prepared.lm.clone(), &reviews, config.clone(), &Device::flex())?;
             run_to_end(&mut trainer);
             let positive = trainer.finish().positive(&prepared.test, config.max_tokens, config.batch_size);

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { ROOT, SAMPLE, startServer, waitReady, withPage } from "./harness.mjs";
+import { ROOT, SAMPLE, labelWithButtons, ready, startServer, stopAutoRetrain, train, waitReady, withPage } from "./harness.mjs";
 
 // The native engine's outputs (`cargo test --test lstm reference_features` keeps them true).
 const REFERENCE = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/awd-lstm-reference-features.json"), "utf8"));
@@ -91,6 +91,41 @@ test("ULMFiT trains in the engine's worker on a few labels (CPU path): the langu
       [[...labelled, ...positive.slice(30, 32), ...negative.slice(30, 32)], SAMPLE.map((r) => r.text)],
     );
     assert.ok(again.tuningSeconds < 1, `tuned again: ${again.tuningSeconds} s`);
+  }));
+
+test("Compare trains ULMFiT on your labels while it is open, and shows its accuracy, agreement with the critics and shares; kept across a reload", { timeout: 1_500_000 }, () =>
+  withPage({ webgpu: false }, async (page) => {
+    await page.goto(server.url);
+    await ready(page, 300_000);
+    await stopAutoRetrain(page);
+    await labelWithButtons(page, 12);
+    await train(page, 180_000);
+    await page.getByTestId("nav").getByRole("link", { name: "Compare" }).click();
+    const cell = page.getByTestId("compare-row-ulmfit").getByTestId("heldout");
+    await cell.filter({ hasText: /language model|classifier/ }).waitFor({ timeout: 300_000 });
+    const working = await cell.textContent();
+    await page.waitForFunction(
+      () => Number.isFinite(window.flicktune?.comparison?.heldout?.ulmfit) || !document.getElementById("panic")?.hidden,
+      null, { timeout: 1_200_000 });
+    assert.equal(await page.locator("#panic").isHidden(), true, "no panic");
+    const scores = await page.evaluate(() => window.flicktune.comparison);
+    const { heldout, critics, seconds, reviews, labels } = scores;
+    console.log(`cpu path, Compare: ULMFiT on ${labels} labels, held-out ${heldout.ulmfit}, critics ${critics.ulmfit}; tuning ${seconds.ulmfit.tuning.toFixed(1)} s, training ${seconds.ulmfit.training.toFixed(1)} s, scoring ${seconds.ulmfit.scoring.toFixed(1)} s (${reviews.length} catalogue reviews); shown while training: "${working}"`);
+    assert.equal(labels, 12);
+    assert.equal(await cell.textContent(), `${(100 * heldout.ulmfit).toFixed(1)}%`);
+    assert.ok(critics.ulmfit >= 0 && critics.ulmfit <= 1, `critics ${critics.ulmfit}`);
+    assert.ok(reviews.length > 0 && reviews.every((r) => r.positive.ulmfit >= 0 && r.positive.ulmfit <= 1), "every catalogue review scored");
+    assert.ok(seconds.ulmfit.tuning > 0 && seconds.ulmfit.training > 0, "times measured");
+    assert.ok((await page.getByTestId("compare-movies").textContent()).includes("ULMFiT (AWD-LSTM)"), "its per-movie column");
+    assert.equal(await page.locator("#panic").isHidden(), true, "no panic");
+
+    // After a reload its scores are shown at once, kept with the others'.
+    await page.reload();
+    await page.waitForFunction(() => window.flicktune?.ready(), null, { timeout: 180_000 });
+    const readyAt = Date.now();
+    await cell.filter({ hasText: /%$/ }).waitFor({ timeout: 30_000 });
+    console.log(`after a reload on /compare: ULMFiT's kept scores ${((Date.now() - readyAt) / 1e3).toFixed(2)} s after ready`);
+    assert.equal(await page.evaluate(() => window.flicktune.comparison.heldout.ulmfit), heldout.ulmfit);
   }));
 
 for (const [name, corrupt, reason] of [

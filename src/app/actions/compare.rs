@@ -14,9 +14,10 @@ use super::Actions;
 use crate::app::error::PageError;
 use crate::app::paced_training;
 use crate::app::services::catalogue::{LoadedCatalogue, ReadReviews, word_vectors_of};
-use crate::app::state::{CatalogueStatus, Scores};
+use crate::app::services::engine::protocol::Progress;
+use crate::app::state::{CatalogueStatus, Scores, UlmfitScores, UlmfitSeconds};
 use crate::classifier::{Classifier, FeatureScaling, TextView};
-use crate::compare::{Contender, ScaledNbSvm, accuracy};
+use crate::compare::{Contender, PerContender, ScaledNbSvm, accuracy};
 use crate::encoders::ModelName;
 use crate::features::Pooling;
 use crate::nbsvm::NbSvm;
@@ -58,13 +59,32 @@ impl Actions {
     }
 
     /// Trains the baselines on the labels and scores every contender; the views follow.
+    /// ULMFiT follows while Compare is open, once the others are shown: it takes minutes.
     pub fn request_comparison(self) {
         leptos::task::spawn_local(async move {
             let round = self.comparison.begin();
             if let Err(e) = self.compare(round).await {
-                self.comparison.failed(round, e.to_string());
+                return self.comparison.failed(round, e.to_string());
             }
+            self.run_ulmfit(round).await;
         });
+    }
+
+    /// Trains ULMFiT for the current round's labels unless it has or is (Compare opened).
+    pub fn request_ulmfit(self) {
+        leptos::task::spawn_local(self.run_ulmfit(self.comparison.current_round()));
+    }
+
+    async fn run_ulmfit(self, round: u64) {
+        let comparison = self.comparison;
+        if !comparison.is_ulmfit_wanted(round) || !comparison.ulmfit_starts(round) {
+            return;
+        }
+        let outcome = self.compare_ulmfit(round).await;
+        comparison.ulmfit_stops(round);
+        if let Err(e) = outcome {
+            comparison.ulmfit_failed(round, e.to_string());
+        }
     }
 
     async fn compare(self, round: u64) -> Result<(), PageError> {
@@ -111,19 +131,13 @@ impl Actions {
         let heldout = self.score_heldout(&contenders, &words);
         let labelled: HashMap<usize, u8> =
             labels.iter().filter_map(|l| Some((l.catalogue_review()?, l.label))).collect();
-        let mut scores = [None, None, None, None];
-        let mut critics = [None; 4];
+        let mut scores: PerContender<Option<Vec<f32>>> = Default::default();
+        let mut critics = [None; Contender::COUNT];
         if let Some((catalogue, read)) = catalogue {
             scores = score_catalogue(&contenders, catalogue, read).await;
             for contender in Contender::ALL {
                 let Some(probabilities) = &scores[contender.index()] else { continue };
-                critics[contender.index()] = accuracy(
-                    probabilities
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| !labelled.contains_key(i))
-                        .filter_map(|(i, &p)| Some((p, u8::from(catalogue.review(i)?.1.fresh)))),
-                );
+                critics[contender.index()] = critics_agreement(probabilities, catalogue, &labelled);
             }
         }
         let (shown, shown_classifier) = match &contenders.recipe_on_pretrained {
@@ -141,11 +155,85 @@ impl Actions {
             labelled,
             train_seconds,
             score_seconds,
+            ulmfit_seconds: None,
         };
         if let Some(key) = &key {
             scores.keep(key);
         }
         comparison.finished(round, scores);
+        Ok(())
+    }
+
+    /// ULMFiT trained on the round's labels in the engine's worker (its language model
+    /// tuned to the sample first, once), then scored on the held-out sample and the
+    /// catalogue; its scores join the round's. Nothing to do when the round's scores
+    /// have ULMFiT's already (kept from before a reload), or a newer round started.
+    async fn compare_ulmfit(self, round: u64) -> Result<(), PageError> {
+        let comparison = self.comparison;
+        let Some(scores) = comparison.scores_of(round) else { return Ok(()) };
+        if scores.heldout[Contender::Ulmfit.index()].is_some() {
+            return Ok(());
+        }
+        let labels = self.labels.labels_untracked();
+        let labelled: Vec<(String, u8)> = labels.iter().map(|l| (l.text.clone(), l.label)).collect();
+        let sample: Vec<String> =
+            self.reviews.with_sample_untracked(|s| s.iter().map(|e| e.review.text.clone()).collect());
+        const DOWNLOADING: &str = "downloading its language model";
+        let part = std::cell::RefCell::new(String::from(DOWNLOADING));
+        let progress = |p: Progress| match p {
+            Progress::Part(what) => {
+                comparison.ulmfit_working(round, &what, 0, 0);
+                *part.borrow_mut() = what;
+            }
+            Progress::Step { step, total, .. } => comparison.ulmfit_working(round, &part.borrow(), step, total),
+            Progress::File(file) => {
+                comparison.ulmfit_working(round, &part.borrow(), file.done as usize, file.total as usize)
+            }
+        };
+        comparison.ulmfit_working(round, DOWNLOADING, 0, 0);
+        let cancelled = move || !comparison.is_ulmfit_wanted(round);
+        let engine = self.engine();
+        let Some(trained) = engine.train_ulmfit(labelled, sample, &progress, &cancelled).await? else {
+            return Ok(());
+        };
+        let started = js_sys::Date::now();
+        progress(Progress::Part("scoring the held-out reviews and the catalogue".into()));
+        let (texts, gold): (Vec<String>, Vec<u8>) =
+            self.reviews.with_heldout_untracked(|h| h.iter().map(|e| (e.review.text.clone(), e.review.label)).unzip());
+        let heldout = accuracy(engine.ulmfit_positive(&texts).await?.into_iter().zip(gold));
+        let catalogue = self.catalogue.get_untracked();
+        let mut on_catalogue = None;
+        if let Some(catalogue) = &catalogue {
+            let texts: Vec<String> =
+                (0..catalogue.len()).filter_map(|i| Some(catalogue.review(i)?.1.text.clone())).collect();
+            let mut probabilities = Vec::with_capacity(texts.len());
+            for part in texts.chunks(SCORED_PER_STEP) {
+                if cancelled() {
+                    return Ok(());
+                }
+                probabilities.extend(engine.ulmfit_positive(part).await?);
+                comparison.ulmfit_working(round, "scoring the catalogue", probabilities.len(), texts.len());
+            }
+            on_catalogue = Some(probabilities);
+        }
+        let critics = catalogue
+            .as_deref()
+            .zip(on_catalogue.as_deref())
+            .and_then(|(catalogue, p)| critics_agreement(p, catalogue, &scores.labelled));
+        let seconds = UlmfitSeconds {
+            tuning: trained.tuning_seconds,
+            training: trained.training_seconds,
+            scoring: (js_sys::Date::now() - started) / 1e3,
+        };
+        let key = match (self.labels.classifier_untracked(), catalogue.as_deref()) {
+            (Some(recipe), Some(catalogue)) => Some(scores_key(&labels, &recipe, catalogue)),
+            _ => None,
+        };
+        comparison.ulmfit_scored(
+            round,
+            UlmfitScores { heldout, critics, catalogue: on_catalogue, seconds },
+            key.as_deref(),
+        );
         Ok(())
     }
 
@@ -253,7 +341,7 @@ impl Actions {
     }
 
     /// Each contender's accuracy on the held-out sample.
-    fn score_heldout(self, contenders: &Contenders, words: &ReviewWords) -> [Option<f32>; 4] {
+    fn score_heldout(self, contenders: &Contenders, words: &ReviewWords) -> PerContender<Option<f32>> {
         self.reviews.with_heldout_untracked(|heldout| {
             let gold = |i: usize| heldout[i].review.label;
             let over = |probability: &dyn Fn(usize) -> Option<f32>| {
@@ -266,7 +354,7 @@ impl Actions {
                 .recipe
                 .as_ref()
                 .and_then(|recipe| over(&|i| positive(recipe, heldout[i].features.as_deref()?, &heldout[i].view)));
-            [nbsvm, word_vectors, encoder, recipe]
+            [nbsvm, word_vectors, encoder, recipe, None]
         })
     }
 }
@@ -277,7 +365,7 @@ async fn score_catalogue(
     contenders: &Contenders,
     catalogue: &LoadedCatalogue,
     read: &ReadReviews,
-) -> [Option<Vec<f32>>; 4] {
+) -> PerContender<Option<Vec<f32>>> {
     let mut out: [Vec<f32>; 4] = Default::default();
     let mut recipe_ok = contenders.recipe_on_pretrained.is_some();
     for start in (0..catalogue.len()).step_by(SCORED_PER_STEP) {
@@ -296,7 +384,19 @@ async fn score_catalogue(
         crate::app::yield_to_browser().await;
     }
     let [nbsvm, word_vectors, encoder, recipe] = out;
-    [Some(nbsvm), Some(word_vectors), Some(encoder), recipe_ok.then_some(recipe)]
+    [Some(nbsvm), Some(word_vectors), Some(encoder), recipe_ok.then_some(recipe), None]
+}
+
+/// The share of the catalogue's reviews, bar the labelled ones, whose critic's fresh or
+/// rotten `probabilities` (in catalogue order) call right.
+fn critics_agreement(probabilities: &[f32], catalogue: &LoadedCatalogue, labelled: &HashMap<usize, u8>) -> Option<f32> {
+    accuracy(
+        probabilities
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !labelled.contains_key(i))
+            .filter_map(|(i, &p)| Some((p, u8::from(catalogue.review(i)?.1.fresh)))),
+    )
 }
 
 /// What a round's scores are computed from, as a sha256: the labels (each with its text

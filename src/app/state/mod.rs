@@ -13,7 +13,7 @@ mod reviews;
 mod training;
 
 pub use catalogue::{CatalogueState, CatalogueStatus};
-pub use comparison::{CompareStatus, Comparison, Scores};
+pub use comparison::{CompareStatus, Comparison, Scores, UlmfitScores, UlmfitSeconds, UlmfitStatus};
 pub use encoder::{EncoderState, Status};
 pub use labels::Labels;
 pub use reviews::Reviews;

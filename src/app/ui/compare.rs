@@ -8,16 +8,32 @@ use leptos_router::components::A;
 use super::chart::{LineChart, Series};
 use super::sentiment::percent;
 use super::status_line;
-use crate::app::state::{CatalogueState, Comparison};
+use crate::app::actions::Actions;
+use crate::app::state::{CatalogueState, Comparison, UlmfitStatus};
 use crate::compare::{Contender, positive_share};
 
 #[component]
 pub fn CompareView() -> impl IntoView {
     let (catalogue, comparison) = (expect_context::<CatalogueState>(), expect_context::<Comparison>());
+    // ULMFiT trains while this view is open (minutes in the engine's worker), for the
+    // labels of the latest round and each one after.
+    comparison.want_ulmfit(true);
+    expect_context::<Actions>().request_ulmfit();
+    on_cleanup(move || comparison.want_ulmfit(false));
+    // Where ULMFiT's training stands, read by its row while it has no scores.
+    let ulmfit_pending = move || match comparison.ulmfit_status() {
+        UlmfitStatus::Idle => "waiting for the others".to_string(),
+        UlmfitStatus::Working { what, total: 0, .. } => format!("{what}…"),
+        UlmfitStatus::Working { what, done, total } => format!("{what}: {done} / {total}"),
+        UlmfitStatus::Failed(why) => format!("failed: {why}"),
+    };
     let table = move || {
         let scores = comparison.scores()?;
         let rows = Contender::ALL.into_iter().map(|c| {
-            let shown = |x: Option<f32>| x.map_or_else(|| "–".to_string(), |a| format!("{:.1}%", 100.0 * a));
+            // ULMFiT's cells wait for it: it trains after the others, for minutes.
+            let pending = c == Contender::Ulmfit && scores.heldout[c.index()].is_none();
+            let missing = if pending { ulmfit_pending() } else { "–".to_string() };
+            let shown = |x: Option<f32>| x.map_or_else(|| missing.clone(), |a| format!("{:.1}%", 100.0 * a));
             view! {
                 <tr data-testid=format!("compare-row-{}", c.key()) class:transfer=c.transfers()>
                     <th scope="row">{c.name()}<br/><span class="hint">{c.describe()}</span></th>

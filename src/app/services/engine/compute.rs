@@ -235,6 +235,7 @@ impl Compute {
         let tuned = match known.filter(|(sha, _)| *sha == texts_sha256) {
             Some((_, tuned)) => tuned,
             None => {
+                progress(Progress::Part("tuning its language model to the sample".into()));
                 let domain: Vec<Vec<u32>> = unlabelled.iter().map(|t| pretrained.vocab.encode(t)).collect();
                 let tokens = domain.iter().map(Vec::len).sum();
                 let mut tuner = tune_language_model(
@@ -257,6 +258,7 @@ impl Compute {
         let config = UlmfitConfig::for_page();
         let reviews: Vec<(Vec<u32>, u8)> =
             labelled.iter().map(|(text, label)| (pretrained.vocab.encode(text), *label)).collect();
+        progress(Progress::Part("training its classifier, a layer more at each stage".into()));
         let mut trainer = UlmfitTrainer::new(tuned, &reviews, config, &self.device)?;
         if !paced_training::pace(&mut trainer, 1, &on_step, cancelled).await? {
             return Ok(None);

@@ -175,6 +175,8 @@ pub enum Progress {
     Step { step: usize, total: usize, loss: Option<f32> },
     /// A model file read from the cache or downloading.
     File(FileProgress),
+    /// A request of several parts starts the next one (its steps follow).
+    Part(String),
 }
 
 impl Reply {
