@@ -25,7 +25,7 @@
 pub mod catalogue;
 pub mod committed;
 pub mod error;
-mod onnx;
+pub mod onnx;
 pub mod page_data;
 pub mod pip;
 pub mod reviews;

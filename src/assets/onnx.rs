@@ -6,7 +6,8 @@
 //! `x @ W` (`[in, out]`). The MatMul *node* names still spell the module path, so each
 //! weight gets its HF name from the node that consumes it, transposed to `[out, in]`.
 //!
-//! Only the few protobuf fields needed are declared (prost derives the decoding).
+//! Only the protobuf fields Flicktune uses are declared (prost derives the coding); the
+//! benchmark writes its graphs with the same messages.
 
 use std::collections::HashMap;
 
@@ -14,45 +15,130 @@ use prost::Message;
 
 use super::error::{AssetError, Result};
 
+// The ONNX messages, with the fields Flicktune reads here and writes for the benchmark's
+// graphs (`flicktune-bench engine`); field numbers as in onnx.proto.
+
 #[derive(Clone, PartialEq, Message)]
-struct ModelProto {
+pub struct ModelProto {
+    #[prost(int64, tag = "1")]
+    pub ir_version: i64,
+    #[prost(string, tag = "2")]
+    pub producer_name: String,
     #[prost(message, optional, tag = "7")]
-    graph: Option<GraphProto>,
+    pub graph: Option<GraphProto>,
+    #[prost(message, repeated, tag = "8")]
+    pub opset_import: Vec<OperatorSetIdProto>,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct GraphProto {
+pub struct OperatorSetIdProto {
+    #[prost(string, tag = "1")]
+    pub domain: String,
+    #[prost(int64, tag = "2")]
+    pub version: i64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct GraphProto {
     #[prost(message, repeated, tag = "1")]
-    node: Vec<NodeProto>,
+    pub node: Vec<NodeProto>,
+    #[prost(string, tag = "2")]
+    pub name: String,
     #[prost(message, repeated, tag = "5")]
-    initializer: Vec<TensorProto>,
+    pub initializer: Vec<TensorProto>,
+    #[prost(message, repeated, tag = "11")]
+    pub input: Vec<ValueInfoProto>,
+    #[prost(message, repeated, tag = "12")]
+    pub output: Vec<ValueInfoProto>,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct NodeProto {
+pub struct NodeProto {
     #[prost(string, repeated, tag = "1")]
-    input: Vec<String>,
+    pub input: Vec<String>,
+    #[prost(string, repeated, tag = "2")]
+    pub output: Vec<String>,
     #[prost(string, tag = "3")]
-    name: String,
+    pub name: String,
     #[prost(string, tag = "4")]
-    op_type: String,
+    pub op_type: String,
+    #[prost(message, repeated, tag = "5")]
+    pub attribute: Vec<AttributeProto>,
+}
+
+/// A node attribute; `r#type` says which field holds the value (`ATTRIBUTE_*`).
+#[derive(Clone, PartialEq, Message)]
+pub struct AttributeProto {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(float, tag = "2")]
+    pub f: f32,
+    #[prost(int64, tag = "3")]
+    pub i: i64,
+    #[prost(int64, repeated, tag = "8")]
+    pub ints: Vec<i64>,
+    #[prost(int32, tag = "20")]
+    pub r#type: i32,
+}
+
+pub const ATTRIBUTE_FLOAT: i32 = 1;
+pub const ATTRIBUTE_INT: i32 = 2;
+pub const ATTRIBUTE_INTS: i32 = 7;
+
+#[derive(Clone, PartialEq, Message)]
+pub struct TensorProto {
+    #[prost(int64, repeated, tag = "1")]
+    pub dims: Vec<i64>,
+    #[prost(int32, tag = "2")]
+    pub data_type: i32,
+    #[prost(float, repeated, tag = "4")]
+    pub float_data: Vec<f32>,
+    #[prost(string, tag = "8")]
+    pub name: String,
+    #[prost(bytes = "vec", tag = "9")]
+    pub raw_data: Vec<u8>,
+}
+
+/// A graph input or output: its name and tensor type.
+#[derive(Clone, PartialEq, Message)]
+pub struct ValueInfoProto {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(message, optional, tag = "2")]
+    pub r#type: Option<TypeProto>,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct TensorProto {
-    #[prost(int64, repeated, tag = "1")]
-    dims: Vec<i64>,
-    #[prost(int32, tag = "2")]
-    data_type: i32,
-    #[prost(float, repeated, tag = "4")]
-    float_data: Vec<f32>,
-    #[prost(string, tag = "8")]
-    name: String,
-    #[prost(bytes = "vec", tag = "9")]
-    raw_data: Vec<u8>,
+pub struct TypeProto {
+    #[prost(message, optional, tag = "1")]
+    pub tensor_type: Option<TensorTypeProto>,
 }
 
-const ONNX_FLOAT: i32 = 1;
+#[derive(Clone, PartialEq, Message)]
+pub struct TensorTypeProto {
+    #[prost(int32, tag = "1")]
+    pub elem_type: i32,
+    #[prost(message, optional, tag = "2")]
+    pub shape: Option<TensorShapeProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct TensorShapeProto {
+    #[prost(message, repeated, tag = "1")]
+    pub dim: Vec<Dimension>,
+}
+
+/// A known size (`dim_value`) or a named, free one (`dim_param`, such as "batch").
+#[derive(Clone, PartialEq, Message)]
+pub struct Dimension {
+    #[prost(int64, optional, tag = "1")]
+    pub dim_value: Option<i64>,
+    #[prost(string, optional, tag = "2")]
+    pub dim_param: Option<String>,
+}
+
+pub const ONNX_FLOAT: i32 = 1;
+pub const ONNX_INT64: i32 = 7;
 
 /// A named f32 tensor in row-major order.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,13 +202,19 @@ fn transpose(t: NamedTensor) -> Result<NamedTensor> {
     let &[rows, cols] = t.shape.as_slice() else {
         return Err(AssetError::Onnx(format!("{} should be a matrix, has shape {:?}", t.name, t.shape)));
     };
-    let mut values = vec![0f32; t.values.len()];
+    Ok(NamedTensor { name: t.name, shape: vec![cols, rows], values: transposed(rows, cols, &t.values) })
+}
+
+/// A row-major `rows x cols` matrix as `cols x rows`: PyTorch's `[out, in]` Linear weight
+/// as ONNX's `x @ W` wants it, and back.
+pub fn transposed(rows: usize, cols: usize, values: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; values.len()];
     for r in 0..rows {
         for c in 0..cols {
-            values[c * rows + r] = t.values[r * cols + c];
+            out[c * rows + r] = values[r * cols + c];
         }
     }
-    Ok(NamedTensor { name: t.name, shape: vec![cols, rows], values })
+    out
 }
 
 /// Serialises named f32 tensors as a safetensors file.

@@ -2,6 +2,7 @@
 //! carry them. Their numbers depend on the machine and its load, so they are printed as
 //! tables for the README and `docs/`, never asserted.
 
+mod bert_onnx;
 mod curve;
 mod engine;
 mod finetune;

@@ -45,10 +45,12 @@ pub fn run(args: PredictArgs, assets: &AssetDir) -> Result<()> {
             tuned.inline_bytes()?.ok_or(TunedError::Missing).with_context(|| format!("{path} cannot be used"))?;
         embedder.model = tuned.apply(embedder.model, &bytes).with_context(|| format!("{path} cannot be used"))?;
     }
-    write_embedded(&embedder, &texts, |text, embedding| {
+    let done = write_embedded(&embedder, &texts, |text, embedding| {
         let prediction = classifier.predict(&embedding.vector, &TextView::of(text))?;
         Ok(serde_json::json!({ "label": prediction.label, "positive": prediction.positive }))
-    })
+    })?;
+    eprintln!("classified {done}");
+    Ok(())
 }
 
 /// A classifier file, or the page's export (a session holding the classifier).

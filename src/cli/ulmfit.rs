@@ -78,6 +78,7 @@ fn run_with_bar(trainer: &mut impl Stepwise, what: &str) -> Result<()> {
 
 /// Writes `{"label", "positive"}` for each text with a ULMFiT classifier file's `bytes`.
 pub fn predict(bytes: &[u8], texts: &[String], backend: BackendKind) -> Result<()> {
+    let started = std::time::Instant::now();
     let device = open_device(backend)?;
     let file = UlmfitFile::from_bytes(bytes, &device)?;
     let mut out = std::io::stdout().lock();
@@ -89,5 +90,7 @@ pub fn predict(bytes: &[u8], texts: &[String], backend: BackendKind) -> Result<(
         }
         out.flush()?;
     }
+    let done = super::embed::Throughput { texts: texts.len(), tokens: None, seconds: started.elapsed().as_secs_f64() };
+    eprintln!("classified {done}");
     Ok(())
 }

@@ -1,10 +1,12 @@
 """onnxruntime's side of `flicktune-bench engine`: the same padded token batches through
 an ONNX encoder graph, timed, on a given number of threads.
 
-Usage: python onnxruntime_encoder.py GRAPH PLAN THREADS
+Usage: python onnxruntime_encoder.py GRAPH PLAN THREADS [pooled]
 PLAN is the bench's JSON ({"pad_id", "hidden_output", "batches": [[ids...], ...]}).
 Prints one JSON line: {"seconds": wall time for every batch once, "first_batch": the
-mean-pooled hidden states of the first batch, for the bench to check it is the same work}.
+mean-pooled hidden states of the first batch, for the bench to check it is the same work};
+with `pooled`, no timing but {"pooled": every sequence's mean-pooled hidden state, in order}
+(the bench checks a graph it wrote against reference embeddings with it).
 """
 
 import json
@@ -40,6 +42,11 @@ def main():
         (hidden,) = session.run(output, {"input_ids": ids, "attention_mask": mask})
         weights = mask[:, :, None].astype(np.float32)
         return (hidden * weights).sum(axis=1) / weights.sum(axis=1)
+
+    if sys.argv[4:] == ["pooled"]:
+        vectors = [row.tolist() for ids, mask in inputs for row in pooled(ids, mask)]
+        print(json.dumps({"pooled": vectors}))
+        return
 
     pooled(*inputs[0])  # warm-up: the first run plans the graph
     start = time.perf_counter()
