@@ -85,7 +85,10 @@ impl<'a> Builder<'a> {
     fn encoder(&mut self, config: &BertConfig) -> Result<String> {
         let eps = config.layer_norm_eps as f32;
         let hidden = config.hidden_size;
-        ensure!(config.num_attention_heads > 0 && hidden.is_multiple_of(config.num_attention_heads), "heads must divide hidden");
+        ensure!(
+            config.num_attention_heads > 0 && hidden.is_multiple_of(config.num_attention_heads),
+            "heads must divide hidden"
+        );
         let head = hidden / config.num_attention_heads;
 
         // Embeddings: words, positions 0..tokens, token type 0 (Flicktune feeds no others).
