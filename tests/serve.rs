@@ -22,6 +22,11 @@ impl Drop for Served {
 }
 
 fn serve(module_size: usize, precompress: bool) -> Served {
+    serve_with(module_size, precompress, &[])
+}
+
+/// As [`serve`], with more arguments for `flicktune serve`.
+fn serve_with(module_size: usize, precompress: bool, extra: &[&str]) -> Served {
     let dist = tempfile::tempdir().unwrap();
     let assets = tempfile::tempdir().unwrap();
     build_page(dist.path(), module_size);
@@ -35,6 +40,7 @@ fn serve(module_size: usize, precompress: bool) -> Served {
         .arg(assets.path())
         .args(["serve", "--port", "0", "--dist"])
         .arg(dist.path())
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -75,7 +81,7 @@ fn exchange(address: SocketAddr, request: &str) -> (String, Vec<(String, String)
     (status, headers, if chunked { dechunk(&body) } else { body })
 }
 
-/// A chunked body's data (tiny_http chunks large answers to HTTP/1.1 clients).
+/// A chunked body's data (in case an answer of unknown length is chunked).
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut data = Vec::new();
     loop {
@@ -176,8 +182,9 @@ fn two_hundred_clients_at_once_beside_clients_that_never_read_are_all_served() {
     // leaves the server's write waiting.
     let served = serve(32 << 20, false);
     let address = served.address;
-    // Clients that ask for the module and read none of it: each holds one worker.
-    let stalled: Vec<TcpStream> = (0..4)
+    // Clients that ask for the module and read none of it (as many as the old server's
+    // eight threads, and more).
+    let stalled: Vec<TcpStream> = (0..16)
         .map(|_| {
             let mut stream = TcpStream::connect(address).unwrap();
             stream.write_all(b"GET /pkg/flicktune_bg.wasm HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
@@ -201,4 +208,55 @@ fn two_hundred_clients_at_once_beside_clients_that_never_read_are_all_served() {
     let served_ok = statuses.iter().filter(|s| s.contains(" 200 ")).count();
     assert_eq!(served_ok, 200, "{:?}", statuses.iter().find(|s| !s.contains(" 200 ")));
     drop((stalled, half));
+}
+
+#[test]
+fn clients_that_stall_are_dropped_after_the_client_timeout() {
+    let served = serve_with(32 << 20, false, &["--client-timeout", "2"]);
+    let address = served.address;
+    // Eight that ask for the module and never read, eight that never finish their request.
+    let readers: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut stream = TcpStream::connect(address).unwrap();
+            stream.write_all(b"GET /pkg/flicktune_bg.wasm HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+            stream
+        })
+        .collect();
+    let senders: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut stream = TcpStream::connect(address).unwrap();
+            stream.write_all(b"GET / HTTP/1.1\r\nHost: loc").unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(5));
+    // The server has given up on both kinds: the request never sent gets nothing more
+    // than a close, and the stalled reader's connection ends before the module does.
+    for mut stream in senders {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        // A close or a reset, not this read's own timeout (the connection still open).
+        match stream.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "still open: {e}"),
+        }
+        assert!(!String::from_utf8_lossy(&rest).contains(" 200 "), "a half request was answered");
+    }
+    for mut stream in readers {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut received = Vec::new();
+        let mut chunk = vec![0u8; 1 << 16];
+        // Read until the server closes (or resets) the connection; a live one would send all.
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "still open: {e}");
+                    break;
+                }
+            }
+        }
+        assert!(received.len() < 32 << 20, "a stalled reader was kept: {} bytes came", received.len());
+    }
 }

@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tiny_http::Header;
+use http::HeaderMap;
+use http::header::ACCEPT_ENCODING;
 
 #[derive(Args)]
 pub struct PrecompressArgs {
@@ -52,9 +53,9 @@ impl Encoding {
     }
 
     /// Whether the client's `Accept-Encoding` takes this coding (a `q=0` refuses it).
-    pub fn accepted_by(self, headers: &[Header]) -> bool {
-        headers.iter().filter(|h| h.field.equiv("Accept-Encoding")).any(|h| {
-            h.value.as_str().split(',').any(|item| {
+    pub fn accepted_by(self, headers: &HeaderMap) -> bool {
+        headers.get_all(ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).any(|value| {
+            value.split(',').any(|item| {
                 let mut parts = item.split(';');
                 let coding = parts.next().unwrap_or("").trim();
                 let refused = parts.any(|p| p.trim().strip_prefix("q=").is_some_and(|q| q.trim().parse() == Ok(0.0)));
@@ -144,18 +145,18 @@ pub fn run(args: &PrecompressArgs) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn header(name: &str, value: &str) -> Header {
-        Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap()
+    fn accept_encoding(value: &str) -> HeaderMap {
+        HeaderMap::from_iter([(ACCEPT_ENCODING, value.parse().unwrap())])
     }
 
     #[test]
     fn accept_encoding_is_read_with_its_refusals() {
-        let takes = |e: Encoding, value: &str| e.accepted_by(&[header("Accept-Encoding", value)]);
+        let takes = |e: Encoding, value: &str| e.accepted_by(&accept_encoding(value));
         assert!(takes(Encoding::Brotli, "gzip, deflate, br, zstd") && takes(Encoding::Gzip, "gzip, deflate, br, zstd"));
         assert!(takes(Encoding::Gzip, "br;q=1.0, gzip;q=0.8") && takes(Encoding::Brotli, "BR"));
         assert!(!takes(Encoding::Brotli, "gzip, br;q=0") && !takes(Encoding::Gzip, "gzip;q=0.0, br"));
         assert!(!takes(Encoding::Gzip, "x-gzip2") && !takes(Encoding::Brotli, "brotli"));
-        assert!(!Encoding::Gzip.accepted_by(&[]));
+        assert!(!Encoding::Gzip.accepted_by(&HeaderMap::new()));
     }
 
     #[test]
