@@ -38,7 +38,7 @@ pub fn bert_onnx(config: &BertConfig, tensors: &[FloatTensor]) -> Result<Vec<u8>
     let hidden = graph.encoder(config)?;
     graph.node_to("Identity", &[&hidden], &[], HIDDEN_OUTPUT);
 
-    let ids_type = |name: &str| value_info(name, ONNX_INT64, &[Err("batch"), Err("tokens")]);
+    let ids_type = |name: &str| value_info(name, ONNX_INT64, &[Dim::Named("batch"), Dim::Named("tokens")]);
     let model = ModelProto {
         ir_version: IR_VERSION,
         producer_name: "flicktune-bench".into(),
@@ -51,20 +51,26 @@ pub fn bert_onnx(config: &BertConfig, tensors: &[FloatTensor]) -> Result<Vec<u8>
             output: vec![value_info(
                 HIDDEN_OUTPUT,
                 ONNX_FLOAT,
-                &[Err("batch"), Err("tokens"), Ok(config.hidden_size as i64)],
+                &[Dim::Named("batch"), Dim::Named("tokens"), Dim::Size(config.hidden_size as i64)],
             )],
         }),
     };
     Ok(model.encode_to_vec())
 }
 
-/// A graph input or output: element type and dimensions, each known (`Ok`) or named (`Err`).
-fn value_info(name: &str, elem_type: i32, dims: &[std::result::Result<i64, &str>]) -> ValueInfoProto {
+/// One dimension of a graph input or output: a fixed size, or a name that varies per run.
+enum Dim {
+    Size(i64),
+    Named(&'static str),
+}
+
+/// A graph input or output: its element type and dimensions.
+fn value_info(name: &str, elem_type: i32, dims: &[Dim]) -> ValueInfoProto {
     let dim = dims
         .iter()
         .map(|d| match d {
-            Ok(size) => Dimension { dim_value: Some(*size), dim_param: None },
-            Err(param) => Dimension { dim_value: None, dim_param: Some((*param).into()) },
+            Dim::Size(size) => Dimension { dim_value: Some(*size), dim_param: None },
+            Dim::Named(param) => Dimension { dim_value: None, dim_param: Some((*param).into()) },
         })
         .collect();
     ValueInfoProto {
