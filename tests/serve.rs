@@ -176,6 +176,22 @@ fn precompressed_code_goes_as_brotli_or_gzip_and_unchanged_code_as_304() {
     assert!(status.contains(" 304 ") && body.is_empty(), "{status}");
 }
 
+/// A request for the (large) module, from a client that will read none of the answer.
+const ASKS_FOR_THE_MODULE: &[u8] = b"GET /pkg/flicktune_bg.wasm HTTP/1.1\r\nHost: localhost\r\n\r\n";
+/// The start of a request that is never finished.
+const HALF_A_REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: loc";
+
+/// `n` connections that each send `request`, then neither send nor read more.
+fn stalled_clients(address: SocketAddr, n: usize, request: &[u8]) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut stream = TcpStream::connect(address).unwrap();
+            stream.write_all(request).unwrap();
+            stream
+        })
+        .collect()
+}
+
 #[test]
 fn two_hundred_clients_at_once_beside_clients_that_never_read_are_all_served() {
     // A module bigger than loopback's socket buffers, so a client that does not read
@@ -184,16 +200,9 @@ fn two_hundred_clients_at_once_beside_clients_that_never_read_are_all_served() {
     let address = served.address;
     // Clients that ask for the module and read none of it (as many as the old server's
     // eight threads, and more).
-    let stalled: Vec<TcpStream> = (0..16)
-        .map(|_| {
-            let mut stream = TcpStream::connect(address).unwrap();
-            stream.write_all(b"GET /pkg/flicktune_bg.wasm HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-            stream
-        })
-        .collect();
+    let stalled = stalled_clients(address, 16, ASKS_FOR_THE_MODULE);
     // And one that never finishes its request.
-    let mut half = TcpStream::connect(address).unwrap();
-    half.write_all(b"GET / HTTP/1.1\r\nHost: loc").unwrap();
+    let half = stalled_clients(address, 1, HALF_A_REQUEST);
     std::thread::sleep(Duration::from_millis(200));
 
     let clients: Vec<_> = (0..200)
@@ -215,20 +224,8 @@ fn clients_that_stall_are_dropped_after_the_client_timeout() {
     let served = serve_with(32 << 20, false, &["--client-timeout", "2"]);
     let address = served.address;
     // Eight that ask for the module and never read, eight that never finish their request.
-    let readers: Vec<TcpStream> = (0..8)
-        .map(|_| {
-            let mut stream = TcpStream::connect(address).unwrap();
-            stream.write_all(b"GET /pkg/flicktune_bg.wasm HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-            stream
-        })
-        .collect();
-    let senders: Vec<TcpStream> = (0..8)
-        .map(|_| {
-            let mut stream = TcpStream::connect(address).unwrap();
-            stream.write_all(b"GET / HTTP/1.1\r\nHost: loc").unwrap();
-            stream
-        })
-        .collect();
+    let readers = stalled_clients(address, 8, ASKS_FOR_THE_MODULE);
+    let senders = stalled_clients(address, 8, HALF_A_REQUEST);
     std::thread::sleep(Duration::from_secs(5));
     // The server has given up on both kinds: the request never sent gets nothing more
     // than a close, and the stalled reader's connection ends before the module does.

@@ -2,7 +2,9 @@
 // the page's whole review sample, then the classifier trained on N labelled sample reviews,
 // in the engine's worker, as Compare does; then the held-out sample reviews scored. On
 // the CPU path and on Chromium's WebGPU adapter (SwiftShader here: software, not GPU speed).
-//   node tests/e2e/measure-ulmfit.mjs [--paths cpu,webgpu] [--labels 100]
+//   node tests/e2e/measure-ulmfit.mjs [--paths cpu,webgpu] [--labels 100] [--unlabelled 300]
+// --unlabelled N tunes the language model to the sample's first N reviews only (a shorter
+// run, for SwiftShader).
 // The labelled reviews are the sample's first N/2 positive and N/2 negative ones; the
 // held-out ones are the 200 after them (100 of each). Nothing from `test` is read.
 import { SAMPLE, startServer, waitReady, withPage } from "./harness.mjs";
@@ -15,7 +17,7 @@ const paths = arg("--paths", "cpu,webgpu").split(",");
 const sizes = arg("--labels", "100").split(",").map(Number);
 
 const positive = SAMPLE.filter((r) => r.label === 1), negative = SAMPLE.filter((r) => r.label === 0);
-const sample = SAMPLE.map((r) => r.text);
+const sample = SAMPLE.slice(0, Number(arg("--unlabelled", SAMPLE.length))).map((r) => r.text);
 
 const server = await startServer();
 try {
