@@ -151,7 +151,7 @@ impl Site {
         if let Some(tag) = &tag
             && is_unchanged(headers, tag)
         {
-            return Reply::new(StatusCode::NOT_MODIFIED, Payload::Empty)
+            return Reply::new(StatusCode::NOT_MODIFIED, Payload::Bytes(Bytes::new()))
                 .with(header::ETAG, tag)
                 .with(header::CACHE_CONTROL, cache_control)
                 .with(header::VARY, "Accept-Encoding");
@@ -182,7 +182,6 @@ struct Reply {
 
 /// An answer's bytes: in memory, or a file opened while deciding and streamed as read.
 enum Payload {
-    Empty,
     Bytes(Bytes),
     File(fs::File, u64),
 }
@@ -213,7 +212,6 @@ impl Reply {
             headers.insert(name, HeaderValue::from_static(value));
         }
         let body = match self.payload {
-            Payload::Empty => Full::new(Bytes::new()).map_err(|never| match never {}).boxed(),
             Payload::Bytes(bytes) => Full::new(bytes).map_err(|never| match never {}).boxed(),
             Payload::File(file, length) => {
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
