@@ -8,7 +8,7 @@
 //! flicktune.model()                                       // → "e5", "l3", … (the one loaded or loading), or "none"
 //! await flicktune.pooledBatch([Uint32Array.of(101, 2307, 102)])  // → [[384 floats]]: mean-pooled, not normalised
 //! await flicktune.languageModelFeatures(["A fine film."])  // → [[384 floats]]: the AWD-LSTM's concat pooling
-//! await flicktune.trainUlmfit([{text, label}], unlabelledTexts)  // → {tuningSeconds, trainingSeconds, steps, progress}
+//! await flicktune.trainUlmfit([{text, label}], unlabelledTexts, {maxTokens, minStageSteps})  // → {tuningSeconds, trainingSeconds, steps, progress}
 //! await flicktune.ulmfitPositive(["A fine film."])  // → Float32Array of probabilities
 //! await flicktune.memory()  // → {page: bytes, workers: [bytes…]}: the wasm memory of the page and of each engine worker
 //! flicktune.comparison   // → the contenders' latest scores (below), or null
@@ -23,6 +23,7 @@ use wasm_bindgen::prelude::*;
 
 use super::services::engine::Engine;
 use super::services::engine::protocol::Progress;
+use crate::ulmfit::UlmfitConfig;
 
 #[wasm_bindgen]
 pub struct Flicktune {
@@ -93,11 +94,24 @@ impl Flicktune {
     /// Trains ULMFiT's classifier in the engine's worker: the AWD-LSTM tuned to
     /// `unlabelled` texts (once per set), then its classifier on `labelled`
     /// (`[{text, label}]`, 1 positive). Resolves to `{tuningSeconds, trainingSeconds,
-    /// steps, progress}` (`progress`: how many step reports came).
+    /// steps, progress}` (`progress`: how many step reports came). `settings`, optional,
+    /// shortens the page's: `{maxTokens, minStageSteps}`, either or both (a run short
+    /// enough for a software WebGPU adapter).
     #[wasm_bindgen(js_name = trainUlmfit)]
-    pub fn train_ulmfit(&self, labelled: js_sys::Array, unlabelled: Vec<String>) -> js_sys::Promise {
+    pub fn train_ulmfit(
+        &self,
+        labelled: js_sys::Array,
+        unlabelled: Vec<String>,
+        settings: Option<js_sys::Object>,
+    ) -> js_sys::Promise {
         let engine = self.engine.clone();
         let field = |item: &JsValue, key: &str| js_sys::Reflect::get(item, &key.into()).unwrap_or_default();
+        let mut config = UlmfitConfig::for_page();
+        if let Some(settings) = settings {
+            let count = |key| field(&settings, key).as_f64().filter(|n| *n >= 1.0).map(|n| n as usize);
+            config.max_tokens = count("maxTokens").unwrap_or(config.max_tokens);
+            config.min_stage_steps = count("minStageSteps").unwrap_or(config.min_stage_steps);
+        }
         let labelled: Vec<(String, u8)> = labelled
             .iter()
             .map(|item| {
@@ -114,7 +128,7 @@ impl Flicktune {
                 }
             };
             let trained =
-                engine.train_ulmfit(labelled, unlabelled, &progress, &|| false).await.map_err(|e| fail(&e))?;
+                engine.train_ulmfit(labelled, unlabelled, config, &progress, &|| false).await.map_err(|e| fail(&e))?;
             let trained = trained.ok_or_else(|| fail(&"cancelled"))?;
             let out = js_sys::Object::new();
             js_sys::Reflect::set(&out, &"tuningSeconds".into(), &trained.tuning_seconds.into())?;

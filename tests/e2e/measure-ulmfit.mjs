@@ -3,10 +3,12 @@
 // in the engine's worker, as Compare does; then the held-out sample reviews scored. On
 // the CPU path and on Chromium's WebGPU adapter (SwiftShader here: software, not GPU speed).
 //   node tests/e2e/measure-ulmfit.mjs [--paths cpu,webgpu] [--labels 100] [--unlabelled 300]
-// --unlabelled N tunes the language model to the sample's first N reviews only (a shorter
-// run, for SwiftShader).
+//        [--max-tokens 200] [--min-stage-steps 20] [--heldout 200]
+// --unlabelled N tunes the language model to the sample's first N reviews only, and
+// --max-tokens / --min-stage-steps shorten the classifier's run below the page's settings
+// (shorter runs, for SwiftShader).
 // The labelled reviews are the sample's first N/2 positive and N/2 negative ones; the
-// held-out ones are the 200 after them (100 of each). Nothing from `test` is read.
+// held-out ones are the 200 after them (100 of each; --heldout N: N). Nothing from `test` is read.
 import { SAMPLE, startServer, waitReady, withPage } from "./harness.mjs";
 
 const arg = (name, fallback) => {
@@ -18,6 +20,10 @@ const sizes = arg("--labels", "100").split(",").map(Number);
 
 const positive = SAMPLE.filter((r) => r.label === 1), negative = SAMPLE.filter((r) => r.label === 0);
 const sample = SAMPLE.slice(0, Number(arg("--unlabelled", SAMPLE.length))).map((r) => r.text);
+const settings = {};
+if (process.argv.includes("--max-tokens")) settings.maxTokens = Number(arg("--max-tokens"));
+if (process.argv.includes("--min-stage-steps")) settings.minStageSteps = Number(arg("--min-stage-steps"));
+const heldoutEach = Number(arg("--heldout", 200)) / 2;
 
 const server = await startServer();
 try {
@@ -29,10 +35,10 @@ try {
       const backend = await page.evaluate(() => window.flicktune.backend());
       for (const n of sizes) {
         const labelled = [...positive.slice(0, n / 2), ...negative.slice(0, n / 2)];
-        const heldout = [...positive.slice(n / 2, n / 2 + 100), ...negative.slice(n / 2, n / 2 + 100)];
+        const heldout = [...positive.slice(n / 2, n / 2 + heldoutEach), ...negative.slice(n / 2, n / 2 + heldoutEach)];
         const trained = await page.evaluate(
-          async ([labelled, sample]) => window.flicktune.trainUlmfit(labelled, sample),
-          [labelled, sample],
+          async ([labelled, sample, settings]) => window.flicktune.trainUlmfit(labelled, sample, settings),
+          [labelled, sample, settings],
         );
         const started = Date.now();
         const p = await page.evaluate(
@@ -42,7 +48,7 @@ try {
         const scoring = (Date.now() - started) / 1000;
         const right = p.filter((x, i) => (x >= 0.5) === (heldout[i].label === 1)).length;
         console.log(
-          `${backend}${backend === "webgpu" ? " (SwiftShader)" : ""}, ULMFiT on ${n} labels: ` +
+          `${backend}${backend === "webgpu" ? " (SwiftShader)" : ""}, ULMFiT on ${n} labels ${JSON.stringify(settings)}: ` +
             `language model tuned to ${sample.length} sample reviews in ${trained.tuningSeconds.toFixed(1)} s, ` +
             `classifier (${trained.steps} steps) in ${trained.trainingSeconds.toFixed(1)} s; ` +
             `${heldout.length} held-out sample reviews scored in ${scoring.toFixed(1)} s, ` +

@@ -61,6 +61,33 @@ test("with WebGPU (SwiftShader here) the page's AWD-LSTM matches the native engi
     assert.ok(worst <= 1e-3, `worst difference ${worst}`);
   }));
 
+// SwiftShader runs ULMFiT's training some hundred times slower than the CPU path, so
+// this run is cut short (8 labels, 8 unlabelled reviews, each review's first 32 words,
+// 2 steps a stage): it checks that training works on WebGPU, not what it reaches.
+test("with WebGPU (SwiftShader here) ULMFiT trains in the engine's worker: the language model tuned, the classifier through every stage, reviews scored", { timeout: 1_500_000 }, () =>
+  withPage({ webgpu: true }, async (page) => {
+    await page.goto(server.url + WITH_L3);
+    await waitReady(page, 300_000);
+    assert.equal(await page.evaluate(() => window.flicktune.backend()), "webgpu");
+    const positive = SAMPLE.filter((r) => r.label === 1), negative = SAMPLE.filter((r) => r.label === 0);
+    const labelled = [...positive.slice(0, 4), ...negative.slice(0, 4)];
+    const unseen = [...positive.slice(4, 8), ...negative.slice(4, 8)];
+    const result = await page.evaluate(
+      async ([labelled, sample]) => window.flicktune.trainUlmfit(labelled, sample, { maxTokens: 32, minStageSteps: 2 }),
+      [labelled, SAMPLE.slice(0, 8).map((r) => r.text)],
+    );
+    const p = await page.evaluate(async (texts) => Array.from(await window.flicktune.ulmfitPositive(texts)), unseen.map((r) => r.text));
+    const right = p.filter((x, i) => (x >= 0.5) === (unseen[i].label === 1)).length;
+    console.log(`webgpu path (SwiftShader), ULMFiT on ${labelled.length} labels, 32 words, 2 steps a stage: language model tuned in ${result.tuningSeconds.toFixed(1)} s, classifier (${result.steps} steps) in ${result.trainingSeconds.toFixed(1)} s; ${right} of ${unseen.length} other sample reviews right`);
+    assert.equal(result.steps, 4 * 2, "the head's stage and one per LSTM layer, two steps each");
+    assert.ok(result.progress > result.steps, "the tuning's steps and every classifier step reported");
+    assert.ok(result.tuningSeconds > 0, "the language model was tuned");
+    assert.equal(p.length, unseen.length);
+    assert.ok(p.every((x) => Number.isFinite(x) && x >= 0 && x <= 1), `probabilities: ${p}`);
+    assert.ok(new Set(p.map((x) => x.toFixed(4))).size > 1, `its probabilities differ from review to review: ${p}`);
+    assert.equal(await page.locator("#panic").isHidden(), true, "no panic");
+  }));
+
 // The language model is tuned to a fifth of the sample here, to keep the test short;
 // Compare's test below tunes it to the whole sample, as the page does.
 test("ULMFiT trains in the engine's worker on a few labels (CPU path): the language model tuned to unlabelled texts, then the classifier, which fits its labels", { timeout: 1_200_000 }, () =>

@@ -23,6 +23,7 @@ use crate::features::Pooling;
 use crate::nbsvm::NbSvm;
 use crate::session::{Label, LabelSource, unlabelled_rows};
 use crate::training::{Example, FeatureSource};
+use crate::ulmfit::UlmfitConfig;
 
 /// Reviews scored per step between yields to the browser.
 const SCORED_PER_STEP: usize = 400;
@@ -193,7 +194,9 @@ impl Actions {
         comparison.ulmfit_working(round, DOWNLOADING, 0, 0);
         let cancelled = move || !comparison.is_ulmfit_wanted(round);
         let engine = self.engine();
-        let Some(trained) = engine.train_ulmfit(labelled, sample, &progress, &cancelled).await? else {
+        let Some(trained) =
+            engine.train_ulmfit(labelled, sample, UlmfitConfig::for_page(), &progress, &cancelled).await?
+        else {
             return Ok(());
         };
         let started = js_sys::Date::now();

@@ -45,7 +45,8 @@ struct LanguageModel {
     weights_sha256: String,
     /// It tuned to a set of texts (their sha256).
     tuned: Option<(String, AwdLstm)>,
-    classifier: Option<Rc<UlmfitClassifier>>,
+    /// The last classifier trained, and how many words of a review it reads.
+    classifier: Option<(Rc<UlmfitClassifier>, usize)>,
 }
 
 struct Encoders {
@@ -167,8 +168,8 @@ impl Compute {
             Request::LanguageModelFeatures { texts } => {
                 return Ok(Reply::rows_of(self.language_model_features(&texts).await?));
             }
-            Request::TrainUlmfit { labelled, unlabelled } => {
-                Reply::Ulmfit(self.train_ulmfit(&labelled, &unlabelled, progress, cancelled).await?)
+            Request::TrainUlmfit { labelled, unlabelled, config } => {
+                Reply::Ulmfit(self.train_ulmfit(&labelled, &unlabelled, config, progress, cancelled).await?)
             }
             Request::UlmfitPositive { texts } => Reply::Probabilities(self.ulmfit_positive(&texts).await?),
             // The worker answers these itself.
@@ -218,12 +219,14 @@ impl Compute {
     }
 
     /// ULMFiT's second and third steps: the language model tuned to `unlabelled` (unless
-    /// it was to these texts already), then the classifier on `labelled`, both a step at
-    /// a time; the classifier is kept for [`Compute::ulmfit_positive`]. `None` when cancelled.
+    /// it was to these texts already), then the classifier on `labelled` with `config`,
+    /// both a step at a time; the classifier is kept for [`Compute::ulmfit_positive`].
+    /// `None` when cancelled.
     async fn train_ulmfit(
         &self,
         labelled: &[(String, u8)],
         unlabelled: &[String],
+        config: UlmfitConfig,
         progress: &dyn Fn(Progress),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<UlmfitTrained>, PageError> {
@@ -255,7 +258,7 @@ impl Compute {
             }
         };
         let tuning_seconds = (js_sys::Date::now() - started) / 1e3;
-        let config = UlmfitConfig::for_page();
+        let max_tokens = config.max_tokens;
         let reviews: Vec<(Vec<u32>, u8)> =
             labelled.iter().map(|(text, label)| (pretrained.vocab.encode(text), *label)).collect();
         progress(Progress::Part("training its classifier, a layer more at each stage".into()));
@@ -266,7 +269,7 @@ impl Compute {
         let steps = trainer.total_steps();
         let classifier = Rc::new(trainer.finish());
         if let Some(lm) = self.language_model.borrow_mut().as_mut() {
-            lm.classifier = Some(classifier);
+            lm.classifier = Some((classifier, max_tokens));
         }
         let training_seconds = (js_sys::Date::now() - started) / 1e3 - tuning_seconds;
         Ok(Some(UlmfitTrained { tuning_seconds, training_seconds, steps }))
@@ -274,12 +277,11 @@ impl Compute {
 
     /// The ULMFiT classifier's probability that each text is positive, a few at a time.
     async fn ulmfit_positive(&self, texts: &[String]) -> Result<Vec<f32>, PageError> {
-        let (pretrained, classifier) = {
+        let (pretrained, (classifier, max_tokens)) = {
             let lm = self.language_model.borrow();
             let lm = lm.as_ref().ok_or(PageError::NotLoaded)?;
             (lm.pretrained.clone(), lm.classifier.clone().ok_or(PageError::NoClassifier)?)
         };
-        let max_tokens = UlmfitConfig::for_page().max_tokens;
         let mut out = Vec::with_capacity(texts.len());
         for part in texts.chunks(PAGE_BATCH) {
             let reviews: Vec<Vec<u32>> = part.iter().map(|t| pretrained.vocab.encode(t)).collect();

@@ -32,7 +32,7 @@ use crate::encoders::ModelName;
 use crate::encoders::tuned::TunedLayers;
 use crate::features::{Embedding, Pooling};
 use crate::training::{Example, FeatureSource};
-use crate::ulmfit::{LM_FOLDER, LM_MANIFEST_FILE};
+use crate::ulmfit::{LM_FOLDER, LM_MANIFEST_FILE, UlmfitConfig};
 
 /// The device the encoder runs on, as the page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -405,17 +405,18 @@ impl Engine {
     }
 
     /// ULMFiT in the primary worker: its language model tuned to `unlabelled` (once per
-    /// set of texts), then its classifier on `labelled`; `None` when cancelled. Progress:
-    /// the language model's files, then each part's steps.
+    /// set of texts), then its classifier on `labelled` with `config`; `None` when
+    /// cancelled. Progress: the language model's files, then each part's steps.
     pub async fn train_ulmfit(
         &self,
         labelled: Vec<(String, u8)>,
         unlabelled: Vec<String>,
+        config: UlmfitConfig,
         progress: &dyn Fn(Progress),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<UlmfitTrained>, PageError> {
         self.load_language_model(&|file| progress(Progress::File(file))).await?;
-        let request = Request::TrainUlmfit { labelled, unlabelled };
+        let request = Request::TrainUlmfit { labelled, unlabelled, config };
         self.ask(request, Vec::new(), progress, cancelled).await?.0.ulmfit()
     }
 

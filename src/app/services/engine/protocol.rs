@@ -14,6 +14,7 @@ use crate::encoders::ModelName;
 use crate::encoders::tuned::TunedLayers;
 use crate::features::{Embedding, Pooling};
 use crate::training::FeatureSource;
+use crate::ulmfit::UlmfitConfig;
 
 /// Which encoder reads the texts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +91,7 @@ pub enum Request {
     TrainUlmfit {
         labelled: Vec<(String, u8)>,
         unlabelled: Vec<String>,
+        config: UlmfitConfig,
     },
     /// The ULMFiT classifier's probability that each text is positive.
     UlmfitPositive {
