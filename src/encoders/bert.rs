@@ -8,11 +8,13 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig,
 };
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+use burn::tensor::activation::softmax;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 /// The fields of a Hugging Face BERT `config.json` that shape the network.
@@ -55,10 +57,24 @@ pub struct BertEmbeddings {
     dropout: Dropout,
 }
 
+/// Multi-head self-attention over a padded batch. Where no gradient can flow it is
+/// Burn's fused attention op (on the CPU backend one pass over each head's scores,
+/// heads in parallel, instead of a tensor op per step); where one can, it is composed
+/// of tensor ops so that its weights get dropout, as in BERT's training.
+#[derive(Module, Debug)]
+pub struct SelfAttention {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    output: Linear,
+    dropout: Dropout,
+    heads: usize,
+}
+
 /// One transformer layer. Names follow HF's tensors (see [`hf_key_remapping`]).
 #[derive(Module, Debug)]
 pub struct BertLayer {
-    attention: MultiHeadAttention,
+    attention: SelfAttention,
     attention_norm: LayerNorm,
     intermediate: Linear,
     output: Linear,
@@ -141,6 +157,7 @@ impl BertConfig {
     pub fn init(&self, device: &Device) -> BertModel {
         let embedding = |n: usize| EmbeddingConfig::new(n, self.hidden_size).init(device);
         let norm = || LayerNormConfig::new(self.hidden_size).with_epsilon(self.layer_norm_eps).init(device);
+        let linear = || LinearConfig::new(self.hidden_size, self.hidden_size).init(device);
         let embeddings = BertEmbeddings {
             word_embeddings: embedding(self.vocab_size),
             position_embeddings: embedding(self.max_position_embeddings),
@@ -150,9 +167,14 @@ impl BertConfig {
         };
         let layers = (0..self.num_hidden_layers)
             .map(|_| BertLayer {
-                attention: MultiHeadAttentionConfig::new(self.hidden_size, self.num_attention_heads)
-                    .with_dropout(self.attention_probs_dropout_prob)
-                    .init(device),
+                attention: SelfAttention {
+                    query: linear(),
+                    key: linear(),
+                    value: linear(),
+                    output: linear(),
+                    dropout: DropoutConfig::new(self.attention_probs_dropout_prob).init(),
+                    heads: self.num_attention_heads,
+                },
                 attention_norm: norm(),
                 intermediate: LinearConfig::new(self.hidden_size, self.intermediate_size).init(device),
                 output: LinearConfig::new(self.intermediate_size, self.hidden_size).init(device),
@@ -179,9 +201,29 @@ impl BertEmbeddings {
     }
 }
 
+impl SelfAttention {
+    /// `x` `[batch, seq, hidden]`; `padding_mask` `[batch, seq]`, true where a token is padding.
+    fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
+        let [batch, seq, hidden] = x.dims();
+        let heads = |t: Tensor<3>| t.reshape([batch, seq, self.heads, hidden / self.heads]).swap_dims(1, 2);
+        let (query, key) = (heads(self.query.forward(x.clone())), heads(self.key.forward(x.clone())));
+        let value = heads(self.value.forward(x.clone()));
+        // Every query row may read every token that is not padding: `[batch, 1, seq, seq]`.
+        let masked = padding_mask.reshape([batch, 1, 1, seq]).repeat_dim(2, seq);
+        let context = if x.device().is_autodiff() {
+            let scores = query.matmul(key.swap_dims(2, 3)).div_scalar(((hidden / self.heads) as f32).sqrt());
+            let weights = softmax(scores.mask_fill(masked, f32::NEG_INFINITY), 3);
+            self.dropout.forward(weights).matmul(value)
+        } else {
+            attention(query, key, value, Some(masked), None, AttentionModuleOptions::default())
+        };
+        self.output.forward(context.swap_dims(1, 2).reshape([batch, seq, hidden]))
+    }
+}
+
 impl BertLayer {
     pub fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
-        let attended = self.attention.forward(MhaInput::self_attn(x.clone()).mask_pad(padding_mask)).context;
+        let attended = self.attention.forward(x.clone(), padding_mask);
         let x = self.attention_norm.forward(x + self.dropout.forward(attended));
         let hidden = self.activation.forward(self.intermediate.forward(x.clone()));
         let out = self.dropout.forward(self.output.forward(hidden));
