@@ -8,14 +8,14 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{
-    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig,
-};
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor};
+
+use super::cpu::{self, gelu::gelu, linear::add, linear::linear};
 
 /// The fields of a Hugging Face BERT `config.json` that shape the network.
 /// Unknown fields are ignored, so a stock `config.json` deserialises as is.
@@ -57,10 +57,11 @@ pub struct BertEmbeddings {
     dropout: Dropout,
 }
 
-/// Multi-head self-attention over a padded batch. Where no gradient can flow it is
-/// Burn's fused attention op (on the CPU backend one pass over each head's scores,
-/// heads in parallel, instead of a tensor op per step); where one can, it is composed
-/// of tensor ops so that its weights get dropout, as in BERT's training.
+/// Multi-head self-attention over a padded batch. Where no gradient can flow it is one
+/// pass over each head's scores, heads in parallel: the CPU path's own kernel
+/// ([`cpu::attention`]) on the CPU backend, Burn's fused attention op on wgpu/WebGPU.
+/// Where one can, it is composed of tensor ops so that its weights get dropout, as in
+/// BERT's training.
 #[derive(Module, Debug)]
 pub struct SelfAttention {
     query: Linear,
@@ -79,7 +80,6 @@ pub struct BertLayer {
     intermediate: Linear,
     output: Linear,
     output_norm: LayerNorm,
-    activation: Gelu,
     dropout: Dropout,
 }
 
@@ -179,7 +179,6 @@ impl BertConfig {
                 intermediate: LinearConfig::new(self.hidden_size, self.intermediate_size).init(device),
                 output: LinearConfig::new(self.intermediate_size, self.hidden_size).init(device),
                 output_norm: norm(),
-                activation: Gelu::new(),
                 dropout: DropoutConfig::new(self.hidden_dropout_prob).init(),
             })
             .collect();
@@ -205,29 +204,36 @@ impl SelfAttention {
     /// `x` `[batch, seq, hidden]`; `padding_mask` `[batch, seq]`, true where a token is padding.
     fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
         let [batch, seq, hidden] = x.dims();
-        let heads = |t: Tensor<3>| t.reshape([batch, seq, self.heads, hidden / self.heads]).swap_dims(1, 2);
-        let (query, key) = (heads(self.query.forward(x.clone())), heads(self.key.forward(x.clone())));
-        let value = heads(self.value.forward(x.clone()));
-        // Every query row may read every token that is not padding: `[batch, 1, seq, seq]`.
-        let masked = padding_mask.reshape([batch, 1, 1, seq]).repeat_dim(2, seq);
-        let context = if x.device().is_autodiff() {
-            let scores = query.matmul(key.swap_dims(2, 3)).div_scalar(((hidden / self.heads) as f32).sqrt());
-            let weights = softmax(scores.mask_fill(masked, f32::NEG_INFINITY), 3);
-            self.dropout.forward(weights).matmul(value)
+        let (query, key, value) =
+            (linear(&self.query, x.clone()), linear(&self.key, x.clone()), linear(&self.value, x.clone()));
+        let context = if cpu::takes_over(&x) {
+            cpu::attention::self_attention(query, key, value, padding_mask, self.heads)
         } else {
-            attention(query, key, value, Some(masked), None, AttentionModuleOptions::default())
+            let head_size = hidden / self.heads;
+            let heads = |t: Tensor<3>| t.reshape([batch, seq, self.heads, head_size]).swap_dims(1, 2);
+            let (query, key, value) = (heads(query), heads(key), heads(value));
+            // Every query row may read every token that is not padding: `[batch, 1, seq, seq]`.
+            let masked = padding_mask.reshape([batch, 1, 1, seq]).repeat_dim(2, seq);
+            let context = if x.device().is_autodiff() {
+                let scores = query.matmul(key.swap_dims(2, 3)).div_scalar((head_size as f32).sqrt());
+                let weights = softmax(scores.mask_fill(masked, f32::NEG_INFINITY), 3);
+                self.dropout.forward(weights).matmul(value)
+            } else {
+                attention(query, key, value, Some(masked), None, AttentionModuleOptions::default())
+            };
+            context.swap_dims(1, 2).reshape([batch, seq, hidden])
         };
-        self.output.forward(context.swap_dims(1, 2).reshape([batch, seq, hidden]))
+        linear(&self.output, context)
     }
 }
 
 impl BertLayer {
     pub fn forward(&self, x: Tensor<3>, padding_mask: Tensor<2, Bool>) -> Tensor<3> {
         let attended = self.attention.forward(x.clone(), padding_mask);
-        let x = self.attention_norm.forward(x + self.dropout.forward(attended));
-        let hidden = self.activation.forward(self.intermediate.forward(x.clone()));
-        let out = self.dropout.forward(self.output.forward(hidden));
-        self.output_norm.forward(x + out)
+        let x = self.attention_norm.forward(add(x, self.dropout.forward(attended)));
+        let hidden = gelu(linear(&self.intermediate, x.clone()));
+        let out = self.dropout.forward(linear(&self.output, hidden));
+        self.output_norm.forward(add(x, out))
     }
 }
 

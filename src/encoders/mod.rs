@@ -4,7 +4,8 @@
 //! - ULMFiT's AWD-LSTM language model ([`awd_lstm`]), over a word vocabulary
 //!   ([`crate::word_vocab`]), which Flicktune pretrains itself.
 //!
-//! [`weights`] reads and writes their safetensors files. This module is also the list of
+//! [`weights`] reads and writes their safetensors files; [`cpu`] has the CPU path's own
+//! kernels for the transformers' GELU, self-attention and adds. This module is also the list of
 //! the BERT-style encoders Flicktune ships, described once, and loading one from its
 //! three files. [`ENCODERS`] is that one list: every caller (the page's menu, `fetch`,
 //! `embed`, `train`, the benchmarks, the server, error messages) reads an encoder's names,
@@ -16,6 +17,7 @@
 
 pub mod awd_lstm;
 pub mod bert;
+pub mod cpu;
 pub mod packed;
 pub mod tuned;
 pub mod weights;

@@ -5,6 +5,8 @@
 // phase, which is what a Web Worker for the engine would take away (issue 17).
 // `--workers N` asks the page for N engine workers on the CPU path (default: the page's
 // own choice, two on two cores); embedding is measured once every worker holds the encoder.
+// The wasm memory of the page and of each worker is printed once every worker holds the
+// encoder, and after training.
 //   node tests/e2e/measure.mjs [--texts 40] [--gpu-texts 8] [--paths cpu,webgpu] [--workers N]
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -52,7 +54,12 @@ try {
       await page.waitForFunction(async (n) => (await window.flicktune.memory()).workers.length === n, expected,
         { timeout: 600_000, polling: 500 });
       await longTasks(page);
-      const count = (await page.evaluate(() => window.flicktune.memory())).workers.length;
+      const mib = (bytes) => `${Math.round(bytes / 2 ** 20)} MiB`;
+      const memory = async () => {
+        const m = await page.evaluate(() => window.flicktune.memory());
+        return { count: m.workers.length, text: `page ${mib(m.page)}; worker(s) ${m.workers.map(mib).join(", ")}` };
+      };
+      const { count, text: memoryAtLoad } = await memory();
       const backend = await page.evaluate(() => window.flicktune.backend());
       const adapter = await page.getByTestId("backend").locator("..").textContent();
       const result = await page.evaluate(async (texts) => {
@@ -77,6 +84,7 @@ try {
       // Labelling 20 reviews and training on them, once the sample is read: on the CPU path
       // only, since SwiftShader takes hours to read the sample.
       let inTraining = "not measured on this path";
+      let memoryAfterTraining = inTraining;
       if (!webgpu) {
         await ready(page, 600_000);
         await stopAutoRetrain(page);
@@ -84,6 +92,7 @@ try {
         await labelWithButtons(page, 20);
         const status = await train(page, 600_000);
         inTraining = `(${status}) ${await longTasks(page)}`;
+        memoryAfterTraining = (await memory()).text;
       }
       console.log(`${backend}, ${count} engine worker(s) (${adapter.trim()}): navigation to ready ${times.join(", ")}; ` +
         `embed ${texts.length} reviews, ${result.tokens} tokens in ${result.seconds.toFixed(1)} s = ` +
@@ -91,6 +100,7 @@ try {
         `in ${single.seconds.toFixed(2)} s`);
       console.log(`  main thread: warm load to ready: ${atReady}; embedding: ${inEmbedding}; one review: ${inOne}; ` +
         `labelling 20 and training: ${inTraining}`);
+      console.log(`  wasm memory: the encoder loaded: ${memoryAtLoad}; after training: ${memoryAfterTraining}`);
     });
   }
 } finally {
