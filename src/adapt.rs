@@ -289,7 +289,7 @@ mod tests {
         let bytes = encoder.to_safetensors().unwrap();
         let loaded = crate::encoders::bert::BertConfig::new(40, 8, 2, 2, 16, 32, 2)
             .init(&device)
-            .load_safetensors(bytes)
+            .load_safetensors(&bytes)
             .unwrap();
         let input = padded_batch(&[&[1, 12, 25, 2]], 0, &device);
         let (a, b) = (encoder.forward(input.clone()).into_data(), loaded.forward(input).into_data());

@@ -9,13 +9,15 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+use burn::store::burn_pack::Error as PackError;
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore, bridge};
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Device, Int, Tensor};
+use burn::tensor::{Bool, DType, Device, Int, Shape, Tensor, TensorData};
 
 use super::cpu::{self, gelu::gelu, linear::add, linear::linear};
+use super::weights::{FloatTensor, float_tensors};
 
 /// The fields of a Hugging Face BERT `config.json` that shape the network.
 /// Unknown fields are ignored, so a stock `config.json` deserialises as is.
@@ -293,15 +295,36 @@ impl BertModel {
     }
 
     /// Loads HF-named BERT weights (`embeddings.*`, `encoder.layer.N.*`) from safetensors
-    /// bytes. Every parameter of the model must be present; `position_ids` and
+    /// bytes (f32 or f16). Every parameter of the model must be present; `position_ids` and
     /// `pooler.*` are not parameters here and are ignored.
-    pub fn load_safetensors(mut self, bytes: Vec<u8>) -> Result<Self, LoadError> {
-        let mut store = SafetensorsStore::from_bytes(Some(bytes))
-            .with_from_adapter(PyTorchToBurnAdapter)
-            .remap(hf_key_remapping())
-            // Missing tensors are reported below, by name, rather than by the store.
-            .allow_partial(true);
-        let result = self.load_from(&mut store).map_err(|e| LoadError(e.to_string()))?;
+    pub fn load_safetensors(self, bytes: &[u8]) -> Result<Self, LoadError> {
+        let tensors = float_tensors(bytes).map_err(|e| LoadError(e.to_string()))?;
+        self.load_tensors(tensors)
+    }
+
+    /// Loads HF-named BERT weights given as f32 tensors, as [`Self::load_safetensors`] does.
+    /// Each tensor's values move into the model as they are (a linear weight is transposed
+    /// on its own), so loading costs the model's size once. Serialising the tensors to
+    /// safetensors first cost it three times over, which a wasm worker keeps for good.
+    pub fn load_tensors(mut self, tensors: Vec<FloatTensor>) -> Result<Self, LoadError> {
+        let mut snapshots = Vec::with_capacity(tensors.len());
+        for (name, shape, values) in tensors {
+            if shape.iter().product::<usize>() != values.len() {
+                return Err(LoadError(format!("`{name}` holds {} values for the shape {shape:?}", values.len())));
+            }
+            // Burn's loader copies every tensor it was handed in memory before it takes one;
+            // handed a provider instead, it copies nothing, and this one gives its values
+            // away on the one call the loader makes.
+            let values = std::sync::Mutex::new(Some(values));
+            let dims = shape.clone();
+            snapshots.push(bridge::deferred(name, DType::F32, Shape::from(shape), None, move || {
+                let values = values.lock().ok().and_then(|mut v| v.take());
+                let values = values.ok_or_else(|| PackError::ValidationError("the tensor was read already".into()))?;
+                Ok(TensorData::new(values, dims.clone()))
+            }));
+        }
+        let (snapshots, _) = hf_key_remapping().remap(snapshots);
+        let result = self.apply(snapshots, None, Some(Box::new(PyTorchToBurnAdapter)), false);
         if !result.errors.is_empty() || !result.missing.is_empty() {
             let missing: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
             return Err(LoadError(format!("missing tensors [{}]; errors: {:?}", missing.join(", "), result.errors)));
@@ -337,4 +360,36 @@ pub fn hf_key_remapping() -> burn::store::KeyRemapper {
         (r"\.output\.LayerNorm\.", ".output_norm."),
     ])
     .expect("the remapping patterns are valid regexes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoders::weights::float_tensors;
+
+    fn tiny(device: &Device) -> BertModel {
+        BertConfig::new(40, 8, 2, 2, 16, 32, 2).init(device)
+    }
+
+    #[test]
+    fn tensors_load_as_their_safetensors_file_does_and_bad_ones_are_named() {
+        let device = Device::flex();
+        let model = tiny(&device);
+        let tensors = float_tensors(&model.to_safetensors().unwrap()).unwrap();
+        let loaded = tiny(&device).load_tensors(tensors.clone()).unwrap();
+        let input = crate::features::padded_batch(&[&[1, 12, 25, 2], &[1, 7, 2]], 0, &device);
+        let embed = |m: &BertModel| m.forward(input.clone()).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(embed(&model), embed(&loaded));
+
+        let mut short = tensors.clone();
+        short[0].2.pop();
+        let error = tiny(&device).load_tensors(short).unwrap_err().to_string();
+        assert!(error.contains(&tensors[0].0), "{error}");
+
+        // `to_safetensors` names tensors by this file's module paths.
+        let missing: Vec<FloatTensor> = tensors.iter().filter(|t| t.0 != "layers.1.output.bias").cloned().collect();
+        assert_eq!(missing.len(), tensors.len() - 1);
+        let error = tiny(&device).load_tensors(missing).unwrap_err().to_string();
+        assert!(error.contains("layers.1.output.bias"), "{error}");
+    }
 }

@@ -28,7 +28,7 @@ use burn::tensor::Device;
 
 use self::bert::{BertConfig, BertModel, LoadError};
 use self::packed::PackedError;
-use self::weights::{cast_safetensors, float_safetensors};
+use self::weights::float_tensors;
 use crate::features::Pooling;
 use crate::tokens::{SequenceFormat, TextTokenizer, TokenizeError};
 
@@ -277,13 +277,15 @@ impl ModelFiles {
         }
         let tokenizer =
             TextTokenizer::from_bytes(&self.tokenizer_json, config.pad_token_id as u32, self.model.spec().sequence)?;
-        // Weights may be stored as f16 or 4-bit; compute is always f32.
-        let weights = if self.weights.starts_with(crate::encoders::packed::MAGIC) {
-            float_safetensors(&crate::encoders::packed::read(&self.weights)?.tensors, safetensors::Dtype::F32)?
+        // Weights may be stored as f16 or 4-bit; compute is always f32. The file's bytes
+        // are let go once widened, before the model takes the tensors over.
+        let tensors = if self.weights.starts_with(crate::encoders::packed::MAGIC) {
+            crate::encoders::packed::read(&self.weights)?.tensors
         } else {
-            cast_safetensors(&self.weights, safetensors::Dtype::F32)?
+            float_tensors(&self.weights)?
         };
-        let model = config.init(device).load_safetensors(weights)?;
+        drop(self.weights);
+        let model = config.init(device).load_tensors(tensors)?;
         Ok((tokenizer, model))
     }
 }
