@@ -28,7 +28,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::encoders::awd_lstm::{AwdLstm, AwdLstmConfig, LmTrainer, LmTrainingConfig, LstmLayer};
-use crate::encoders::weights::{cast_safetensors, float_safetensors_with, float_tensors};
+use crate::encoders::weights::{apply_safetensors, float_safetensors_with, float_tensors};
 use crate::training::{
     Stepwise, TrainError, adam, class_weights, slanted_triangular, step_layers, weighted_cross_entropy,
 };
@@ -504,10 +504,8 @@ impl UlmfitFile {
             head: PoolingHead::new(lm_config.embedding, &config, device),
         };
         let weights = |e: &dyn std::fmt::Display| UlmfitFileError::Damaged("weights", e.to_string());
-        let f32_bytes = cast_safetensors(bytes, safetensors::Dtype::F32).map_err(|e| weights(&e))?;
-        let mut store = SafetensorsStore::from_bytes(Some(f32_bytes)).validate(true);
         let mut classifier = empty;
-        let result = classifier.load_from(&mut store).map_err(|e| weights(&e))?;
+        let result = apply_safetensors(&mut classifier, bytes, None).map_err(|e| weights(&e))?;
         if !result.errors.is_empty() || !result.missing.is_empty() {
             return Err(weights(&format!("missing {:?}, errors {:?}", result.missing, result.errors)));
         }

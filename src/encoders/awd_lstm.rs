@@ -31,7 +31,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::encoders::weights::cast_safetensors;
+use crate::encoders::weights::apply_safetensors;
 use crate::training::{Stepwise, slanted_triangular};
 
 #[derive(Config, Debug, PartialEq)]
@@ -299,9 +299,7 @@ impl AwdLstm {
     /// Reads weights written by [`AwdLstm::to_safetensors`], in f32 or f16, into this
     /// model (made from the same config); every tensor must be there, in its shape.
     pub fn load_safetensors(mut self, bytes: &[u8]) -> Result<Self, LmWeightsError> {
-        let f32_bytes = cast_safetensors(bytes, safetensors::Dtype::F32).map_err(|e| LmWeightsError(e.to_string()))?;
-        let mut store = SafetensorsStore::from_bytes(Some(f32_bytes)).validate(true);
-        let result = self.load_from(&mut store).map_err(|e| LmWeightsError(e.to_string()))?;
+        let result = apply_safetensors(&mut self, bytes, None).map_err(LmWeightsError)?;
         if !result.errors.is_empty() || !result.missing.is_empty() {
             let missing: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
             return Err(LmWeightsError(format!("missing [{}]; errors: {:?}", missing.join(", "), result.errors)));

@@ -9,15 +9,14 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::store::burn_pack::Error as PackError;
-use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore, bridge};
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, DType, Device, Int, Shape, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 use super::cpu::{self, gelu::gelu, linear::add, linear::linear};
-use super::weights::{FloatTensor, float_tensors};
+use super::weights::{FloatTensor, float_tensors, snapshots};
 
 /// The fields of a Hugging Face BERT `config.json` that shape the network.
 /// Unknown fields are ignored, so a stock `config.json` deserialises as is.
@@ -303,26 +302,10 @@ impl BertModel {
     }
 
     /// Loads HF-named BERT weights given as f32 tensors, as [`Self::load_safetensors`] does.
-    /// Each tensor's values move into the model as they are (a linear weight is transposed
-    /// on its own), so loading costs the model's size once. Serialising the tensors to
-    /// safetensors first cost it three times over, which a wasm worker keeps for good.
+    /// Each tensor's values move into the model as they are ([`snapshots`]; a linear weight
+    /// is transposed on its own), so loading costs the model's size once.
     pub fn load_tensors(mut self, tensors: Vec<FloatTensor>) -> Result<Self, LoadError> {
-        let mut snapshots = Vec::with_capacity(tensors.len());
-        for (name, shape, values) in tensors {
-            if shape.iter().product::<usize>() != values.len() {
-                return Err(LoadError(format!("`{name}` holds {} values for the shape {shape:?}", values.len())));
-            }
-            // Burn's loader copies every tensor it was handed in memory before it takes one;
-            // handed a provider instead, it copies nothing, and this one gives its values
-            // away on the one call the loader makes.
-            let values = std::sync::Mutex::new(Some(values));
-            let dims = shape.clone();
-            snapshots.push(bridge::deferred(name, DType::F32, Shape::from(shape), None, move || {
-                let values = values.lock().ok().and_then(|mut v| v.take());
-                let values = values.ok_or_else(|| PackError::ValidationError("the tensor was read already".into()))?;
-                Ok(TensorData::new(values, dims.clone()))
-            }));
-        }
+        let snapshots = snapshots(tensors).map_err(LoadError)?;
         let (snapshots, _) = hf_key_remapping().remap(snapshots);
         let result = self.apply(snapshots, None, Some(Box::new(PyTorchToBurnAdapter)), false);
         if !result.errors.is_empty() || !result.missing.is_empty() {

@@ -10,12 +10,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use burn::module::Module;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::store::{ModuleSnapshot, PathFilter, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::encoders::bert::BertModel;
-use crate::encoders::weights::cast_safetensors;
+use crate::encoders::weights::{apply_safetensors, cast_safetensors};
 
 /// Tuned layers larger than this are not from any encoder we ship (two MiniLM layers in
 /// f16 are about 7 MB).
@@ -104,12 +104,9 @@ impl TunedLayers {
         if self.from_layer >= top {
             return Err(mismatch(format!("they start at layer {}, but the encoder has {top}", self.from_layer)));
         }
-        let f32_bytes = cast_safetensors(bytes, safetensors::Dtype::F32).map_err(|e| mismatch(e.to_string()))?;
-        let mut store = SafetensorsStore::from_bytes(Some(f32_bytes))
-            .with_regex(layers_pattern(self.from_layer, top))
-            .allow_partial(true);
+        let layers = PathFilter::new().with_regex(layers_pattern(self.from_layer, top));
         let mut model = pretrained;
-        let result = model.load_from(&mut store).map_err(|e| mismatch(e.to_string()))?;
+        let result = apply_safetensors(&mut model, bytes, Some(layers)).map_err(mismatch)?;
         // The store reports every other parameter of the model as missing too: only the
         // replaced layers' count.
         let missing: Vec<&str> = result

@@ -1,6 +1,11 @@
 //! Weights files in safetensors, read and written as plain f32 tensors: the one place
 //! that widens f16 to f32 and back, for every encoder (the BERT-style ones, their tuned
-//! layers, the AWD-LSTM) and for ULMFiT's classifier file.
+//! layers, the AWD-LSTM) and for ULMFiT's classifier file; and the one way those tensors
+//! move into a Burn module ([`snapshots`], [`apply_safetensors`]).
+
+use burn::store::burn_pack::{Error as PackError, Tensor as PackTensor};
+use burn::store::{ApplyResult, ModuleSnapshot, PathFilter, bridge};
+use burn::tensor::{DType, Shape, TensorData};
 
 /// Rewrites a safetensors file with every floating-point tensor in `dtype` (F32 or F16).
 /// Non-float tensors (such as BERT's `position_ids` buffer) are not weights and are dropped.
@@ -62,4 +67,38 @@ pub fn float_safetensors_with(
         .map(|(name, shape, data)| Ok((name.to_string(), TensorView::new(dtype, shape.to_vec(), data)?)))
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
     safetensors::serialize(views, metadata)
+}
+
+/// f32 tensors as Burn's loader ([`ModuleSnapshot::apply`]) takes them, each giving its
+/// values away on the one read the loader makes: they move into the module's parameters
+/// without a copy. (Handed bytes in hand, Burn 0.22's loader copies every tensor before
+/// taking it, and a wasm instance keeps such a peak for good.) A tensor whose values do
+/// not fill its shape is an error that names it.
+pub fn snapshots(tensors: Vec<FloatTensor>) -> Result<Vec<PackTensor>, String> {
+    let mut snapshots = Vec::with_capacity(tensors.len());
+    for (name, shape, values) in tensors {
+        if shape.iter().product::<usize>() != values.len() {
+            return Err(format!("`{name}` holds {} values for the shape {shape:?}", values.len()));
+        }
+        let values = std::sync::Mutex::new(Some(values));
+        let dims = shape.clone();
+        snapshots.push(bridge::deferred(name, DType::F32, Shape::from(shape), None, move || {
+            let values = values.lock().ok().and_then(|mut v| v.take());
+            let values = values.ok_or_else(|| PackError::ValidationError("the tensor was read already".into()))?;
+            Ok(TensorData::new(values, dims.clone()))
+        }));
+    }
+    Ok(snapshots)
+}
+
+/// Reads a safetensors file (f32 or f16) into `module` under the module's own paths (those
+/// `filter` lets through, if given). The caller judges the result: what was missing,
+/// unused or refused.
+pub fn apply_safetensors<M: ModuleSnapshot>(
+    module: &mut M,
+    bytes: &[u8],
+    filter: Option<PathFilter>,
+) -> Result<ApplyResult, String> {
+    let tensors = float_tensors(bytes).map_err(|e| e.to_string())?;
+    Ok(module.apply(snapshots(tensors)?, filter, None, false))
 }
