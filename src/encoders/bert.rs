@@ -348,7 +348,6 @@ pub fn hf_key_remapping() -> burn::store::KeyRemapper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoders::weights::float_tensors;
 
     fn tiny(device: &Device) -> BertModel {
         BertConfig::new(40, 8, 2, 2, 16, 32, 2).init(device)

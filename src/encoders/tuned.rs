@@ -107,7 +107,7 @@ impl TunedLayers {
         let layers = PathFilter::new().with_regex(layers_pattern(self.from_layer, top));
         let mut model = pretrained;
         let result = apply_safetensors(&mut model, bytes, Some(layers)).map_err(mismatch)?;
-        // The store reports every other parameter of the model as missing too: only the
+        // The loader reports every other parameter of the model as missing too: only the
         // replaced layers' count.
         let missing: Vec<&str> = result
             .missing
